@@ -1,0 +1,43 @@
+# The two commands: `make run` and `make test`. Both set up what is missing first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Keep uv's downloads inside the checkout's venv tooling, never a user-wide cache surprise.
+export UV_LINK_MODE := copy
+
+.PHONY: install run test lint typecheck pytest bench clean
+
+## install: create .venv with the locked dependencies (only when something changed)
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv sync --frozen --inexact --python $(BIN)/python
+	touch $@
+
+## run: the MCP server's demo (a scripted session over stdio) until the bridge lands
+run: install
+	$(BIN)/ttrpg-mcp demo
+
+## test: lint, type-check and every test
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+## bench: latency of roll_dice and search over stdio (writes bench/results/*.json)
+bench: install
+	$(BIN)/python bench/stdio_latency.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
