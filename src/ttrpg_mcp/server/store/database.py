@@ -1,0 +1,104 @@
+"""The SQLite file behind the content store: connections, transactions and migrations.
+
+Several processes share one database file: Claude Desktop's server, and every child of the
+bridge's pool. SQLite handles that in WAL mode, with two rules this module enforces:
+
+* Every connection sets ``journal_mode=WAL``, ``foreign_keys=ON`` and a ``busy_timeout`` so
+  that a writer waits for another process's write instead of failing at once.
+* Writes open their transaction with ``BEGIN IMMEDIATE``. A deferred transaction that reads
+  first and writes later can fail with ``SQLITE_BUSY`` *without* waiting (the busy handler
+  cannot help a lock upgrade), so writes take the write lock up front. Reads stay deferred
+  and never block a writer. Hence two engines over one file: ``reader`` and ``writer``.
+
+Migrations are Alembic's, run on open (``upgrade head``), so that a new release of the
+server brings an old data directory up to date before it answers anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+__all__ = ["CONTENT_DB_NAME", "Database"]
+
+CONTENT_DB_NAME = "content.db"
+# How long one process waits for another's write lock before giving up. Writes here are
+# short (one tool call); 15 s covers a bulk import running in another process.
+_BUSY_TIMEOUT_MS = 15_000
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver level: SQLAlchemy's "begin" event below emits BEGIN itself,
+    # which is the documented way to control SQLite's transaction mode from SQLAlchemy.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsyncs at checkpoints
+    cursor.close()
+
+
+def _sqlite_engine(path: Path, *, begin: str) -> Engine:
+    engine = create_engine(
+        f"sqlite+pysqlite:///{path}",
+        connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _configure_sqlite)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class Database:
+    """The content database: a reader and a writer engine over one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reader = _sqlite_engine(path, begin="BEGIN")
+        self.writer = _sqlite_engine(path, begin="BEGIN IMMEDIATE")
+        self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Database:
+        """Open (creating if needed) the content database in ``data_dir`` and migrate it."""
+        database = cls(data_dir / CONTENT_DB_NAME)
+        database.migrate()
+        return database
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; a no-op when it is already there."""
+        with resources.as_file(resources.files(__package__) / "migrations") as script_dir:
+            config = Config()
+            config.set_main_option("script_location", str(script_dir))
+            with self.writer.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only unit of work (deferred transaction, rolled back at the end)."""
+        with self._read_sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A unit of work that commits on success and rolls back on any error."""
+        with self._write_sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.reader.dispose()
+        self.writer.dispose()
