@@ -1,0 +1,108 @@
+"""MCP prompts: ready-made requests a GM picks from a menu, filled with campaign data.
+
+Each prompt gathers what the model needs (notes of the last session, the party's levels,
+matching monsters from the rules index) so that the model starts from the table's facts
+instead of inventing them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from sqlalchemy import select
+
+from ttrpg_mcp.server import campaigns, entities, rules
+from ttrpg_mcp.server.errors import ContentError, InvalidInputError
+from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.store.models import Note, PlaySession
+
+__all__ = ["register_prompts"]
+
+_DIFFICULTIES = ("easy", "medium", "hard", "deadly")
+
+
+def register_prompts(server: MCPServer[Any], database: Database) -> None:
+    @server.prompt(description="Recap the last (or a given) play session from its notes, for the players.")
+    def session_recap(campaign_id: str, session_id: str = "") -> str:
+        with database.read() as db:
+            campaign = campaigns.get_campaign(db, campaign_id, with_versions=False)
+            query = select(PlaySession).where(PlaySession.campaign_id == campaign_id)
+            if session_id:
+                query = query.where(PlaySession.id == session_id)
+            session = db.scalar(query.order_by(PlaySession.number.desc()).limit(1))
+            if session is None:
+                raise ContentError(f"campaign {campaign_id!r} has no play session to recap")
+            notes = list(
+                db.scalars(select(Note).where(Note.session_id == session.id).order_by(Note.created_at))
+            )
+        lines = [
+            f"Write a vivid recap of session {session.number} ({session.title!r}) of the campaign "
+            f"{campaign.name!r} ({campaign.system or 'any system'}), to read aloud at the start of the next "
+            "session. Keep it under 250 words, in the past tense, and end with the open threads.",
+            "",
+        ]
+        if session.summary:
+            lines += ["The GM's summary:", session.summary, ""]
+        lines.append(
+            "Notes taken during the session:" if notes else "No notes were taken during the session."
+        )
+        lines += [f"- {note.title + ': ' if note.title else ''}{note.body}" for note in notes]
+        return "\n".join(lines)
+
+    @server.prompt(description="Invent an NPC that fits the campaign, ready to save with create_npc.")
+    def npc_generator(campaign_id: str = "", role: str = "", location: str = "", tone: str = "") -> str:
+        context = ""
+        if campaign_id:
+            with database.read() as db:
+                campaign = campaigns.get_campaign(db, campaign_id, with_versions=False)
+                npcs = entities.list_entities(db, campaign_id, "npcs", limit=20).items
+            context = (
+                f"The campaign is {campaign.name!r} ({campaign.system or 'any system'}), set in "
+                f"{campaign.setting or 'a world of the GM'}. {campaign.description}\n"
+                f"NPCs who already exist (avoid duplicates, link to them where it helps): "
+                f"{', '.join(n['name'] for n in npcs) or 'none yet'}.\n"
+            )
+        wants = ", ".join(
+            part
+            for part in (
+                f"role: {role}" if role else "",
+                f"found at: {location}" if location else "",
+                f"tone: {tone}" if tone else "",
+            )
+            if part
+        )
+        return (
+            f"Create one memorable non-player character{' (' + wants + ')' if wants else ''}.\n{context}"
+            "Give a name, role, location, a two-sentence description, three traits, two motivations, "
+            "one secret, and relationships to existing characters. Then save it with the create_npc tool"
+            + (f" in campaign {campaign_id}." if campaign_id else ".")
+        )
+
+    @server.prompt(description="Build a combat encounter for the party, using monsters from the rules index.")
+    def encounter_builder(campaign_id: str, difficulty: str = "medium", environment: str = "") -> str:
+        if difficulty not in _DIFFICULTIES:
+            raise InvalidInputError(f"difficulty must be one of {list(_DIFFICULTIES)}, not {difficulty!r}")
+        with database.read() as db:
+            campaign = campaigns.get_campaign(db, campaign_id, with_versions=False)
+            party = entities.list_entities(db, campaign_id, "characters", limit=50).items
+            query = f"{environment} creature" if environment else "creature attack"
+            monsters = rules.search(db, query, kind="monster", limit=8).hits
+        members = [
+            f"{c['name']} (level {c['level']} {c['character_class']}, HP {c['hp_max']})" for c in party
+        ]
+        lines = [
+            f"Design a {difficulty} combat encounter for the campaign {campaign.name!r} "
+            f"({campaign.system or 'any system'})"
+            + (f" in this environment: {environment}." if environment else "."),
+            "The party: "
+            + ("; ".join(members) if members else "no characters yet (assume four level 1 heroes)")
+            + ".",
+            "Monsters from the indexed rules you may use (read one whole with its rules:// uri):",
+        ]
+        lines += [f"- {hit.title} ({hit.uri}): {hit.snippet}" for hit in monsters] or ["- none indexed"]
+        lines.append(
+            "Give the foes with counts, their tactics, the terrain, and a twist. Then propose the "
+            "set_initiative call for a running session (combatants without initiative are rolled)."
+        )
+        return "\n".join(lines)

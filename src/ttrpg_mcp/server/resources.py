@@ -1,0 +1,68 @@
+"""MCP resources: a campaign, a character sheet and a rules section, each readable by URI.
+
+Resources are what a client can attach as context without a tool call (Claude Desktop's
+"attach" menu): the campaign and character as JSON, a rules section as Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+
+from ttrpg_mcp.server import campaigns, entities, rules
+from ttrpg_mcp.server.errors import ContentError
+from ttrpg_mcp.server.store.database import Database
+
+__all__ = ["register_resources"]
+
+
+def register_resources(server: MCPServer[Any], database: Database) -> None:
+    @server.resource(
+        "campaign://{campaign_id}",
+        name="campaign",
+        description="A campaign with its characters, NPCs and locations",
+        mime_type="application/json",
+    )
+    def campaign_resource(campaign_id: str) -> str:
+        try:
+            with database.read() as db:
+                view = campaigns.get_campaign(db, campaign_id)
+                document: dict[str, Any] = view.model_dump(mode="json")
+                for kind in ("characters", "npcs", "locations"):
+                    listing = entities.list_entities(db, campaign_id, kind, limit=200)
+                    document[kind] = listing.items
+        except ContentError as error:
+            raise ResourceError(str(error)) from None
+        return json.dumps(document, indent=2, ensure_ascii=False)
+
+    @server.resource(
+        "character://{character_id}",
+        name="character",
+        description="A character sheet",
+        mime_type="application/json",
+    )
+    def character_resource(character_id: str) -> str:
+        try:
+            with database.read() as db:
+                view = entities.get_character(db, character_id)
+        except ContentError as error:
+            raise ResourceError(str(error)) from None
+        return view.model_dump_json(indent=2)
+
+    @server.resource(
+        "rules://{source}/{section}",
+        name="rules-section",
+        description="One section of an indexed rules or lore source, as Markdown",
+        mime_type="text/markdown",
+    )
+    def rules_resource(source: str, section: str) -> str:
+        try:
+            with database.read() as db:
+                row = rules.get_section(db, source, section)
+                title, path, kind, body = row.title, row.path, row.kind, row.body
+        except ContentError as error:
+            raise ResourceError(str(error)) from None
+        return f"# {title}\n\n*{kind} · {path} · {source}*\n\n{body}\n"

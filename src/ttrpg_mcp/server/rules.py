@@ -1,0 +1,196 @@
+"""The rules and lore index: import documents, search them with BM25, read a section whole.
+
+Search runs on SQLite's FTS5 (see the initial migration), ranked by BM25 with the title
+weighted above the heading trail and the body, so "Prone" finds the condition before every
+rule that mentions falling prone. Free text from a user or a model is never passed to FTS5
+as query syntax: it is cut into words, each quoted, so that stray quotes, ``NEAR`` or ``-``
+cannot break the query. All words must match; if none does, any word may.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from ttrpg_mcp.server.errors import InvalidInputError, NotFoundError
+from ttrpg_mcp.server.ingest import KINDS, Section, load_path
+from ttrpg_mcp.server.store.models import RuleSection, RuleSource, utcnow
+from ttrpg_mcp.server.views import SearchHit, SearchResults, SourceList, SourceView
+
+__all__ = [
+    "COMPENDIUM_SOURCE",
+    "ensure_compendium",
+    "fingerprint",
+    "get_section",
+    "import_sections",
+    "list_sources",
+    "search",
+    "section_uri",
+]
+
+COMPENDIUM_SOURCE = "starter"
+_MAX_RESULTS = 50
+_MAX_QUERY_WORDS = 32
+# Relative BM25 weights of the FTS columns (title, path, body).
+_WEIGHTS = (10.0, 3.0, 1.0)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SNIPPET_TOKENS = 24
+
+
+def section_uri(source: str, slug: str) -> str:
+    return f"rules://{source}/{slug}"
+
+
+def fingerprint(sections: Sequence[Section]) -> str:
+    """A digest of what an import would write, to skip re-indexing an unchanged source."""
+    digest = hashlib.sha256()
+    for section in sections:
+        for part in (section.source, section.slug, section.title, section.kind, section.path, section.body):
+            digest.update(part.encode())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def import_sections(
+    db: Session, sections: Sequence[Section], *, title: str = "", origin: str = ""
+) -> dict[str, int]:
+    """Replace each source named in ``sections`` with the given sections; counts per source."""
+    by_source: dict[str, list[Section]] = {}
+    for section in sections:
+        by_source.setdefault(section.source, []).append(section)
+    counts: dict[str, int] = {}
+    for source, items in by_source.items():
+        db.execute(delete(RuleSection).where(RuleSection.source == source))
+        db.execute(delete(RuleSource).where(RuleSource.slug == source))
+        db.add(
+            RuleSource(
+                slug=source,
+                title=title or source,
+                origin=origin,
+                fingerprint=fingerprint(items),
+                section_count=len(items),
+                imported_at=utcnow(),
+            )
+        )
+        db.flush()
+        db.execute(
+            insert(RuleSection),
+            [
+                {
+                    "source": s.source,
+                    "slug": s.slug,
+                    "title": s.title,
+                    "kind": s.kind,
+                    "path": s.path,
+                    "body": s.body,
+                }
+                for s in items
+            ],
+        )
+        counts[source] = len(items)
+    return counts
+
+
+def _compendium_dir() -> Path:
+    return Path(str(resources.files("ttrpg_mcp.server") / "compendium"))
+
+
+def ensure_compendium(db: Session) -> bool:
+    """Index the bundled starter compendium unless this exact version already is; True if it ran."""
+    sections = load_path(_compendium_dir(), source=COMPENDIUM_SOURCE)
+    current = db.get(RuleSource, COMPENDIUM_SOURCE)
+    if current is not None and current.fingerprint == fingerprint(sections):
+        return False
+    import_sections(db, sections, title="Starter Compendium", origin="bundled with ttrpg-mcp")
+    return True
+
+
+def _match_expression(query: str, *, any_word: bool) -> str:
+    words = _WORD.findall(query)[:_MAX_QUERY_WORDS]
+    quoted = ['"' + word.replace('"', '""') + '"' for word in words]
+    return (" OR " if any_word else " ").join(quoted)
+
+
+def search(
+    db: Session, query: str, *, source: str | None = None, kind: str | None = None, limit: int = 10
+) -> SearchResults:
+    if not _WORD.search(query):
+        raise InvalidInputError("the query needs at least one word")
+    if kind is not None and kind not in KINDS:
+        raise InvalidInputError(f"kind must be one of {list(KINDS)}, not {kind!r}")
+    if not 1 <= limit <= _MAX_RESULTS:
+        raise InvalidInputError(f"limit must be from 1 to {_MAX_RESULTS}, not {limit}")
+    if source is not None and db.get(RuleSource, source) is None:
+        raise NotFoundError(f"no source {source!r}; list_sources shows what is indexed")
+    filters = ""
+    params: dict[str, object] = {"limit": limit}
+    if source is not None:
+        filters += " AND s.source = :source"
+        params["source"] = source
+    if kind is not None:
+        filters += " AND s.kind = :kind"
+        params["kind"] = kind
+    weights = ", ".join(str(w) for w in _WEIGHTS)
+    sql = text(
+        f"SELECT s.source, s.slug, s.title, s.kind, s.path, "  # noqa: S608  # only constants are formatted in
+        f"snippet(rule_sections_fts, 2, '**', '**', '…', {_SNIPPET_TOKENS}) AS snippet, "
+        f"bm25(rule_sections_fts, {weights}) AS rank "
+        f"FROM rule_sections_fts JOIN rule_sections s ON s.id = rule_sections_fts.rowid "
+        f"WHERE rule_sections_fts MATCH :match{filters} ORDER BY rank LIMIT :limit"
+    )
+    count_sql = text(
+        "SELECT count(*) FROM rule_sections_fts JOIN rule_sections s ON s.id = rule_sections_fts.rowid "  # noqa: S608
+        f"WHERE rule_sections_fts MATCH :match{filters}"
+    )
+    rows: list[Row[Any]] = []
+    total = 0
+    for any_word in (False, True):
+        params["match"] = _match_expression(query, any_word=any_word)
+        rows = list(db.execute(sql, params))
+        if rows:
+            total = db.scalar(count_sql, params) or 0
+            break
+    hits = [
+        SearchHit(
+            source=row.source,
+            section=row.slug,
+            title=row.title,
+            kind=row.kind,
+            path=row.path,
+            snippet=row.snippet,
+            score=round(-float(row.rank), 4),
+            uri=section_uri(row.source, row.slug),
+        )
+        for row in rows
+    ]
+    return SearchResults(query=query, total=total, hits=hits)
+
+
+def list_sources(db: Session) -> SourceList:
+    kinds: dict[str, dict[str, int]] = {}
+    for source, kind, count in db.execute(
+        select(RuleSection.source, RuleSection.kind, func.count()).group_by(
+            RuleSection.source, RuleSection.kind
+        )
+    ):
+        kinds.setdefault(source, {})[kind] = count
+    views = []
+    for row in db.scalars(select(RuleSource).order_by(RuleSource.slug)):
+        view = SourceView.model_validate(row)
+        view.kinds = kinds.get(row.slug, {})
+        views.append(view)
+    return SourceList(sources=views)
+
+
+def get_section(db: Session, source: str, slug: str) -> RuleSection:
+    section = db.scalar(select(RuleSection).where(RuleSection.source == source, RuleSection.slug == slug))
+    if section is None:
+        raise NotFoundError(f"no section {slug!r} in source {source!r}")
+    return section
