@@ -178,7 +178,7 @@ async def test_a_combat_round_tracks_initiative_and_hit_points(data_dir: Path) -
                 combatants=[
                     {"character_id": mira["id"], "initiative": 15},
                     {"name": "Goblin", "initiative": 18, "hp": 7, "max_hp": 7},
-                    {"name": "Wolf", "modifier": 2, "hp": 11},
+                    {"name": "Wolf", "modifier": -3, "hp": 11},
                 ],
             )
             names = [c["name"] for c in order["order"]]
@@ -187,7 +187,7 @@ async def test_a_combat_round_tracks_initiative_and_hit_points(data_dir: Path) -
             assert order["round_number"] == 1
             assert order["current"]["name"] == "Goblin"
             wolf = next(c for c in order["order"] if c["name"] == "Wolf")
-            assert 3 <= wolf["initiative"] <= 22
+            assert -2 <= wolf["initiative"] <= 17  # 1d20-3: always after the goblin
             goblin = order["order"][0]
             hit = await call(session, "update_hp", target_id=goblin["id"], amount=10)
             assert hit["hp_after"] == 0
