@@ -1,0 +1,173 @@
+"""The bridge's one settings model: flags, then ``TTRPG_*`` environment variables, then a TOML file.
+
+Every option has a default that works for one person on a laptop, so ``ttrpg-bridge serve``
+needs nothing. Values are validated when the bridge starts, so a typo fails at once with a
+message naming the option instead of at the first request. Nested groups are set in the
+environment with a double underscore (``TTRPG_MCP__MAX_CHILDREN=8``) and in TOML as tables
+(``[mcp]``). ``docs/configuration.md`` is the reference for every field here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ttrpg_mcp.config import resolve_data_dir
+
+__all__ = ["BridgeSettings", "McpSettings", "load_settings"]
+
+BRIDGE_DB_NAME = "bridge.db"
+
+
+class McpSettings(BaseModel):
+    """The pool of stdio MCP children the bridge relays to."""
+
+    command: list[str] | None = Field(
+        default=None,
+        description="Command starting one stdio MCP server; default: this package's ttrpg-mcp "
+        "on the bridge's data directory. Any stdio MCP server can be bridged.",
+    )
+    min_children: int = Field(default=1, ge=0, le=64, description="Children kept warm.")
+    max_children: int = Field(default=4, ge=1, le=256, description="Most children at once.")
+    max_in_flight: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Requests one shared child serves at once before another starts.",
+    )
+    isolation: bool = Field(default=False, description="Lease one child per session instead of sharing.")
+    request_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds a request may run without progress."
+    )
+    max_request_timeout: float = Field(
+        default=300.0, gt=0, description="Hard ceiling in seconds, progress notifications included."
+    )
+    startup_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds a child has to answer initialize."
+    )
+    ping_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between health pings to idle children."
+    )
+    ping_timeout: float = Field(
+        default=10.0, gt=0, description="A child that misses a ping this long restarts."
+    )
+    restart_backoff: float = Field(
+        default=0.5, gt=0, description="First delay before respawning a dead child."
+    )
+    restart_backoff_max: float = Field(default=30.0, gt=0, description="Longest delay between respawns.")
+    crash_loop_limit: int = Field(
+        default=5, ge=1, description="Crashes within crash_loop_window that stop respawning."
+    )
+    crash_loop_window: float = Field(
+        default=60.0, gt=0, description="Seconds over which crashes are counted."
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> McpSettings:
+        if self.min_children > self.max_children:
+            raise ValueError(f"min_children ({self.min_children}) exceeds max_children ({self.max_children})")
+        if self.request_timeout > self.max_request_timeout:
+            raise ValueError("request_timeout exceeds max_request_timeout")
+        return self
+
+
+class BridgeSettings(BaseSettings):
+    """Everything ``ttrpg-bridge`` can be told; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TTRPG_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+    # Set by load_settings() before construction; a class variable because pydantic-settings
+    # asks for sources on the class.
+    toml_file: ClassVar[Path | None] = None
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    data_dir: Path | None = Field(
+        default=None, description="Where the stores and the generated secret live (default: per-user folder)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the bridge's store; default SQLite in the data directory.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        default=None, description="Signing key; when unset one is generated once and kept (0600) in data_dir."
+    )
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = Field(
+        default="HS256", description="Pinned on decode."
+    )
+    access_token_ttl: int = Field(default=900, ge=30, description="Access token lifetime in seconds.")
+    refresh_token_ttl: int = Field(
+        default=30 * 86400, ge=60, description="Refresh token lifetime in seconds."
+    )
+    registration: Literal["open", "invite", "closed"] = Field(
+        default="open", description="Who may create an account through the API."
+    )
+    auth_timeout: float = Field(default=10.0, gt=0, description="Seconds a new socket has to authenticate.")
+    heartbeat_interval: float = Field(default=30.0, gt=0, description="Seconds between server heartbeats.")
+    idle_timeout: float = Field(default=90.0, gt=0, description="A silent connection is closed after this.")
+    shutdown_grace: float = Field(
+        default=10.0, ge=0, description="Seconds in-flight requests get on shutdown."
+    )
+    max_message_bytes: int = Field(default=100 * 1024, ge=1024, description="Largest accepted message.")
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console in a terminal, JSON otherwise."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+    mcp: McpSettings = Field(default_factory=McpSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
+        return tuple(sources)
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return resolve_data_dir(self.data_dir)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / BRIDGE_DB_NAME}"
+
+    @property
+    def mcp_command(self) -> list[str]:
+        """The child command: configured, or this package's server on the same data directory."""
+        if self.mcp.command:
+            return list(self.mcp.command)
+        return [
+            sys.executable,
+            "-m",
+            "ttrpg_mcp.server.cli",
+            "--data-dir",
+            str(self.resolved_data_dir),
+            "serve",
+        ]
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> BridgeSettings:
+    """Settings from flags (``overrides``, None meaning unset), environment and an optional TOML file."""
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+    BridgeSettings.toml_file = config_file
+    try:
+        return BridgeSettings(**{key: value for key, value in overrides.items() if value is not None})
+    finally:
+        BridgeSettings.toml_file = None
