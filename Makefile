@@ -7,7 +7,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Keep uv's downloads inside the checkout's venv tooling, never a user-wide cache surprise.
 export UV_LINK_MODE := copy
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run demo test lint typecheck pytest bench clean
 
 ## install: create .venv with the locked dependencies (only when something changed)
 install: $(VENV)/.installed
@@ -18,8 +18,12 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	$(BIN)/uv sync --frozen --inexact --python $(BIN)/python
 	touch $@
 
-## run: the MCP server's demo (a scripted session over stdio) until the bridge lands
+## run: the bridge on http://127.0.0.1:8080 (SQLite in the per-user data folder, MCP pool)
 run: install
+	$(BIN)/ttrpg-bridge serve
+
+## demo: a scripted session against the MCP server over stdio
+demo: install
 	$(BIN)/ttrpg-mcp demo
 
 ## test: lint, type-check and every test
@@ -35,9 +39,10 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-## bench: latency of roll_dice and search over stdio (writes bench/results/*.json)
+## bench: latency of roll_dice and search over stdio, and of a tool call through the bridge
 bench: install
 	$(BIN)/python bench/stdio_latency.py
+	$(BIN)/python bench/bridge_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

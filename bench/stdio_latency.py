@@ -12,19 +12,14 @@ Prints a table and writes ``bench/results/stdio_latency.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import random
-import statistics
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from timing import machine_info, percentiles, print_and_save, time_async, time_sync
 from ttrpg_mcp import dice
 from ttrpg_mcp.server.app import open_database
 from ttrpg_mcp.server.ingest import Section
@@ -93,35 +88,6 @@ def _synthetic_sections(count: int, seed: int = 7) -> list[Section]:
     return sections
 
 
-def _percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-    cuts = statistics.quantiles(ordered, n=100, method="inclusive")
-    return {
-        "p50_ms": round(cuts[49], 3),
-        "p99_ms": round(cuts[98], 3),
-        "mean_ms": round(statistics.fmean(ordered), 3),
-        "n": len(ordered),
-    }
-
-
-async def _time_async(calls: int, fn: Callable[[int], Awaitable[Any]]) -> list[float]:
-    samples = []
-    for index in range(calls):
-        start = time.perf_counter()
-        await fn(index)
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def _time_sync(calls: int, fn: Callable[[int], Any]) -> list[float]:
-    samples = []
-    for index in range(calls):
-        start = time.perf_counter()
-        fn(index)
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
 async def _run(sections: int, calls: int, warmup: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch:
         data_dir = Path(scratch)
@@ -129,14 +95,14 @@ async def _run(sections: int, calls: int, warmup: int) -> dict[str, Any]:
         with database.write() as db:
             import_sections(db, _synthetic_sections(sections), title="Benchmark corpus")
         rows: dict[str, dict[str, float]] = {}
-        rows["roll_dice in-process"] = _percentiles(_time_sync(calls, lambda i: dice.roll("4d6kh3+2")))
+        rows["roll_dice in-process"] = percentiles(time_sync(calls, lambda i: dice.roll("4d6kh3+2")))
 
         def local_search(index: int) -> None:
             with database.read() as db:
                 search(db, _QUERIES[index % len(_QUERIES)], limit=10)
 
-        _time_sync(warmup, local_search)
-        rows["search in-process"] = _percentiles(_time_sync(calls, local_search))
+        time_sync(warmup, local_search)
+        rows["search in-process"] = percentiles(time_sync(calls, local_search))
         database.close()
 
         async with connect(data_dir) as session:
@@ -149,10 +115,10 @@ async def _run(sections: int, calls: int, warmup: int) -> dict[str, Any]:
                 result = await session.call_tool("search", {"query": _QUERIES[index % len(_QUERIES)]})
                 assert not result.is_error
 
-            await _time_async(warmup, roll)
-            rows["roll_dice over stdio"] = _percentiles(await _time_async(calls, roll))
-            await _time_async(warmup, find)
-            rows["search over stdio"] = _percentiles(await _time_async(calls, find))
+            await time_async(warmup, roll)
+            rows["roll_dice over stdio"] = percentiles(await time_async(calls, roll))
+            await time_async(warmup, find)
+            rows["search over stdio"] = percentiles(await time_async(calls, find))
     for tool in ("roll_dice", "search"):
         over, local = rows[f"{tool} over stdio"], rows[f"{tool} in-process"]
         over["p50_ratio_to_in_process"] = round(over["p50_ms"] / max(local["p50_ms"], 1e-6), 1)
@@ -160,9 +126,7 @@ async def _run(sections: int, calls: int, warmup: int) -> dict[str, Any]:
         "benchmark": "stdio_latency",
         "sections_indexed": sections,
         "calls_per_row": calls,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
+        **machine_info(),
         "rows": rows,
     }
 
@@ -174,15 +138,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=50)
     args = parser.parse_args()
     report = anyio.run(_run, args.sections, args.calls, args.warmup)
-    print(f"{'row':<24}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}{'n':>7}{'ratio':>8}")
-    for name, row in report["rows"].items():
-        ratio = row.get("p50_ratio_to_in_process", "")
-        print(
-            f"{name:<24}{row['p50_ms']:>10.3f}{row['p99_ms']:>10.3f}{row['mean_ms']:>10.3f}{row['n']:>7}{ratio!s:>8}"
-        )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS}")
+    print_and_save(report, RESULTS, "p50_ratio_to_in_process")
 
 
 if __name__ == "__main__":
