@@ -24,8 +24,8 @@ from typing import Any
 
 import anyio
 import httpx
-from timing import machine_info, percentiles, print_and_save, time_async
 
+from timing import machine_info, percentiles, print_and_save, time_async
 from ttrpg_mcp.client import BridgeClient
 from ttrpg_mcp.server.launch import connect
 
