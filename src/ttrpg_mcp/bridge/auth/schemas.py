@@ -1,0 +1,62 @@
+"""The shapes the auth API accepts and returns, as pydantic models so OpenAPI can show them.
+
+The constraints here (name pattern, password length) repeat the ones :mod:`.users` and
+:mod:`.passwords` enforce, from the same constants, so that a client reading the OpenAPI
+document knows them before it sends anything; the checks below the API stay authoritative.
+Token fields are left out of ``repr`` so that a stray log of a model never prints a token.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ttrpg_mcp.bridge.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from ttrpg_mcp.bridge.auth.users import MAX_DISPLAY_NAME_LENGTH, NAME_PATTERN
+
+__all__ = ["LoginRequest", "RegisterRequest", "TokenPair", "UserInfo"]
+
+
+class UserInfo(BaseModel):
+    """Who a token belongs to."""
+
+    id: str = Field(description="Stable user id, e.g. usr_3fQ9...")
+    name: str = Field(description="Login name, unique regardless of case.")
+    display_name: str = Field(description="Name shown to other players.")
+
+
+class TokenPair(BaseModel):
+    """What register, login and refresh return: a short-lived access token and a refresh token."""
+
+    access_token: str = Field(repr=False, description="Bearer token for the API and the WebSocket.")
+    refresh_token: str = Field(
+        repr=False, description="Exchange at /api/auth/refresh for a new pair; works once."
+    )
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # the OAuth token type, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires.")
+    user_info: UserInfo
+
+
+class RegisterRequest(BaseModel):
+    """A new account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '_', '-' or '.'.")
+    password: str = Field(repr=False, min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
+    display_name: str | None = Field(
+        default=None, max_length=MAX_DISPLAY_NAME_LENGTH, description="Defaults to the name."
+    )
+    invite_code: str | None = Field(
+        default=None, repr=False, max_length=64, description="Required when registration is 'invite'."
+    )
+
+
+class LoginRequest(BaseModel):
+    """Credentials. No pattern on the name: a malformed one is simply unknown (401)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=64)
+    password: str = Field(repr=False, max_length=MAX_PASSWORD_LENGTH)

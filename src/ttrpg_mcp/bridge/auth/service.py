@@ -1,0 +1,163 @@
+"""The auth facade for the event loop: register, log in, refresh, log out, verify a token.
+
+:class:`AuthService` is what the HTTP routes (``bridge/http/auth_routes.py``) and the WebSocket
+gateway hold. Each method is a coroutine that raises
+:class:`~ttrpg_mcp.bridge.errors.BridgeError` on refusal and does its blocking work off the
+loop: database units of work through :meth:`BridgeStore.run`, Argon2 in worker threads.
+
+Argon2 runs *between* transactions, never inside one, so a login does not hold SQLite's write
+lock for the tenth of a second a hash takes; and at most :data:`MAX_CONCURRENT_HASHES` run at
+once, since each takes 64 MiB and a burst of logins should queue rather than exhaust memory.
+All methods are safe to cancel: a unit of work already started finishes or rolls back whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar, TypeVarTuple
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from ttrpg_mcp.bridge.auth import passwords, users
+from ttrpg_mcp.bridge.auth.schemas import TokenPair
+from ttrpg_mcp.bridge.auth.signing_key import signing_key
+from ttrpg_mcp.bridge.auth.tokens import TokenService
+from ttrpg_mcp.bridge.errors import BridgeError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ttrpg_mcp.bridge.settings import BridgeSettings
+    from ttrpg_mcp.bridge.store import BridgeStore
+
+__all__ = ["MAX_CONCURRENT_HASHES", "AuthService", "AuthenticatedUser"]
+
+log = structlog.get_logger("ttrpg_mcp.bridge.auth")
+
+_R = TypeVar("_R")
+_Ts = TypeVarTuple("_Ts")
+
+# Argon2 hashes at once: 4 x 64 MiB bounds the memory a burst of logins can take.
+MAX_CONCURRENT_HASHES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    """Who a verified access token belongs to, and until when (Unix seconds) it is good."""
+
+    user_id: str
+    name: str
+    display_name: str
+    token_expires_at: int
+
+
+class AuthService:
+    """Accounts and tokens over one store; build it with :meth:`from_settings`."""
+
+    def __init__(
+        self,
+        store: BridgeStore,
+        tokens: TokenService,
+        *,
+        registration: Literal["open", "invite", "closed"] = "open",
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.registration = registration
+        self._hashing = anyio.CapacityLimiter(MAX_CONCURRENT_HASHES)
+
+    @classmethod
+    def from_settings(cls, settings: BridgeSettings, store: BridgeStore) -> AuthService:
+        """The service the settings describe; creates the signing key file on first use."""
+        passwords.prepare_dummy_hash()
+        tokens = TokenService(
+            signing_key(settings),
+            settings.jwt_algorithm,
+            settings.access_token_ttl,
+            settings.refresh_token_ttl,
+        )
+        return cls(store, tokens, registration=settings.registration)
+
+    async def register(
+        self,
+        name: str,
+        password: str,
+        display_name: str | None = None,
+        invite_code: str | None = None,
+    ) -> TokenPair:
+        """Create an account (as the registration mode allows) and log it in."""
+        if self.registration == "closed":
+            raise BridgeError("registration_closed", "this bridge does not accept new accounts")
+        if self.registration == "invite" and not invite_code:
+            raise BridgeError("registration_closed", "registration needs an invite code")
+        users.check_name(name)
+        users.check_display_name(display_name, name)
+        passwords.check_password_policy(password)
+        password_hash = await self._in_hashing_thread(passwords.hash_password, password)
+
+        def create(db: Session) -> TokenPair:
+            # One unit of work: if the name is taken, the invite is not spent.
+            user = users.add_user_with_hash(db, name, password_hash, display_name)
+            if self.registration == "invite":
+                assert invite_code is not None
+                users.consume_invite(db, invite_code)
+            return self.tokens.issue_pair(db, user)
+
+        pair = await self.store.run(create)
+        log.info("user_registered", user_id=pair.user_info.id, user=pair.user_info.name)
+        return pair
+
+    async def login(self, name: str, password: str) -> TokenPair:
+        """A new token pair (a new family) for valid credentials; ``invalid_credentials`` otherwise."""
+        candidate = await self.store.run(lambda db: users.find_login(db, name), readonly=True)
+        try:
+            new_hash = await self._in_hashing_thread(users.check_login, candidate, password)
+        except BridgeError:
+            # Not the submitted name: people sometimes type their password into that field.
+            log.info("login_refused", user_id=candidate.user_id if candidate else None)
+            raise
+        assert candidate is not None  # check_login raised otherwise
+
+        def finish(db: Session) -> TokenPair:
+            user = users.record_login(db, candidate.user_id, new_hash)
+            return self.tokens.issue_pair(db, user)
+
+        pair = await self.store.run(finish)
+        log.info("login", user_id=pair.user_info.id, user=pair.user_info.name, rehashed=new_hash is not None)
+        return pair
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate a refresh token: a new pair in its family, the old token spent."""
+        try:
+            return await self.store.run(lambda db: self.tokens.rotate(db, refresh_token))
+        except BridgeError as error:
+            # Reuse detection is worth a warning: it means a refresh token was copied.
+            reused = (error.data or {}).get("reason") == "refresh_token_reuse"
+            emit = log.warning if reused else log.info
+            emit("refresh_refused", code=error.code, reason=error.message)
+            raise
+
+    async def logout(self, refresh_token: str) -> None:
+        """End the session a refresh token belongs to (its whole family)."""
+        await self.store.run(lambda db: self.tokens.logout(db, refresh_token))
+
+    async def verify_access(self, token: str) -> AuthenticatedUser:
+        """The user of a valid access token; ``invalid_token``/``token_expired`` otherwise."""
+        claims = self.tokens.decode_access(token)  # pure and fast: a bad token costs no thread
+        user = await self.store.run(lambda db: self.tokens.check_access(db, claims), readonly=True)
+        return AuthenticatedUser(
+            user_id=user.id,
+            name=user.name,
+            display_name=user.display_name,
+            token_expires_at=int(claims.expires_at.timestamp()),
+        )
+
+    async def purge_expired_tokens(self) -> int:
+        """Delete refresh-token rows past their expiry; worth calling at start and now and then."""
+        return await self.store.run(self.tokens.purge_expired)
+
+    async def _in_hashing_thread(self, fn: Callable[[*_Ts], _R], *args: *_Ts) -> _R:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._hashing)

@@ -1,0 +1,1 @@
+"""The bridge's plain HTTP API (accounts today), as FastAPI routers the app includes."""

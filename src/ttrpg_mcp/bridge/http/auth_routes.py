@@ -1,0 +1,194 @@
+"""The account API under ``/api/auth``: register, log in, refresh, log out, who am I.
+
+The routes are thin: they read the request, call the
+:class:`~ttrpg_mcp.bridge.auth.service.AuthService` found at ``request.app.state.auth``, and
+return its answer. Every refusal is a :class:`~ttrpg_mcp.bridge.errors.BridgeError`, which
+:func:`install_error_handler` turns into the one error body of the HTTP API,
+``{"error": {"code", "message", "data"}}``, with the status from the error-code table; a body
+that fails validation gets the same shape with ``invalid_message`` and pydantic's list of
+problems (without the offending values, which may be passwords). Each route declares the error
+statuses it can answer with, so the OpenAPI document is complete enough for schemathesis.
+
+Tokens travel in ``Authorization: Bearer`` headers: the refresh token for ``/refresh`` and
+``/logout``, the access token for ``/me``. Token responses carry ``Cache-Control: no-store``
+(RFC 6749 section 5.1). Nothing here logs a request body or a header.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from ttrpg_mcp.bridge.auth.schemas import LoginRequest, RegisterRequest, TokenPair, UserInfo
+from ttrpg_mcp.bridge.auth.service import AuthService
+from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
+
+__all__ = [
+    "ErrorDetail",
+    "ErrorResponse",
+    "error_response",
+    "error_responses",
+    "get_auth",
+    "install_error_handler",
+    "router",
+]
+
+
+class ErrorDetail(BaseModel):
+    """One failure: a stable ``code`` from the error table, a readable message, optional data."""
+
+    code: str
+    message: str
+    data: dict[str, Any] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error the HTTP API answers with."""
+
+    error: ErrorDetail
+
+
+def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for routes that can fail with ``codes``, grouped by HTTP status."""
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(ERROR_CODES[code][0], []).append(code)
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": " ".join(f"`{code}`: {ERROR_CODES[code][1]}" for code in grouped),
+        }
+        for status, grouped in sorted(by_status.items())
+    }
+
+
+def error_response(error: BridgeError) -> JSONResponse:
+    """The HTTP answer for ``error``; a 401 names the Bearer scheme, as RFC 6750 asks."""
+    headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+    return JSONResponse(status_code=error.http_status, content={"error": error.to_dict()}, headers=headers)
+
+
+async def _on_bridge_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BridgeError)
+    return error_response(exc)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # loc, msg and type only: "input" and "ctx" can hold the password that failed validation.
+    problems = [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in exc.errors()
+    ]
+    return error_response(
+        BridgeError("invalid_message", "the request does not match its schema", {"errors": problems})
+    )
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Answer :class:`BridgeError` and request validation failures with the API's error body."""
+    app.add_exception_handler(BridgeError, _on_bridge_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+
+
+def get_auth(request: Request) -> AuthService:
+    """The app's auth service (``app.state.auth``, set by the app's lifespan)."""
+    auth = getattr(request.app.state, "auth", None)
+    if not isinstance(auth, AuthService):
+        raise RuntimeError("app.state.auth is not an AuthService; set it before serving /api/auth")
+    return auth
+
+
+_access_bearer = HTTPBearer(
+    scheme_name="accessToken",
+    description="An access token from login, register or refresh.",
+    auto_error=False,
+)
+_refresh_bearer = HTTPBearer(
+    scheme_name="refreshToken", description="A refresh token; each one works once.", auto_error=False
+)
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None, kind: str) -> str:
+    if credentials is None:
+        raise BridgeError("unauthenticated", f"send the {kind} token as 'Authorization: Bearer <token>'")
+    return credentials.credentials
+
+
+def _access_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_access_bearer)],
+) -> str:
+    return _token(credentials, "access")
+
+
+def _refresh_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_refresh_bearer)],
+) -> str:
+    return _token(credentials, "refresh")
+
+
+AuthDep = Annotated[AuthService, Depends(get_auth)]
+AccessBearer = Annotated[str, Depends(_access_token)]
+RefreshBearer = Annotated[str, Depends(_refresh_token)]
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    summary="Create an account and log it in.",
+    responses=error_responses("invalid_message", "registration_closed", "user_exists"),
+)
+async def register(body: RegisterRequest, auth: AuthDep, response: Response) -> TokenPair:
+    response.headers["Cache-Control"] = "no-store"
+    return await auth.register(body.name, body.password, body.display_name, body.invite_code)
+
+
+@router.post(
+    "/login",
+    summary="Exchange a name and password for a token pair.",
+    responses=error_responses("invalid_credentials", "invalid_message"),
+)
+async def login(body: LoginRequest, auth: AuthDep, response: Response) -> TokenPair:
+    response.headers["Cache-Control"] = "no-store"
+    return await auth.login(body.name, body.password)
+
+
+@router.post(
+    "/refresh",
+    summary="Exchange a refresh token for a new pair; the old one stops working.",
+    responses=error_responses("unauthenticated", "invalid_token", "token_expired"),
+)
+async def refresh(token: RefreshBearer, auth: AuthDep, response: Response) -> TokenPair:
+    response.headers["Cache-Control"] = "no-store"
+    return await auth.refresh(token)
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="End the session of a refresh token: it and every token descended from its login.",
+    responses=error_responses("unauthenticated", "invalid_token"),
+)
+async def logout(token: RefreshBearer, auth: AuthDep) -> None:
+    await auth.logout(token)
+
+
+@router.get(
+    "/me",
+    summary="The account an access token belongs to.",
+    responses=error_responses("unauthenticated", "invalid_token", "token_expired"),
+)
+async def me(token: AccessBearer, auth: AuthDep) -> UserInfo:
+    user = await auth.verify_access(token)
+    return UserInfo(id=user.user_id, name=user.name, display_name=user.display_name)
