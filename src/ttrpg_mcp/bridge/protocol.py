@@ -17,6 +17,7 @@ schema`` prints :func:`json_schema`.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Annotated, Any, Literal
@@ -205,6 +206,19 @@ def decode_json(raw: str | bytes) -> Any:
         raise BridgeError("invalid_json", f"message is not valid JSON: {exc}") from None
     except RecursionError:
         raise BridgeError("invalid_json", "message is nested too deeply") from None
+
+
+# Where an id is looked for in a frame refused before parsing (too large): only its opening bytes.
+_ID_PREFIX = re.compile(r'"id"\s*:\s*"([^"\\]{1,128})"')
+_ID_SCAN_CHARS = 512
+
+
+def request_id_in_prefix(raw: str | bytes) -> str | None:
+    """The ``id`` near the start of a frame that will not be parsed, so its error can still be matched."""
+    head = raw[:_ID_SCAN_CHARS]
+    text = head.decode(errors="ignore") if isinstance(head, bytes) else head
+    match = _ID_PREFIX.search(text)
+    return match.group(1) if match else None
 
 
 def request_id_of(value: Any) -> str | None:

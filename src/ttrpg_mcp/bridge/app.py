@@ -1,0 +1,105 @@
+"""The ASGI application: HTTP API, WebSocket gateway, health, readiness and metrics.
+
+:func:`create_app` builds a FastAPI app around one :class:`~ttrpg_mcp.bridge.runtime.Bridge`,
+started and stopped by the app's lifespan. The OpenAPI document and its interactive page are at
+``/openapi.json`` and ``/docs``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ttrpg_mcp import __version__
+from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
+from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
+from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
+from ttrpg_mcp.bridge.runtime import Bridge
+from ttrpg_mcp.bridge.settings import BridgeSettings
+from ttrpg_mcp.bridge.transports.websocket import websocket_endpoint
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger("ttrpg_mcp.bridge.http")
+
+
+class _RequestLog:
+    """One log event per HTTP request (method, path, status, duration); never the query string,
+    which may carry a token. Plain ASGI middleware, so WebSocket traffic passes untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            if scope["path"] not in ("/healthz", "/metrics"):
+                log.info(
+                    "http_request",
+                    method=scope["method"],
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+
+
+def create_app(settings: BridgeSettings) -> FastAPI:
+    """The bridge as an ASGI app; nothing starts until the lifespan does."""
+    bridge = Bridge(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await bridge.start()
+        try:
+            yield
+        finally:
+            await bridge.stop()
+
+    app = FastAPI(
+        title="ttrpg-bridge",
+        version=__version__,
+        summary="A shared tabletop-RPG table over WebSocket, relayed to an MCP server.",
+        lifespan=lifespan,
+    )
+    app.state.bridge = bridge
+    app.state.auth = bridge.auth
+    install_error_handler(app)
+    app.include_router(auth_router)
+    app.add_api_websocket_route("/ws", websocket_endpoint)
+    app.add_middleware(_RequestLog)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The store answers and an MCP child is ready.")
+    async def readyz() -> JSONResponse:
+        ready, checks = await bridge.ready()
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.", response_class=Response)
+    async def metrics() -> Response:
+        return Response(bridge.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,309 @@
+"""One message's way through the bridge: decode, validate, authorise, run, reply.
+
+The dispatcher knows no transport. A transport hands it the raw text of a frame together with
+the :class:`BridgeSession` it arrived on and gets back an :class:`Outcome`: the replies to send
+and, rarely, a close instruction. Every failure becomes an error reply here; nothing a client
+sends raises out of :meth:`Dispatcher.handle_raw`, so a bad message never ends a connection.
+
+MCP operations (``tool_call``, ``tool_discover``, ``resource_get``, ``prompt_get``) are answered
+with ``response`` carrying ``result`` or ``error`` and the ``duration`` in milliseconds; every other
+failure is an ``error`` message. Both carry the request's ``request_id``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.dice import Advantage, DiceError, roll
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.auth.service import AuthenticatedUser, AuthService
+    from ttrpg_mcp.bridge.mcp_pool import McpPool
+    from ttrpg_mcp.bridge.metrics import BridgeMetrics
+    from ttrpg_mcp.bridge.settings import BridgeSettings
+
+__all__ = ["BridgeSession", "Dispatcher", "Outcome"]
+
+log = structlog.get_logger("ttrpg_mcp.bridge.dispatch")
+
+# WebSocket close codes the dispatcher asks for (RFC 6455 section 7.4.1).
+CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008
+
+# The SDK prefixes a tool's error text with "Error executing tool NAME: "; after it, this
+# project's server puts its own code ("not_found: ...").
+_SDK_PREFIX = re.compile(r"^Error executing tool \S+: ")
+_TOOL_CODE = re.compile(r"^([a-z_]+): ")
+
+
+@dataclass(eq=False)
+class BridgeSession:
+    """One authenticated (or authenticating) client connection's state, whatever its transport."""
+
+    transport: str
+    send: Callable[[dict[str, Any]], Awaitable[None]]
+    session_id: str = field(default_factory=lambda: f"ses_{uuid.uuid4().hex}")
+    user: AuthenticatedUser | None = None
+    campaign_id: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    authenticated_at: float | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user is not None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a transport does after one message: send ``replies``, then close if asked."""
+
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    close: tuple[int, str] | None = None
+
+
+class Dispatcher:
+    """Routes each validated message to its handler; shared by every transport."""
+
+    def __init__(
+        self, *, settings: BridgeSettings, auth: AuthService, pool: McpPool, metrics: BridgeMetrics
+    ) -> None:
+        self._settings = settings
+        self._auth = auth
+        self._pool = pool
+        self._metrics = metrics
+        self.shutting_down = False
+
+    # -- entry points -------------------------------------------------------------------------
+
+    async def handle_raw(self, session: BridgeSession, raw: str | bytes) -> Outcome:
+        """Decode and handle one frame; any failure becomes an error reply."""
+        request_id: str | None = None
+        try:
+            size = len(raw.encode() if isinstance(raw, str) else raw)
+            if size > self._settings.max_message_bytes:
+                request_id = protocol.request_id_in_prefix(raw)
+                raise BridgeError(
+                    "message_too_large",
+                    f"message of {size} bytes exceeds the limit of {self._settings.max_message_bytes}",
+                    {"limit": self._settings.max_message_bytes},
+                )
+            value = protocol.decode_json(raw)
+            request_id = protocol.request_id_of(value)
+            message = protocol.parse_client_message(value)
+        except BridgeError as error:
+            self._metrics.ws_messages_total.labels(type="invalid").inc()
+            return Outcome([self.error_reply(session, error, request_id)])
+        self._metrics.ws_messages_total.labels(type=message.type).inc()
+        return await self.handle(session, message)
+
+    async def handle(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome:
+        """Handle one validated message."""
+        bound = structlog.contextvars.bound_contextvars(request_id=message.id, message_type=message.type)
+        started = time.perf_counter()
+        with bound:
+            try:
+                outcome = await self._route(session, message)
+            except BridgeError as error:
+                outcome = Outcome([self.error_reply(session, error, message.id)])
+            except Exception:
+                log.exception("message_failed")
+                internal = BridgeError("internal_error", "the bridge failed to handle this message")
+                outcome = Outcome([self.error_reply(session, internal, message.id)])
+            if message.type != "heartbeat":
+                log.info(
+                    "message_handled",
+                    replies=[reply["type"] for reply in outcome.replies],
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
+            return outcome
+
+    def error_reply(
+        self, session: BridgeSession, error: BridgeError, request_id: str | None
+    ) -> dict[str, Any]:
+        self._metrics.ws_errors_total.labels(error_type=error.code).inc()
+        log.info("error_reply", code=error.code, error_message=error.message)
+        return protocol.error_message(error, request_id=request_id, session_id=session.session_id)
+
+    # -- authentication -----------------------------------------------------------------------
+
+    async def authenticate(
+        self, session: BridgeSession, token: str, campaign_id: str | None = None
+    ) -> dict[str, Any]:
+        """Verify a token and make the session its user's; returns the ``session_created`` message."""
+        user = await self._auth.verify_access(token)
+        if session.user is not None and session.user.user_id != user.user_id:
+            raise BridgeError("forbidden", "this connection belongs to another user; open a new one")
+        first = session.user is None
+        session.user = user
+        session.authenticated_at = time.monotonic()
+        if campaign_id is not None:
+            session.campaign_id = campaign_id
+        structlog.contextvars.bind_contextvars(session_id=session.session_id, user=user.name)
+        if first:
+            log.info("session_created", transport=session.transport)
+        return protocol.envelope(
+            "session_created",
+            session_id=session.session_id,
+            user={"id": user.user_id, "name": user.name, "display_name": user.display_name},
+            campaign_id=session.campaign_id,
+            capabilities=await self._capabilities(session),
+            heartbeat_interval=int(self._settings.heartbeat_interval * 1000),
+            protocol_version=protocol.PROTOCOL_VERSION,
+        )
+
+    async def _capabilities(self, session: BridgeSession) -> dict[str, Any]:
+        try:
+            return await self._pool.capabilities(session_id=session.session_id)
+        except BridgeError as error:
+            # A session is still useful without MCP (dice, presence); say why tools are missing.
+            return {
+                "tools": [],
+                "resources": [],
+                "resource_templates": [],
+                "prompts": [],
+                "error": error.to_dict(),
+            }
+
+    def _require_user(self, session: BridgeSession) -> AuthenticatedUser:
+        if session.user is None:
+            raise BridgeError("unauthenticated", "send 'authenticate' with an access token first")
+        if session.user.token_expires_at <= time.time():
+            raise BridgeError(
+                "token_expired", "the access token has expired; refresh it and send 'reauthenticate'"
+            )
+        return session.user
+
+    # -- routing ------------------------------------------------------------------------------
+
+    async def _route(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome:
+        match message:
+            case protocol.Authenticate(token=token, campaign_id=campaign_id):
+                return Outcome(
+                    [await self.authenticate(session, token, campaign_id) | {"request_id": message.id}]
+                )
+            case protocol.Heartbeat():
+                return Outcome([self._ack(session, message.id)])
+            case protocol.Disconnect(reason=reason):
+                return Outcome([], close=(CLOSE_NORMAL, reason or "client disconnect"))
+            case _:
+                pass
+        if not isinstance(message, protocol.Reauthenticate):
+            self._require_user(session)
+        if self.shutting_down:
+            raise BridgeError("shutting_down", "the bridge is shutting down; reconnect shortly")
+        match message:
+            case protocol.Reauthenticate(token=token):
+                await self.authenticate(session, token)
+                assert session.user is not None
+                return Outcome([self._ack(session, message.id, expires_at=session.user.token_expires_at)])
+            case protocol.DiceRoll(data=data):
+                return Outcome([self._roll(session, message.id, data)])
+            case (
+                protocol.ToolCall() | protocol.ToolDiscover() | protocol.ResourceGet() | protocol.PromptGet()
+            ):
+                return Outcome([await self._mcp(session, message)])
+            case _:  # pragma: no cover - every client type is matched above
+                raise BridgeError("unknown_type", f"no handler for {message.type!r}")
+
+    def _ack(self, session: BridgeSession, request_id: str, **data: Any) -> dict[str, Any]:
+        return protocol.envelope(
+            "ack", request_id=request_id, session_id=session.session_id, data=data or None
+        )
+
+    def _roll(self, session: BridgeSession, request_id: str, data: protocol.DiceRollData) -> dict[str, Any]:
+        try:
+            result = roll(data.expression, advantage=Advantage(data.advantage))
+        except DiceError as error:
+            raise BridgeError("invalid_dice", str(error), {"expression": data.expression}) from None
+        payload = result.model_dump(mode="json") | {"purpose": data.purpose, "visibility": data.visibility}
+        return protocol.envelope(
+            "dice_roll_result", request_id=request_id, session_id=session.session_id, result=payload
+        )
+
+    # -- MCP operations -----------------------------------------------------------------------
+
+    async def _mcp(
+        self,
+        session: BridgeSession,
+        message: protocol.ToolCall | protocol.ToolDiscover | protocol.ResourceGet | protocol.PromptGet,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        timeout = None
+        if message.metadata is not None and message.metadata.timeout is not None:
+            timeout = min(message.metadata.timeout / 1000, self._settings.mcp.max_request_timeout)
+        try:
+            result = await self._run_mcp(session, message, timeout)
+        except BridgeError as error:
+            self._metrics.ws_errors_total.labels(error_type=error.code).inc()
+            log.info("mcp_request_failed", code=error.code, error_message=error.message)
+            return self._response(session, message.id, started, error=error.to_dict())
+        return self._response(session, message.id, started, result=result)
+
+    async def _run_mcp(
+        self,
+        session: BridgeSession,
+        message: protocol.ToolCall | protocol.ToolDiscover | protocol.ResourceGet | protocol.PromptGet,
+        timeout: float | None,
+    ) -> dict[str, Any]:
+        match message:
+            case protocol.ToolDiscover():
+                return await self._pool.capabilities(session_id=session.session_id)
+            case protocol.ToolCall(method=name, params=arguments):
+                await self._check_tool(session, name)
+                result = await self._request(
+                    session, "tools/call", {"name": name, "arguments": arguments}, timeout
+                )
+                if result.get("isError"):
+                    raise _tool_error(name, result)
+                return result
+            case protocol.ResourceGet(params=params):
+                return await self._request(session, "resources/read", {"uri": params.uri}, timeout)
+            case protocol.PromptGet(method=name, params=arguments):
+                return await self._request(
+                    session, "prompts/get", {"name": name, "arguments": arguments}, timeout
+                )
+
+    async def _check_tool(self, session: BridgeSession, name: str) -> None:
+        tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])
+        names = sorted(tool["name"] for tool in tools)
+        if name not in names:
+            raise BridgeError("unknown_tool", f"the MCP server has no tool {name!r}", {"tools": names})
+
+    async def _request(
+        self, session: BridgeSession, method: str, params: dict[str, Any], timeout: float | None
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            return await self._pool.request(method, params, session_id=session.session_id, timeout=timeout)
+        finally:
+            self._metrics.mcp_request_duration_seconds.labels(method=method).observe(
+                time.perf_counter() - started
+            )
+
+    def _response(
+        self, session: BridgeSession, request_id: str, started: float, **outcome: Any
+    ) -> dict[str, Any]:
+        duration = round((time.perf_counter() - started) * 1000, 3)
+        return protocol.envelope(
+            "response", request_id=request_id, session_id=session.session_id, duration=duration, **outcome
+        )
+
+
+def _tool_error(name: str, result: dict[str, Any]) -> BridgeError:
+    """A tool's ``isError`` result as an error: its text as the message, its code in ``data``."""
+    text = " ".join(part.get("text", "") for part in result.get("content", []) if isinstance(part, dict))
+    text = _SDK_PREFIX.sub("", text.strip()) or f"tool {name!r} failed"
+    data: dict[str, Any] = {"tool": name, "content": result.get("content", [])}
+    match = _TOOL_CODE.match(text)
+    if match:
+        data["tool_code"] = match.group(1)
+    return BridgeError("tool_error", text, data)

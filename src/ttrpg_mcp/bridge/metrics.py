@@ -1,0 +1,71 @@
+"""Prometheus metrics of one bridge: the spike's names, plus the MCP pool's size and load.
+
+Each app owns a :class:`BridgeMetrics` with its own registry rather than the process-global one,
+so that several apps in one process (tests, embedding) never collide on registration and
+``/metrics`` shows exactly one bridge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "BridgeMetrics"]
+
+# Tool calls range from a sub-millisecond dice roll to a long search; sessions from seconds to hours.
+_MCP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_SESSION_BUCKETS = (1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 43200)
+
+
+class BridgeMetrics:
+    """The counters, gauges and histograms ``GET /metrics`` exposes."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.ws_connections_active = Gauge(
+            "ws_connections_active", "Open WebSocket connections", registry=self.registry
+        )
+        self.ws_messages_total = Counter(
+            "ws_messages_total", "Messages received from clients, by type", ["type"], registry=self.registry
+        )
+        self.ws_errors_total = Counter(
+            "ws_errors_total",
+            "Error replies and refused connections, by error code",
+            ["error_type"],
+            registry=self.registry,
+        )
+        self.mcp_request_duration_seconds = Histogram(
+            "mcp_request_duration_seconds",
+            "Time of one request through the MCP pool, by MCP method",
+            ["method"],
+            buckets=_MCP_BUCKETS,
+            registry=self.registry,
+        )
+        self.session_duration_seconds = Histogram(
+            "session_duration_seconds",
+            "Lifetime of authenticated WebSocket sessions",
+            buckets=_SESSION_BUCKETS,
+            registry=self.registry,
+        )
+        self.mcp_pool_children = Gauge(
+            "mcp_pool_children", "Live MCP child processes", registry=self.registry
+        )
+        self.mcp_pool_busy_children = Gauge(
+            "mcp_pool_busy_children", "MCP children with a request in flight", registry=self.registry
+        )
+        self.mcp_pool_ready = Gauge(
+            "mcp_pool_ready", "1 when the MCP pool can serve requests", registry=self.registry
+        )
+
+    def watch_pool(
+        self, size: Callable[[], float], busy: Callable[[], float], ready: Callable[[], float]
+    ) -> None:
+        """Read the pool's gauges at scrape time, so they are never stale."""
+        self.mcp_pool_children.set_function(size)
+        self.mcp_pool_busy_children.set_function(busy)
+        self.mcp_pool_ready.set_function(ready)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,117 @@
+"""The running bridge: its store, auth service, MCP pool, metrics and live connections.
+
+:class:`Bridge` owns every long-lived resource and their order. Start: store (migrated), auth
+service (signing key), MCP pool (warm children, each through the handshake), dispatcher.
+Shutdown happens in two steps, because uvicorn closes sockets on its own once asked to stop:
+
+1. :meth:`Bridge.drain` (called by :class:`ttrpg_mcp.bridge.serve.BridgeServer` before uvicorn's
+   own shutdown): refuse new work, send every client ``disconnect`` with a retry hint, give
+   in-flight requests ``shutdown_grace`` seconds, then close each socket with 1012.
+2. :meth:`Bridge.stop` (the app's lifespan exit): stop the MCP children (process groups, then
+   SIGKILL) and close the store.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import structlog
+
+from ttrpg_mcp.bridge.auth.service import AuthService
+from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
+from ttrpg_mcp.bridge.mcp_pool import McpPool
+from ttrpg_mcp.bridge.metrics import BridgeMetrics
+from ttrpg_mcp.bridge.store import BridgeStore
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.settings import BridgeSettings
+    from ttrpg_mcp.bridge.transports.websocket import WebSocketConnection
+
+__all__ = ["Bridge"]
+
+log = structlog.get_logger("ttrpg_mcp.bridge")
+
+# Clients are told to wait this long before reconnecting after a shutdown notice: long enough
+# for a restart under a process manager, short enough that players barely notice.
+RETRY_AFTER_MS = 2000
+_DRAIN_POLL = 0.05
+# Closing handshakes take a round trip; a peer that does not answer is cut off by uvicorn after.
+_CLOSE_WAIT = 3.0
+
+
+class Bridge:
+    """Everything one bridge process runs; created and closed by the app's lifespan."""
+
+    def __init__(self, settings: BridgeSettings) -> None:
+        self.settings = settings
+        self.metrics = BridgeMetrics()
+        self.store = BridgeStore(settings.resolved_database_url)
+        self.auth = AuthService.from_settings(settings, self.store)
+        self.pool = McpPool(settings.mcp, settings.mcp_command)
+        self.dispatcher = Dispatcher(settings=settings, auth=self.auth, pool=self.pool, metrics=self.metrics)
+        self.connections: set[WebSocketConnection] = set()
+        self.metrics.watch_pool(
+            size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
+        )
+
+    async def start(self) -> None:
+        await anyio.to_thread.run_sync(self.store.migrate)
+        await self.pool.start()
+        log.info(
+            "bridge_started",
+            children=self.pool.size,
+            isolation=self.settings.mcp.isolation,
+            database=self.settings.resolved_database_url.split("://", 1)[0],
+        )
+
+    async def drain(self) -> None:
+        """Tell clients we are going, let in-flight requests finish (bounded), close sockets."""
+        if self.dispatcher.shutting_down:
+            return
+        self.dispatcher.shutting_down = True
+        connections = list(self.connections)
+        log.info("bridge_draining", connections=len(connections))
+        for connection in connections:
+            await connection.announce_shutdown(RETRY_AFTER_MS)
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        # Polling: in-flight counts live on many connections, and this runs once per shutdown.
+        while any(c.in_flight for c in connections) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await anyio.sleep(_DRAIN_POLL)
+        from ttrpg_mcp.bridge.transports.websocket import CLOSE_SERVICE_RESTART  # noqa: PLC0415  # import cycle
+
+        for connection in connections:
+            connection.close(CLOSE_SERVICE_RESTART, "server shutting down; reconnect shortly")
+        # Let each writer flush its notice and close before uvicorn closes what is left.
+        deadline = time.monotonic() + _CLOSE_WAIT
+        while self.connections and time.monotonic() < deadline:  # noqa: ASYNC110
+            await anyio.sleep(_DRAIN_POLL)
+
+    async def stop(self) -> None:
+        await self.drain()
+        await self.pool.close()
+        await anyio.to_thread.run_sync(self.store.close)
+        log.info("bridge_stopped")
+
+    async def release_session(self, session: BridgeSession) -> None:
+        """Forget a closed session's routing and, in isolation mode, its leased child."""
+        self.pool.remove_listener(session.session_id)
+        with anyio.CancelScope(shield=True):
+            await self.pool.release_session(session.session_id)
+
+    async def ready(self) -> tuple[bool, dict[str, str]]:
+        """Readiness: the store answers and at least one MCP child is ready."""
+        checks: dict[str, str] = {}
+        try:
+            await self.store.ping()
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"unreachable: {type(exc).__name__}"
+        if self.pool.ready and self.pool.size > 0:
+            checks["mcp"] = "ok"
+        else:
+            checks["mcp"] = self.pool.not_ready_reason or "no MCP child is running"
+        if self.dispatcher.shutting_down:
+            checks["bridge"] = "shutting down"
+        return all(value == "ok" for value in checks.values()), checks

@@ -1,0 +1,283 @@
+"""The WebSocket transport (``/ws``): a thin adapter between a socket and the dispatcher.
+
+A connection goes through these states::
+
+    CONNECTING -> AUTHENTICATING -> OPEN -> CLOSING -> CLOSED
+
+It authenticates with ``?token=`` at once, or with an ``authenticate`` message within
+``auth_timeout`` seconds; anything else closes it with 1008 and a reason. Once open, three tasks
+share one task group: the reader (each frame is handled in its own task, at most
+:data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll), the
+writer (the only task that sends, draining a bounded outbox), and the heartbeat (a ``heartbeat``
+every ``heartbeat_interval``; a peer silent for ``idle_timeout`` is closed). When any of them
+ends, the group is cancelled; in-flight MCP requests are then cancelled in their child too.
+
+Shutdown (:meth:`WebSocketConnection.announce_shutdown`) sends ``disconnect`` with a reason and a
+retry hint; the bridge then waits for in-flight requests and closes with 1012.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
+from ttrpg_mcp.bridge.errors import BridgeError
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.runtime import Bridge
+
+__all__ = ["MAX_CONCURRENT_REQUESTS", "OUTBOX_LIMIT", "WebSocketConnection", "websocket_endpoint"]
+
+log = structlog.get_logger("ttrpg_mcp.bridge.websocket")
+
+# One connection may run this many requests at once; beyond, reading pauses (back-pressure).
+MAX_CONCURRENT_REQUESTS = 32
+# Messages queued for a client that reads slowly; past this it is disconnected and may reconnect.
+OUTBOX_LIMIT = 1024
+CLOSE_GOING_AWAY = 1001
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_SERVICE_RESTART = 1012
+# RFC 6455 allows 123 bytes of close reason.
+_MAX_REASON_BYTES = 123
+
+
+class ConnectionState(enum.Enum):
+    CONNECTING = "connecting"
+    AUTHENTICATING = "authenticating"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+def _reason(text: str) -> str:
+    return text.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    """The ``/ws`` route."""
+    bridge: Bridge = websocket.app.state.bridge
+    await WebSocketConnection(websocket, bridge).run()
+
+
+class WebSocketConnection:
+    """One browser (or client) socket, from accept to close."""
+
+    def __init__(self, websocket: WebSocket, bridge: Bridge) -> None:
+        self._ws = websocket
+        self._bridge = bridge
+        self._settings = bridge.settings
+        self._outbox: MemoryObjectSendStream[dict[str, Any] | tuple[int, str]]
+        self._inbox: MemoryObjectReceiveStream[dict[str, Any] | tuple[int, str]]
+        self._outbox, self._inbox = anyio.create_memory_object_stream(OUTBOX_LIMIT)
+        self.session = BridgeSession(transport="websocket", send=self.send)
+        self.state = ConnectionState.CONNECTING
+        self.in_flight = 0
+        self._last_received = time.monotonic()
+        self._cancel: anyio.CancelScope | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        offered = self._ws.scope.get("subprotocols", [])
+        await self._ws.accept(subprotocol=protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None)
+        metrics = self._bridge.metrics
+        metrics.ws_connections_active.inc()
+        with structlog.contextvars.bound_contextvars(connection=self.session.session_id):
+            log.info(
+                "connection_opened", client=_peer(self._ws), subprotocol=self._ws.scope.get("subprotocols")
+            )
+            try:
+                if self._bridge.dispatcher.shutting_down:
+                    await self._close_now(CLOSE_SERVICE_RESTART, "server shutting down; reconnect shortly")
+                    return
+                if await self._authenticate():
+                    self._bridge.connections.add(self)
+                    self._bridge.pool.add_listener(self.session.session_id, self._on_notification)
+                    await self._serve()
+            finally:
+                self._bridge.connections.discard(self)
+                await self._bridge.release_session(self.session)
+                metrics.ws_connections_active.dec()
+                if self.session.authenticated_at is not None:
+                    metrics.session_duration_seconds.observe(time.monotonic() - self.session.started)
+                self.state = ConnectionState.CLOSED
+                log.info("connection_closed", duration=round(time.monotonic() - self.session.started, 3))
+
+    async def _authenticate(self) -> bool:
+        """True once the peer has proven who it is; False after closing it with 1008."""
+        self.state = ConnectionState.AUTHENTICATING
+        dispatcher = self._bridge.dispatcher
+        token = self._ws.query_params.get("token")
+        try:
+            if token:
+                campaign_id = self._ws.query_params.get("campaign_id")
+                await self._send_now(await dispatcher.authenticate(self.session, token, campaign_id))
+            else:
+                with anyio.fail_after(self._settings.auth_timeout):
+                    raw = await self._receive()
+                if raw is None:
+                    return False
+                value = protocol.decode_json(raw)
+                message = protocol.parse_client_message(value)
+                if not isinstance(message, protocol.Authenticate):
+                    raise BridgeError("unauthenticated", "the first message must be 'authenticate'")
+                created = await dispatcher.authenticate(self.session, message.token, message.campaign_id)
+                await self._send_now(created | {"request_id": message.id})
+        except TimeoutError:
+            self._bridge.metrics.ws_errors_total.labels(error_type="auth_timeout").inc()
+            await self._close_now(CLOSE_POLICY_VIOLATION, "authentication timeout")
+            return False
+        except BridgeError as error:
+            self._bridge.metrics.ws_errors_total.labels(error_type=error.code).inc()
+            log.info("authentication_refused", code=error.code)
+            await self._close_now(CLOSE_POLICY_VIOLATION, f"{error.code}: {error.message}")
+            return False
+        self.state = ConnectionState.OPEN
+        return True
+
+    async def _serve(self) -> None:
+        async with anyio.create_task_group() as group:
+            self._cancel = group.cancel_scope
+            group.start_soon(self._write_loop)
+            group.start_soon(self._heartbeat_loop)
+            limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
+            while True:
+                raw = await self._receive()
+                if raw is None:
+                    break
+                await limiter.acquire_on_behalf_of(raw)  # waits when too many are running
+                group.start_soon(self._handle, raw, limiter)
+            group.cancel_scope.cancel()
+
+    async def _handle(self, raw: str | bytes, limiter: anyio.CapacityLimiter) -> None:
+        self.in_flight += 1
+        try:
+            outcome = await self._bridge.dispatcher.handle_raw(self.session, raw)
+            for reply in outcome.replies:
+                await self.send(reply)
+            if outcome.close is not None:
+                self.close(*outcome.close)
+        finally:
+            self.in_flight -= 1
+            limiter.release_on_behalf_of(raw)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send(self, message: dict[str, Any]) -> None:
+        """Queue a message for this client; a client too slow to drain its queue is disconnected."""
+        if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
+            return
+        try:
+            self._outbox.send_nowait(message)
+        except anyio.WouldBlock:
+            log.warning("slow_consumer_disconnected", queued=OUTBOX_LIMIT)
+            self._bridge.metrics.ws_errors_total.labels(error_type="slow_consumer").inc()
+            self.state = ConnectionState.CLOSING
+            if self._cancel is not None:
+                self._cancel.cancel()
+            with contextlib.suppress(Exception):
+                await self._close_now(CLOSE_TRY_AGAIN_LATER, "client too slow; reconnect to resume")
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after everything queued so far has been sent."""
+        if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
+            return
+        self.state = ConnectionState.CLOSING
+        try:
+            self._outbox.send_nowait((code, reason))
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            if self._cancel is not None:
+                self._cancel.cancel()
+
+    async def announce_shutdown(self, retry_after_ms: int) -> None:
+        """Tell the client the bridge is going away and when to come back."""
+        await self.send(
+            protocol.envelope(
+                "disconnect",
+                session_id=self.session.session_id,
+                reason="server shutting down",
+                retry_after=retry_after_ms,
+            )
+        )
+
+    async def _write_loop(self) -> None:
+        async for item in self._inbox:
+            if isinstance(item, tuple):
+                await self._close_now(*item)
+                break
+            await self._send_now(item)
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    async def _send_now(self, message: dict[str, Any]) -> None:
+        try:
+            await self._ws.send_text(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            # The peer went away mid-send: end the connection quietly, like a normal close.
+            self.state = ConnectionState.CLOSING
+            if self._cancel is not None:
+                self._cancel.cancel()
+
+    async def _close_now(self, code: int, reason: str) -> None:
+        self.state = ConnectionState.CLOSING
+        if self._ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await self._ws.close(code, _reason(reason))
+
+    # -- receiving and liveness ---------------------------------------------------------------
+
+    async def _receive(self) -> str | bytes | None:
+        """The next frame's payload, or None once the peer has gone."""
+        if self._ws.application_state != WebSocketState.CONNECTED:
+            return None
+        try:
+            event = await self._ws.receive()
+        except RuntimeError:
+            return None  # the socket was closed by us while waiting
+        if event["type"] == "websocket.disconnect":
+            return None
+        self._last_received = time.monotonic()
+        text: str | None = event.get("text")
+        return text if text is not None else event.get("bytes", b"")
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self._settings.heartbeat_interval
+        idle = self._settings.idle_timeout
+        tick = min(interval, idle / 3)
+        last_beat = time.monotonic()
+        while True:
+            await anyio.sleep(tick)
+            now = time.monotonic()
+            if now - self._last_received > idle:
+                log.info("idle_timeout", silent_for=round(now - self._last_received, 1))
+                self._bridge.metrics.ws_errors_total.labels(error_type="idle_timeout").inc()
+                self.close(CLOSE_GOING_AWAY, "idle timeout")
+                return
+            if now - last_beat >= interval:
+                last_beat = now
+                await self.send(protocol.envelope("heartbeat", session_id=self.session.session_id))
+
+    def _on_notification(self, notification: dict[str, Any]) -> None:
+        """An MCP child's notification for this session, forwarded as an event."""
+        message = protocol.envelope(
+            "mcp_notification", session_id=self.session.session_id, data=notification, scope="session"
+        )
+        with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._outbox.send_nowait(message)
+
+
+def _peer(websocket: WebSocket) -> str | None:
+    client = websocket.client
+    return f"{client.host}:{client.port}" if client else None

@@ -1,0 +1,22 @@
+"""An async Python client for ``ttrpg-bridge``: log in over HTTP, then talk over ``/ws``.
+
+The same operations as the TypeScript client, so scripts, tests and benchmarks drive the bridge
+exactly as a browser does::
+
+    async with BridgeClient("http://127.0.0.1:8080") as client:
+        await client.login("mira", "correct horse")
+        async with client.connect() as table:
+            roll = await table.roll_dice("1d20+5", purpose="attack")
+            result = await table.call_tool("search", {"query": "grapple"})
+            async for event in table.events():
+                ...
+
+Replies are matched to requests by ``request_id``; everything else the bridge sends (heartbeats,
+notifications, campaign events) comes out of :meth:`BridgeConnection.events`. A reply carrying an
+``error`` raises :class:`BridgeClientError` with the bridge's code, message and data.
+"""
+
+from ttrpg_mcp.client.connection import BridgeClientError, BridgeConnection, ConnectionClosed
+from ttrpg_mcp.client.http import BridgeClient, Tokens
+
+__all__ = ["BridgeClient", "BridgeClientError", "BridgeConnection", "ConnectionClosed", "Tokens"]

@@ -1,0 +1,142 @@
+"""The HTTP half of the client: accounts and tokens, and opening WebSocket sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import urlencode
+
+import httpx
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed as _WsClosed
+
+from ttrpg_mcp.client.connection import BridgeClientError, BridgeConnection, ConnectionClosed
+
+__all__ = ["BridgeClient", "Tokens"]
+
+SUBPROTOCOL = "mcp-ttrpg-v1"
+# The bridge answers authentication within its own 10 s window plus the time to list the MCP
+# server's capabilities; wait a little longer than that before giving up.
+HANDSHAKE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """What login, register and refresh return."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: dict[str, Any]
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Tokens:
+        return cls(body["access_token"], body["refresh_token"], int(body["expires_in"]), body["user_info"])
+
+
+class BridgeClient:
+    """A client of one bridge; keeps the current tokens after login."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        self.tokens: Tokens | None = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    async def register(self, name: str, password: str, *, display_name: str | None = None) -> Tokens:
+        body = {"name": name, "password": password, "display_name": display_name}
+        return self._keep(await self._post("/api/auth/register", json=body))
+
+    async def login(self, name: str, password: str) -> Tokens:
+        return self._keep(await self._post("/api/auth/login", json={"name": name, "password": password}))
+
+    async def refresh(self) -> Tokens:
+        return self._keep(await self._post("/api/auth/refresh", headers=self._bearer(refresh=True)))
+
+    async def logout(self) -> None:
+        await self._post("/api/auth/logout", headers=self._bearer(refresh=True))
+        self.tokens = None
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self._http.get(path)
+
+    def _keep(self, body: dict[str, Any]) -> Tokens:
+        self.tokens = Tokens.from_body(body)
+        return self.tokens
+
+    def _bearer(self, *, refresh: bool = False) -> dict[str, str]:
+        if self.tokens is None:
+            raise BridgeClientError("unauthenticated", "log in first")
+        token = self.tokens.refresh_token if refresh else self.tokens.access_token
+        return {"Authorization": f"Bearer {token}"}
+
+    async def _post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._http.post(path, **kwargs)
+        if response.status_code >= 400:
+            error = response.json().get("error", {}) if response.content else {}
+            raise BridgeClientError(
+                error.get("code", f"http_{response.status_code}"),
+                error.get("message", response.text),
+                error.get("data"),
+            )
+        return dict(response.json()) if response.content else {}
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def connect(
+        self,
+        *,
+        campaign_id: str | None = None,
+        auth: Literal["query", "message"] = "query",
+        token: str | None = None,
+    ) -> AsyncIterator[BridgeConnection]:
+        """An authenticated session; ``auth`` picks ``?token=`` or an ``authenticate`` message."""
+        if token is None:
+            if self.tokens is None:
+                raise BridgeClientError("unauthenticated", "log in first")
+            token = self.tokens.access_token
+        query: dict[str, str] = {}
+        if auth == "query":
+            query["token"] = token
+            if campaign_id:
+                query["campaign_id"] = campaign_id
+        url = self.base_url.replace("http", "ws", 1) + "/ws" + (f"?{urlencode(query)}" if query else "")
+        async with ws_connect(url, subprotocols=[SUBPROTOCOL], max_size=None) as websocket:  # type: ignore[list-item]
+            try:
+                async with asyncio.timeout(HANDSHAKE_TIMEOUT):
+                    if auth == "message":
+                        message = {"id": uuid.uuid4().hex, "type": "authenticate", "token": token}
+                        if campaign_id:
+                            message["campaign_id"] = campaign_id
+                        await websocket.send(json.dumps(message))
+                    first = json.loads(await websocket.recv())
+            except _WsClosed as exc:
+                rcvd = exc.rcvd
+                raise ConnectionClosed(rcvd.code if rcvd else None, rcvd.reason if rcvd else "") from None
+            if first.get("type") != "session_created":
+                error = first.get("error") or {}
+                raise BridgeClientError(error.get("code", "unexpected"), error.get("message", str(first)))
+            connection = BridgeConnection(websocket, first)
+            try:
+                yield connection
+            finally:
+                await connection.close()

@@ -1,0 +1,122 @@
+"""Start a real ``ttrpg-bridge serve`` on a free port, as a subprocess, for end-to-end tests.
+
+The bridge runs exactly as in production (its CLI, uvicorn, real MCP children), so the tests
+see real sockets, real signals and real process trees.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+__all__ = ["RunningBridge", "free_port", "run_bridge"]
+
+# A fresh data directory migrates two stores and indexes the compendium before it is ready.
+READY_TIMEOUT = 90.0
+STOP_TIMEOUT = 45.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningBridge:
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def child_pids(self) -> list[int]:
+        """The pids of every process below the bridge (its MCP children)."""
+        try:
+            return [child.pid for child in psutil.Process(self.process.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def terminate(self) -> int:
+        """SIGTERM, then wait for a clean exit; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"bridge did not stop on SIGTERM; log:\n{self.log()}") from None
+
+
+def _wait_ready(bridge: RunningBridge) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    last = ""
+    while time.monotonic() < deadline:
+        if bridge.process.poll() is not None:
+            raise AssertionError(f"bridge exited with {bridge.process.returncode}; log:\n{bridge.log()}")
+        try:
+            response = httpx.get(f"{bridge.base_url}/readyz", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    raise AssertionError(f"bridge not ready after {READY_TIMEOUT}s ({last}); log:\n{bridge.log()}")
+
+
+@contextmanager
+def run_bridge(
+    data_dir: Path, env: dict[str, str] | None = None, *, wait: bool = True
+) -> Iterator[RunningBridge]:
+    """A running bridge on a free port; stopped (and checked for orphans) on exit."""
+    port = free_port()
+    log_path = data_dir.parent / f"bridge-{port}.log"
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TTRPG_")}
+    environment |= {"TTRPG_LOG_FORMAT": "json", "TTRPG_LOG_LEVEL": "info"} | (env or {})
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ttrpg_mcp.bridge.cli",
+                "--data-dir",
+                str(data_dir),
+                "serve",
+                "--port",
+                str(port),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+    bridge = RunningBridge(process, port, data_dir, log_path)
+    try:
+        if wait:
+            _wait_ready(bridge)
+        yield bridge
+    finally:
+        children = bridge.child_pids()
+        bridge.terminate()
+        leftovers = [
+            pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+        ]
+        assert not leftovers, f"MCP children outlived the bridge: {leftovers}"
