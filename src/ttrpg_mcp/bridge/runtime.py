@@ -58,10 +58,12 @@ class Bridge:
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self.store.migrate)
+        purged = await self.auth.purge_expired_tokens()
         await self.pool.start()
         log.info(
             "bridge_started",
             children=self.pool.size,
+            expired_tokens_purged=purged,
             isolation=self.settings.mcp.isolation,
             database=self.settings.resolved_database_url.split("://", 1)[0],
         )
@@ -90,7 +92,7 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.drain()
-        await self.pool.close()
+        await self.pool.close(grace=self.settings.shutdown_grace)
         await anyio.to_thread.run_sync(self.store.close)
         log.info("bridge_stopped")
 
