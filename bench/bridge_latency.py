@@ -12,19 +12,13 @@ Prints a table and writes ``bench/results/bridge_latency.json``.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 
+from bridge_server import running_bridge
 from timing import machine_info, percentiles, print_and_save, time_async
 from ttrpg_mcp.client import BridgeClient
 from ttrpg_mcp.server.launch import connect
@@ -33,46 +27,12 @@ RESULTS = Path(__file__).parent / "results" / "bridge_latency.json"
 _EXPRESSION = "4d6kh3+2"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_bridge(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TTRPG_")}
-    env["TTRPG_LOG_LEVEL"] = "warning"
-    command = [
-        sys.executable,
-        "-m",
-        "ttrpg_mcp.bridge.cli",
-        "--data-dir",
-        str(data_dir),
-        "serve",
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the bridge did not become ready")
-
-
 async def _run(calls: int, warmup: int) -> dict[str, Any]:
     rows: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch:
         data_dir = Path(scratch)
-        port = _free_port()
-        process = _start_bridge(data_dir, port)
-        try:
-            async with BridgeClient(f"http://127.0.0.1:{port}") as client:
+        with running_bridge(data_dir) as base_url:
+            async with BridgeClient(base_url) as client:
                 await client.register("bench", "benchmark-password")
                 async with client.connect() as table:
 
@@ -86,9 +46,6 @@ async def _run(calls: int, warmup: int) -> dict[str, Any]:
                     rows["tool_call via bridge (ws)"] = percentiles(await time_async(calls, relayed))
                     await time_async(warmup, in_bridge)
                     rows["dice_roll in bridge (ws)"] = percentiles(await time_async(calls, in_bridge))
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
         async with connect(data_dir) as session:
 
             async def direct(index: int) -> None:

@@ -62,8 +62,16 @@ async def test_a_token_in_the_query_opens_a_session_with_the_servers_capabilitie
 async def test_an_authenticate_message_opens_a_session_too(client: BridgeClient) -> None:
     """The spike's flow: connect, then send 'authenticate' with the token and a campaign."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with client.connect(auth="message", campaign_id="camp_x") as table:
-            assert table.session["campaign_id"] == "camp_x"
+        campaign = await client.create_campaign("Spike flow")
+        async with client.connect(auth="message", campaign_id=campaign["id"]) as table:
+            assert table.session["campaign_id"] == campaign["id"]
+            snapshot = await table.next_event("campaign_snapshot")
+            assert snapshot["data"]["role"] == "gm"
+            assert (await table.heartbeat())["type"] == "ack"
+        async with client.connect(auth="message", campaign_id="camp_not_mine") as table:
+            refused = await table.next_event("error")
+            assert refused["error"]["code"] == "forbidden"
+            assert table.session.get("campaign_id") is None
             assert (await table.heartbeat())["type"] == "ack"
 
 
@@ -117,17 +125,24 @@ async def test_a_first_message_other_than_authenticate_is_refused(bridge: Runnin
 async def test_a_tool_call_round_trip_returns_structured_results(client: BridgeClient) -> None:
     """tool_call reaches the MCP server and back with request_id, result and duration."""
     with anyio.fail_after(TEST_TIMEOUT):
+        campaign = await client.create_campaign("Ashes", system="d20")
         async with client.connect() as table:
+            snapshot = await table.join(campaign["id"])
+            assert snapshot["role"] == "gm"
             reply = await table.request(
-                {"type": "tool_call", "id": "req-1", "method": "create_campaign", "params": {"name": "Ashes"}}
+                {
+                    "type": "tool_call",
+                    "id": "req-1",
+                    "method": "get_campaign",
+                    "params": {"campaign_id": campaign["id"]},
+                }
             )
             assert reply["type"] == "response"
             assert reply["request_id"] == "req-1"
             assert reply["duration"] >= 0
-            campaign = reply["result"]["structuredContent"]
-            assert campaign["name"] == "Ashes"
-            fetched = await table.call_tool("get_campaign", {"campaign_id": campaign["id"]})
-            assert fetched["id"] == campaign["id"]
+            assert reply["result"]["structuredContent"]["name"] == "Ashes"
+            npc = await table.call_tool("create_npc", {"campaign_id": campaign["id"], "name": "Old Brenna"})
+            assert npc["campaign_id"] == campaign["id"]
             resource = await table.read_resource(f"campaign://{campaign['id']}")
             assert "Ashes" in resource["contents"][0]["text"]
             prompt = await table.get_prompt(
@@ -147,10 +162,13 @@ async def test_every_kind_of_bad_request_gets_its_own_code_and_the_connection_su
             with pytest.raises(BridgeClientError) as unknown:
                 await table.call_tool("summon_dragon", {})
             assert unknown.value.code == "unknown_tool"
-            with pytest.raises(BridgeClientError) as missing:
+            with pytest.raises(BridgeClientError) as bad_tool_input:
+                await table.call_tool("roll_dice", {"expression": "1d6 +* 2"})
+            assert bad_tool_input.value.code == "tool_error"
+            assert bad_tool_input.value.data["tool_code"] == "invalid_dice"
+            with pytest.raises(BridgeClientError) as outside:
                 await table.call_tool("get_campaign", {"campaign_id": "camp_nope"})
-            assert missing.value.code == "tool_error"
-            assert missing.value.data["tool_code"] == "not_found"
+            assert outside.value.code == "forbidden"
             with pytest.raises(BridgeClientError) as dice:
                 await table.roll_dice("2d6+")
             assert dice.value.code == "invalid_dice"

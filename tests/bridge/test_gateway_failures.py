@@ -37,7 +37,11 @@ def bridge(tmp_path_factory: pytest.TempPathFactory, record: Path) -> Iterator[R
     data_dir = tmp_path_factory.mktemp("failures") / "data"
     data_dir.mkdir()
     command = [sys.executable, str(FAKE_SERVER), "--record", str(record)]
-    env = {"TTRPG_MCP__COMMAND": json.dumps(command), "TTRPG_MCP__RESTART_BACKOFF": "0.1"}
+    env = {
+        "TTRPG_MCP__COMMAND": json.dumps(command),
+        "TTRPG_MCP__RESTART_BACKOFF": "0.1",
+        "TTRPG_LOBBY_TOOLS": '["*"]',  # another MCP server's tools, open to every session
+    }
     with run_bridge(data_dir, env) as running:
         yield running
 

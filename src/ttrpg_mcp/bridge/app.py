@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ttrpg_mcp import __version__
 from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
+from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
@@ -85,6 +86,7 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.state.auth = bridge.auth
     install_error_handler(app)
     app.include_router(auth_router)
+    app.include_router(campaign_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
     app.add_middleware(_RequestLog)
 

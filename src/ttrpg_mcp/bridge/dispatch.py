@@ -12,6 +12,8 @@ failure is an ``error`` message. Both carry the request's ``request_id``.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import time
 import uuid
@@ -23,12 +25,14 @@ import structlog
 
 from ttrpg_mcp.bridge import protocol
 from ttrpg_mcp.bridge.errors import BridgeError
-from ttrpg_mcp.dice import Advantage, DiceError, roll
+from ttrpg_mcp.bridge.permissions import tool_allowed
+from ttrpg_mcp.bridge.table import TableActions
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.auth.service import AuthenticatedUser, AuthService
     from ttrpg_mcp.bridge.mcp_pool import McpPool
     from ttrpg_mcp.bridge.metrics import BridgeMetrics
+    from ttrpg_mcp.bridge.rooms import Rooms
     from ttrpg_mcp.bridge.settings import BridgeSettings
 
 __all__ = ["BridgeSession", "Dispatcher", "Outcome"]
@@ -41,6 +45,8 @@ CLOSE_POLICY_VIOLATION = 1008
 
 # The SDK prefixes a tool's error text with "Error executing tool NAME: "; after it, this
 # project's server puts its own code ("not_found: ...").
+# Tools whose effect spans campaigns; the HTTP API offers them with membership rules.
+_HTTP_ONLY_TOOLS = frozenset({"create_campaign", "list_campaigns"})
 _SDK_PREFIX = re.compile(r"^Error executing tool \S+: ")
 _TOOL_CODE = re.compile(r"^([a-z_]+): ")
 
@@ -74,12 +80,20 @@ class Dispatcher:
     """Routes each validated message to its handler; shared by every transport."""
 
     def __init__(
-        self, *, settings: BridgeSettings, auth: AuthService, pool: McpPool, metrics: BridgeMetrics
+        self,
+        *,
+        settings: BridgeSettings,
+        auth: AuthService,
+        pool: McpPool,
+        metrics: BridgeMetrics,
+        rooms: Rooms,
     ) -> None:
         self._settings = settings
         self._auth = auth
         self._pool = pool
         self._metrics = metrics
+        self._rooms = rooms
+        self._table = TableActions(rooms=rooms, pool=pool)
         self.shutting_down = False
 
     # -- entry points -------------------------------------------------------------------------
@@ -135,20 +149,41 @@ class Dispatcher:
 
     # -- authentication -----------------------------------------------------------------------
 
-    async def authenticate(
-        self, session: BridgeSession, token: str, campaign_id: str | None = None
-    ) -> dict[str, Any]:
+    async def open_session(
+        self, session: BridgeSession, token: str, campaign_id: str | None, request_id: str | None
+    ) -> list[dict[str, Any]]:
+        """Authenticate, then join ``campaign_id`` if given: ``session_created`` (+ snapshot or error).
+
+        A refused join does not undo the authentication: the client learns why and may join
+        another campaign on the same connection.
+        """
+        created = await self.authenticate(session, token)
+        if request_id:
+            created["request_id"] = request_id
+        replies = [created]
+        if campaign_id is not None:
+            try:
+                replies.append(await self._table.join(session, campaign_id, request_id))
+                created["campaign_id"] = campaign_id
+            except BridgeError as error:
+                replies.append(self.error_reply(session, error, request_id))
+        return replies
+
+    async def authenticate(self, session: BridgeSession, token: str) -> dict[str, Any]:
         """Verify a token and make the session its user's; returns the ``session_created`` message."""
         user = await self._auth.verify_access(token)
         if session.user is not None and session.user.user_id != user.user_id:
             raise BridgeError("forbidden", "this connection belongs to another user; open a new one")
         first = session.user is None
         session.user = user
-        session.authenticated_at = time.monotonic()
-        if campaign_id is not None:
-            session.campaign_id = campaign_id
-        structlog.contextvars.bind_contextvars(session_id=session.session_id, user=user.name)
         if first:
+            try:
+                self._rooms.register(session)
+            except BridgeError:
+                session.user = None
+                raise
+            session.authenticated_at = time.monotonic()
+            structlog.contextvars.bind_contextvars(session_id=session.session_id, user=user.name)
             log.info("session_created", transport=session.transport)
         return protocol.envelope(
             "session_created",
@@ -187,9 +222,7 @@ class Dispatcher:
     async def _route(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome:
         match message:
             case protocol.Authenticate(token=token, campaign_id=campaign_id):
-                return Outcome(
-                    [await self.authenticate(session, token, campaign_id) | {"request_id": message.id}]
-                )
+                return Outcome(await self.open_session(session, token, campaign_id, message.id))
             case protocol.Heartbeat():
                 return Outcome([self._ack(session, message.id)])
             case protocol.Disconnect(reason=reason):
@@ -200,33 +233,45 @@ class Dispatcher:
             self._require_user(session)
         if self.shutting_down:
             raise BridgeError("shutting_down", "the bridge is shutting down; reconnect shortly")
+        table = self._table
+        reply: dict[str, Any] | None
         match message:
             case protocol.Reauthenticate(token=token):
                 await self.authenticate(session, token)
                 assert session.user is not None
-                return Outcome([self._ack(session, message.id, expires_at=session.user.token_expires_at)])
+                reply = self._ack(session, message.id, expires_at=session.user.token_expires_at)
+            case (
+                protocol.SessionCreate(campaign_id=campaign_id)
+                | protocol.SessionAttach(campaign_id=campaign_id)
+            ):
+                reply = await table.join(session, campaign_id, message.id)
             case protocol.DiceRoll(data=data):
-                return Outcome([self._roll(session, message.id, data)])
+                reply = await table.roll(session, message.id, data)
+            case protocol.StateUpdate(data=data):
+                reply = await table.change_state(session, message.id, data)
+            case protocol.InitiativeUpdateMessage(data=data):
+                reply = await table.change_initiative(session, message.id, data)
+            case protocol.CanvasDraw(data=data):
+                reply = await table.draw(session, message.id, data)
+            case protocol.CursorMove(data=data, ack=ack):
+                reply = table.move_cursor(session, message.id, data, ack)
+            case protocol.PresenceUpdate(data=data, ack=ack):
+                reply = await table.presence(session, message.id, data, ack)
+            case protocol.CampaignUpdate(data=data):
+                reply = await table.update_campaign(session, message.id, data)
+            case protocol.CharacterUpdate(data=data):
+                reply = await table.update_character(session, message.id, data)
             case (
                 protocol.ToolCall() | protocol.ToolDiscover() | protocol.ResourceGet() | protocol.PromptGet()
             ):
-                return Outcome([await self._mcp(session, message)])
+                reply = await self._mcp(session, message)
             case _:  # pragma: no cover - every client type is matched above
                 raise BridgeError("unknown_type", f"no handler for {message.type!r}")
+        return Outcome([reply] if reply is not None else [])
 
     def _ack(self, session: BridgeSession, request_id: str, **data: Any) -> dict[str, Any]:
         return protocol.envelope(
             "ack", request_id=request_id, session_id=session.session_id, data=data or None
-        )
-
-    def _roll(self, session: BridgeSession, request_id: str, data: protocol.DiceRollData) -> dict[str, Any]:
-        try:
-            result = roll(data.expression, advantage=Advantage(data.advantage))
-        except DiceError as error:
-            raise BridgeError("invalid_dice", str(error), {"expression": data.expression}) from None
-        payload = result.model_dump(mode="json") | {"purpose": data.purpose, "visibility": data.visibility}
-        return protocol.envelope(
-            "dice_roll_result", request_id=request_id, session_id=session.session_id, result=payload
         )
 
     # -- MCP operations -----------------------------------------------------------------------
@@ -259,18 +304,69 @@ class Dispatcher:
                 return await self._pool.capabilities(session_id=session.session_id)
             case protocol.ToolCall(method=name, params=arguments):
                 await self._check_tool(session, name)
+                self._check_tool_policy(session, name)
+                self._check_campaign_scope(session, arguments.get("campaign_id"))
                 result = await self._request(
                     session, "tools/call", {"name": name, "arguments": arguments}, timeout
                 )
                 if result.get("isError"):
-                    raise _tool_error(name, result)
+                    raise tool_error(name, result)
+                content = result.get("structuredContent")
+                if isinstance(content, dict):
+                    self._check_campaign_scope(session, content.get("campaign_id"))
                 return result
             case protocol.ResourceGet(params=params):
-                return await self._request(session, "resources/read", {"uri": params.uri}, timeout)
+                scheme, _, rest = params.uri.partition("://")
+                if scheme == "campaign":
+                    self._check_campaign_scope(session, rest)
+                result = await self._request(session, "resources/read", {"uri": params.uri}, timeout)
+                for content in result.get("contents", []):
+                    if content.get("mimeType") == "application/json":
+                        with contextlib.suppress(ValueError, TypeError, AttributeError):
+                            self._check_campaign_scope(
+                                session, json.loads(content["text"]).get("campaign_id")
+                            )
+                return result
             case protocol.PromptGet(method=name, params=arguments):
+                self._check_campaign_scope(session, arguments.get("campaign_id"))
                 return await self._request(
                     session, "prompts/get", {"name": name, "arguments": arguments}, timeout
                 )
+
+    def _check_tool_policy(self, session: BridgeSession, name: str) -> None:
+        """Who may call which tool: by role at the joined table, else the lobby's list."""
+        if name in _HTTP_ONLY_TOOLS:
+            raise BridgeError(
+                "forbidden", f"{name} spans campaigns: use GET or POST /api/campaigns", {"tool": name}
+            )
+        room = self._rooms.room(session.campaign_id or "")
+        participant = room.participants.get(session.user.user_id) if room and session.user else None
+        if participant is not None:
+            if not tool_allowed(participant.role, name):
+                raise BridgeError(
+                    "forbidden",
+                    f"a {participant.role} may not call {name}",
+                    {"tool": name, "role": participant.role},
+                )
+            return
+        lobby = self._settings.lobby_tools
+        if "*" not in lobby and name not in lobby:
+            raise BridgeError(
+                "forbidden",
+                f"join a campaign to call {name}; outside one only {', '.join(lobby)} are open",
+                {"tool": name},
+            )
+
+    @staticmethod
+    def _check_campaign_scope(session: BridgeSession, campaign_id: Any) -> None:
+        """A request or result about a campaign must be about the one this session sits at."""
+        if campaign_id is None or campaign_id == session.campaign_id:
+            return
+        raise BridgeError(
+            "forbidden",
+            "that belongs to a campaign this session has not joined (session_create first)",
+            {"campaign_id": campaign_id if isinstance(campaign_id, str) else None},
+        )
 
     async def _check_tool(self, session: BridgeSession, name: str) -> None:
         tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])
@@ -298,7 +394,7 @@ class Dispatcher:
         )
 
 
-def _tool_error(name: str, result: dict[str, Any]) -> BridgeError:
+def tool_error(name: str, result: dict[str, Any]) -> BridgeError:
     """A tool's ``isError`` result as an error: its text as the message, its code in ``data``."""
     text = " ".join(part.get("text", "") for part in result.get("content", []) if isinstance(part, dict))
     text = _SDK_PREFIX.sub("", text.strip()) or f"tool {name!r} failed"

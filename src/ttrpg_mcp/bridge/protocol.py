@@ -24,7 +24,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from ttrpg_mcp.bridge.canvas import CanvasDrawData
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.initiative import InitiativeUpdate
 
 __all__ = [
     "CLIENT_TYPES",
@@ -143,6 +145,129 @@ class DiceRoll(_Envelope):
     data: DiceRollData
 
 
+class SessionCreate(_Envelope):
+    """Join a campaign's table on this connection; answered with ``campaign_snapshot``."""
+
+    type: Literal["session_create"]
+    campaign_id: str = Field(min_length=1, max_length=128)
+
+
+class SessionAttach(_Envelope):
+    """Rejoin a campaign after a reconnect, from the last ``seq`` seen (``session_id`` = the old session)."""
+
+    type: Literal["session_attach"]
+    campaign_id: str = Field(min_length=1, max_length=128)
+    last_seq: int | None = Field(default=None, ge=0)
+    epoch: str | None = Field(default=None, max_length=64)
+
+
+class CampaignChanges(BaseModel):
+    """Fields of the campaign to change (through the MCP server's ``save_campaign``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    system: str | None = Field(default=None, max_length=100)
+    setting: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=20_000)
+    house_rules: list[str] | None = Field(default=None, max_length=200)
+    world_state: dict[str, Any] | None = None
+    archived: bool | None = None
+    expected_version: int | None = Field(default=None, ge=1)
+    reason: str = Field(default="", max_length=200)
+
+
+class CampaignUpdate(_Envelope):
+    """Change the joined campaign (GM); broadcast as a ``campaign_update`` event."""
+
+    type: Literal["campaign_update"]
+    data: CampaignChanges
+
+
+class CharacterChanges(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    character_id: str = Field(min_length=1, max_length=128)
+    changes: dict[str, Any] = Field(min_length=1)
+
+
+class CharacterUpdate(_Envelope):
+    """Change a character (players: their own only); broadcast as a ``character_update`` event."""
+
+    type: Literal["character_update"]
+    data: CharacterChanges
+
+
+class InitiativeUpdateMessage(_Envelope):
+    """Change the initiative order, turn or round; broadcast as ``state_update`` events."""
+
+    type: Literal["initiative_update"]
+    data: InitiativeUpdate
+
+
+class StateChangeData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: list[str | int] = Field(min_length=1, max_length=16)
+    operation: Literal["set", "merge", "delete"]
+    value: Any = None
+    previous_version: int | None = Field(default=None, ge=0)
+    version: int | None = Field(default=None, description="Ignored: the bridge assigns versions.")
+
+
+class StateUpdate(_Envelope):
+    """Change the shared state at a path; a stale ``previous_version`` is a ``conflict``."""
+
+    type: Literal["state_update"]
+    data: StateChangeData
+
+
+class CursorPosition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    x: float = Field(allow_inf_nan=False)
+    y: float = Field(allow_inf_nan=False)
+    element: str | None = Field(default=None, max_length=200)
+    timestamp: int | None = None
+
+
+class CursorData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    position: CursorPosition
+
+
+class CursorMove(_Envelope):
+    """Where the user's pointer is; coalesced and sent to the table in batches, never stored."""
+
+    type: Literal["cursor_move"]
+    data: CursorData
+    ack: bool = False
+
+
+class CanvasDraw(_Envelope):
+    """Draw a stroke, erase one, or clear the canvas (GM); durable and broadcast."""
+
+    type: Literal["canvas_draw"]
+    data: CanvasDrawData
+
+
+class PresenceData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["online", "away", "typing"] | None = None
+    character_id: str | None = Field(default=None, max_length=128)
+    character_name: str | None = Field(default=None, max_length=200)
+
+
+class PresenceUpdate(_Envelope):
+    """The user's status at the table and the character they play."""
+
+    type: Literal["presence_update"]
+    data: PresenceData
+    ack: bool = False
+
+
 class Heartbeat(_Envelope):
     """Liveness from the client; answered with ``ack``."""
 
@@ -156,14 +281,43 @@ class Disconnect(_Envelope):
     reason: str | None = Field(default=None, max_length=500)
 
 
+_CLIENT_MODELS = (
+    Authenticate,
+    Reauthenticate,
+    SessionCreate,
+    SessionAttach,
+    ToolCall,
+    ToolDiscover,
+    ResourceGet,
+    PromptGet,
+    DiceRoll,
+    CampaignUpdate,
+    CharacterUpdate,
+    InitiativeUpdateMessage,
+    StateUpdate,
+    CursorMove,
+    CanvasDraw,
+    PresenceUpdate,
+    Heartbeat,
+    Disconnect,
+)
 ClientMessage = Annotated[
     Authenticate
     | Reauthenticate
+    | SessionCreate
+    | SessionAttach
     | ToolCall
     | ToolDiscover
     | ResourceGet
     | PromptGet
     | DiceRoll
+    | CampaignUpdate
+    | CharacterUpdate
+    | InitiativeUpdateMessage
+    | StateUpdate
+    | CursorMove
+    | CanvasDraw
+    | PresenceUpdate
     | Heartbeat
     | Disconnect,
     Field(discriminator="type"),
@@ -171,17 +325,7 @@ ClientMessage = Annotated[
 _CLIENT_ADAPTER: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 CLIENT_TYPES = frozenset(
     model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]  # each is Literal[...]
-    for model in (
-        Authenticate,
-        Reauthenticate,
-        ToolCall,
-        ToolDiscover,
-        ResourceGet,
-        PromptGet,
-        DiceRoll,
-        Heartbeat,
-        Disconnect,
-    )
+    for model in _CLIENT_MODELS
 )
 # Server-to-client message types; documented in docs/protocol.md, checked by the tests.
 SERVER_TYPES = frozenset(

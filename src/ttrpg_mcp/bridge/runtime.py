@@ -23,9 +23,11 @@ from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.mcp_pool import McpPool
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
+from ttrpg_mcp.bridge.rooms import Rooms
 from ttrpg_mcp.bridge.store import BridgeStore
 
 if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.permissions import Role
     from ttrpg_mcp.bridge.settings import BridgeSettings
     from ttrpg_mcp.bridge.transports.websocket import WebSocketConnection
 
@@ -50,7 +52,10 @@ class Bridge:
         self.store = BridgeStore(settings.resolved_database_url)
         self.auth = AuthService.from_settings(settings, self.store)
         self.pool = McpPool(settings.mcp, settings.mcp_command)
-        self.dispatcher = Dispatcher(settings=settings, auth=self.auth, pool=self.pool, metrics=self.metrics)
+        self.rooms = Rooms(self.store, settings)
+        self.dispatcher = Dispatcher(
+            settings=settings, auth=self.auth, pool=self.pool, metrics=self.metrics, rooms=self.rooms
+        )
         self.connections: set[WebSocketConnection] = set()
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
@@ -60,6 +65,7 @@ class Bridge:
         await anyio.to_thread.run_sync(self.store.migrate)
         purged = await self.auth.purge_expired_tokens()
         await self.pool.start()
+        self.rooms.start()
         log.info(
             "bridge_started",
             children=self.pool.size,
@@ -92,6 +98,7 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.drain()
+        await self.rooms.stop()
         await self.pool.close(grace=self.settings.shutdown_grace)
         await anyio.to_thread.run_sync(self.store.close)
         log.info("bridge_stopped")
@@ -100,7 +107,12 @@ class Bridge:
         """Forget a closed session's routing and, in isolation mode, its leased child."""
         self.pool.remove_listener(session.session_id)
         with anyio.CancelScope(shield=True):
+            await self.rooms.unregister(session)
             await self.pool.release_session(session.session_id)
+
+    async def on_membership_changed(self, campaign_id: str, user_id: str, role: Role | None) -> None:
+        """Called by the HTTP API after a role change or removal, for the live table."""
+        await self.rooms.membership_changed(campaign_id, user_id, role)
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
         """Readiness: the store answers and at least one MCP child is ready."""

@@ -119,6 +119,16 @@ class BridgeSettings(BaseSettings):
         default=10.0, ge=0, description="Seconds in-flight requests get on shutdown."
     )
     max_message_bytes: int = Field(default=100 * 1024, ge=1024, description="Largest accepted message.")
+    max_participants_per_campaign: int = Field(
+        default=20, ge=1, le=1000, description="People at one campaign's table at once."
+    )
+    max_sessions_per_user: int = Field(
+        default=3, ge=1, le=100, description="Open connections (tabs) per user."
+    )
+    lobby_tools: list[str] = Field(
+        default=["roll_dice", "search", "list_sources"],
+        description='MCP tools a session may call before joining a campaign; ["*"] opens all.',
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console in a terminal, JSON otherwise."
     )

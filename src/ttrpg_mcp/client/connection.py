@@ -133,6 +133,50 @@ class BridgeConnection:
         message = {"type": "prompt_get", "method": name, "params": arguments or {}}
         return dict((await self.request(message))["result"])
 
+    # -- the table ---------------------------------------------------------------------------
+
+    async def join(self, campaign_id: str) -> dict[str, Any]:
+        """Sit at a campaign's table; returns its snapshot (state, canvas, rolls, participants, seq)."""
+        reply = await self.request({"type": "session_create", "campaign_id": campaign_id})
+        return dict(reply["data"])
+
+    async def update_state(
+        self,
+        path: list[str | int],
+        value: Any = None,
+        *,
+        operation: Literal["set", "merge", "delete"] = "set",
+        previous_version: int | None = None,
+    ) -> dict[str, Any]:
+        data = {"path": path, "operation": operation, "value": value, "previous_version": previous_version}
+        return dict((await self.request({"type": "state_update", "data": data}))["data"])
+
+    async def initiative(self, action: str, **fields: Any) -> dict[str, Any]:
+        reply = await self.request({"type": "initiative_update", "data": {"action": action, **fields}})
+        return dict(reply.get("data") or {})
+
+    async def draw(self, data: dict[str, Any]) -> dict[str, Any]:
+        return dict((await self.request({"type": "canvas_draw", "data": data}))["data"])
+
+    async def move_cursor(self, x: float, y: float, element: str | None = None) -> None:
+        position: dict[str, Any] = {"x": x, "y": y}
+        if element is not None:
+            position["element"] = element
+        await self.send({"type": "cursor_move", "data": {"position": position}})
+
+    async def set_presence(self, **data: Any) -> dict[str, Any]:
+        return await self.request({"type": "presence_update", "data": data, "ack": True})
+
+    async def update_campaign(self, **changes: Any) -> dict[str, Any]:
+        reply = await self.request({"type": "campaign_update", "data": changes})
+        result = reply["result"]
+        return dict(result.get("structuredContent", result))
+
+    async def update_character(self, character_id: str, **changes: Any) -> dict[str, Any]:
+        data = {"character_id": character_id, "changes": changes}
+        result = (await self.request({"type": "character_update", "data": data}))["result"]
+        return dict(result.get("structuredContent", result))
+
     async def heartbeat(self) -> dict[str, Any]:
         return await self.request({"type": "heartbeat"})
 

@@ -78,6 +78,36 @@ class BridgeClient:
     async def get(self, path: str) -> httpx.Response:
         return await self._http.get(path)
 
+    # -- campaigns ----------------------------------------------------------------------------
+
+    async def create_campaign(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Create a campaign (in the MCP server too); the caller becomes its GM."""
+        return await self._post("/api/campaigns", json={"name": name, **fields}, headers=self._bearer())
+
+    async def list_campaigns(self) -> list[dict[str, Any]]:
+        response = await self._http.get("/api/campaigns", headers=self._bearer())
+        body = self._check(response)
+        return list(body if isinstance(body, list) else body.get("campaigns", []))
+
+    async def create_invite(self, campaign_id: str, role: str = "player", **fields: Any) -> dict[str, Any]:
+        body = {"role": role, **fields}
+        return await self._post(f"/api/campaigns/{campaign_id}/invites", json=body, headers=self._bearer())
+
+    async def join_campaign(self, code: str) -> dict[str, Any]:
+        return await self._post("/api/campaigns/join", json={"code": code}, headers=self._bearer())
+
+    async def set_member_role(self, campaign_id: str, user_id: str, role: str) -> dict[str, Any]:
+        response = await self._http.patch(
+            f"/api/campaigns/{campaign_id}/members/{user_id}", json={"role": role}, headers=self._bearer()
+        )
+        return dict(self._check(response) or {})
+
+    async def remove_member(self, campaign_id: str, user_id: str) -> None:
+        response = await self._http.delete(
+            f"/api/campaigns/{campaign_id}/members/{user_id}", headers=self._bearer()
+        )
+        self._check(response)
+
     def _keep(self, body: dict[str, Any]) -> Tokens:
         self.tokens = Tokens.from_body(body)
         return self.tokens
@@ -89,7 +119,11 @@ class BridgeClient:
         return {"Authorization": f"Bearer {token}"}
 
     async def _post(self, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = await self._http.post(path, **kwargs)
+        return dict(self._check(await self._http.post(path, **kwargs)) or {})
+
+    @staticmethod
+    def _check(response: httpx.Response) -> Any:
+        """The JSON body of a successful response; an error response raises BridgeClientError."""
         if response.status_code >= 400:
             error = response.json().get("error", {}) if response.content else {}
             raise BridgeClientError(
@@ -97,7 +131,7 @@ class BridgeClient:
                 error.get("message", response.text),
                 error.get("data"),
             )
-        return dict(response.json()) if response.content else {}
+        return response.json() if response.content else None
 
     # -- sessions -----------------------------------------------------------------------------
 

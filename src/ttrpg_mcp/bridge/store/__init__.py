@@ -1,13 +1,41 @@
 """The bridge's own store: identity and collaboration, on SQLite by default or PostgreSQL.
 
 Campaign content lives in the MCP server's store (ARCHITECTURE decision 5); this one holds
-what only the bridge knows: users and their refresh tokens and registration invites, and in
-later releases memberships, the event log and shared table state.
+what only the bridge knows: users and their refresh tokens and registration invites, and for
+each campaign its members, invites, shared table state, canvas, dice log and event log.
 """
 
 from __future__ import annotations
 
 from ttrpg_mcp.bridge.store.database import BridgeStore, affected_rows
-from ttrpg_mcp.bridge.store.models import Base, RefreshToken, RegistrationInvite, User, utcnow
+from ttrpg_mcp.bridge.store.models import (
+    Base,
+    Campaign,
+    CampaignEvent,
+    CampaignInvite,
+    CanvasStroke,
+    DiceLogEntry,
+    Membership,
+    RefreshToken,
+    RegistrationInvite,
+    SharedStateRow,
+    User,
+    utcnow,
+)
 
-__all__ = ["Base", "BridgeStore", "RefreshToken", "RegistrationInvite", "User", "affected_rows", "utcnow"]
+__all__ = [
+    "Base",
+    "BridgeStore",
+    "Campaign",
+    "CampaignEvent",
+    "CampaignInvite",
+    "CanvasStroke",
+    "DiceLogEntry",
+    "Membership",
+    "RefreshToken",
+    "RegistrationInvite",
+    "SharedStateRow",
+    "User",
+    "affected_rows",
+    "utcnow",
+]

@@ -1,4 +1,8 @@
-"""The bridge store's tables: users, their refresh tokens, and registration invites.
+"""The bridge store's tables: identity (users, refresh tokens, registration invites) and the table.
+
+The campaign tables hold what the bridge alone knows about a campaign whose content lives in the
+MCP server's store (ARCHITECTURE decision 5): who is in it and with which role, its invites,
+its shared table state, canvas strokes, recent dice rolls, and its sequenced event log.
 
 Portable by construction: only types every SQLAlchemy dialect has, so the same models and
 migrations serve SQLite and PostgreSQL. Two details make that hold:
@@ -16,15 +20,36 @@ User names are unique regardless of case: ``name`` keeps the spelling the user c
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Dialect, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "NAMING_CONVENTION",
     "Base",
+    "Campaign",
+    "CampaignEvent",
+    "CampaignInvite",
+    "CanvasStroke",
+    "DiceLogEntry",
+    "Membership",
     "RefreshToken",
     "RegistrationInvite",
+    "SharedStateRow",
     "User",
     "UtcDateTime",
     "utcnow",
@@ -122,3 +147,135 @@ class RegistrationInvite(Base):
 
     def __repr__(self) -> str:  # the code is a credential
         return f"RegistrationInvite(expires_at={self.expires_at!r}, uses_left={self.uses_left!r})"
+
+
+# The role and visibility vocabularies, enforced by the database as well as by the code.
+_ROLE_CHECK = "role IN ('gm', 'player', 'spectator')"
+_VISIBILITY_CHECK = "visibility IN ('public', 'gm', 'blind', 'self')"
+
+
+class Campaign(Base):
+    """The bridge's record of a campaign: its MCP id, who made it, and its event-log counters.
+
+    ``epoch`` is random per campaign and ``last_seq`` the newest event's ``seq``: a client that
+    remembers (epoch, seq) can ask for exactly what it missed, and a changed epoch tells it that
+    its numbers mean nothing here (a restored or recreated database).
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    epoch: Mapped[str] = mapped_column(String(32))
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    canvas_cleared_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Membership(Base):
+    """One person's seat at a campaign's table, with their role."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (CheckConstraint(_ROLE_CHECK, name="role"),)
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignInvite(Base):
+    """A code that seats ``uses_left`` more people in a campaign with ``role``, until it expires."""
+
+    __tablename__ = "campaign_invites"
+    __table_args__ = (CheckConstraint(_ROLE_CHECK, name="role"),)
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    uses_left: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:  # the code is a credential
+        return (
+            f"CampaignInvite(campaign_id={self.campaign_id!r}, role={self.role!r}, "
+            f"uses_left={self.uses_left!r})"
+        )
+
+
+class SharedStateRow(Base):
+    """A campaign's shared table state (see ``bridge/state.py``), stored whole after each change."""
+
+    __tablename__ = "shared_states"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    last_update: Mapped[datetime] = mapped_column()
+    history: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class CanvasStroke(Base):
+    """One stroke on a campaign's canvas; ``ordinal`` is its drawing order, ``erased_at`` its erasure."""
+
+    __tablename__ = "canvas_strokes"
+    # The unique (campaign_id, ordinal) index also serves "this campaign's strokes, in order".
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "ordinal", name="uq_canvas_strokes_campaign_id_ordinal"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    stroke: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DiceLogEntry(Base):
+    """One roll made at a campaign's table, kept among its most recent few."""
+
+    __tablename__ = "dice_log"
+    __table_args__ = (
+        CheckConstraint(_VISIBILITY_CHECK, name="visibility"),
+        Index("ix_dice_log_campaign_id_id", "campaign_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    player_name: Mapped[str] = mapped_column(String(100))
+    expression: Mapped[str] = mapped_column(String(500))
+    purpose: Mapped[str | None] = mapped_column(String(500), default=None)
+    visibility: Mapped[str] = mapped_column(String(8))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignEvent(Base):
+    """One event of a campaign's durable log, numbered by ``seq`` without gaps.
+
+    ``audience`` limits who may receive it (``{"roles": [...]}`` and/or ``{"users": [...]}``);
+    ``None`` is everyone in the campaign.
+    """
+
+    __tablename__ = "campaign_events"
+    # The unique (campaign_id, seq) index is the one replay reads through.
+    __table_args__ = (UniqueConstraint("campaign_id", "seq", name="uq_campaign_events_campaign_id_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(16))
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -121,7 +121,8 @@ class WebSocketConnection:
         try:
             if token:
                 campaign_id = self._ws.query_params.get("campaign_id")
-                await self._send_now(await dispatcher.authenticate(self.session, token, campaign_id))
+                for reply in await dispatcher.open_session(self.session, token, campaign_id, None):
+                    await self._send_now(reply)
             else:
                 with anyio.fail_after(self._settings.auth_timeout):
                     raw = await self._receive()
@@ -131,8 +132,10 @@ class WebSocketConnection:
                 message = protocol.parse_client_message(value)
                 if not isinstance(message, protocol.Authenticate):
                     raise BridgeError("unauthenticated", "the first message must be 'authenticate'")
-                created = await dispatcher.authenticate(self.session, message.token, message.campaign_id)
-                await self._send_now(created | {"request_id": message.id})
+                for reply in await dispatcher.open_session(
+                    self.session, message.token, message.campaign_id, message.id
+                ):
+                    await self._send_now(reply)
         except TimeoutError:
             self._bridge.metrics.ws_errors_total.labels(error_type="auth_timeout").inc()
             await self._close_now(CLOSE_POLICY_VIOLATION, "authentication timeout")

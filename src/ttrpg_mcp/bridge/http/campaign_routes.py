@@ -1,0 +1,314 @@
+"""The campaign API under ``/api/campaigns``: create, list, show, invite, join, change roles, remove.
+
+Campaign content has one source of truth, the MCP server's store (ARCHITECTURE decision 5), so
+creating a campaign is two steps: the MCP server's ``create_campaign`` tool makes it (through
+the bridge's MCP pool, as ``app.state.bridge.pool``, in an MCP session of the request's own that
+is released when it ends), then the bridge records it under the id the tool returned, with the
+caller as its GM. If the tool refuses, nothing is recorded; if the
+bridge's record then fails, the MCP campaign stays behind unlisted, which is harmless.
+
+Every route needs an access token (``Authorization: Bearer``), checked by :func:`current_user`.
+Each route's permission check and its change run in one unit of work, so a role cannot change
+between the check and the write. Membership changes are then announced to the live table through
+``app.state.bridge.on_membership_changed(campaign_id, user_id, role_or_None)`` when the bridge
+has that hook, so that a removed member's connections leave and a new role applies at once.
+
+Errors are :class:`~ttrpg_mcp.bridge.errors.BridgeError`\\ s, answered with the HTTP API's one
+error body by the handler in :mod:`ttrpg_mcp.bridge.http.auth_routes`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+import structlog
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from ttrpg_mcp.bridge import campaigns
+from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
+from ttrpg_mcp.bridge.campaigns import CampaignSummary, InviteView, MemberView
+from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.http.auth_routes import error_responses, get_auth
+from ttrpg_mcp.bridge.permissions import Action, Role, require
+from ttrpg_mcp.bridge.store import BridgeStore
+
+__all__ = [
+    "CampaignDetail",
+    "CampaignList",
+    "CreateCampaignRequest",
+    "CreateInviteRequest",
+    "JoinRequest",
+    "RoleChange",
+    "current_user",
+    "router",
+]
+
+log = structlog.get_logger("ttrpg_mcp.bridge.http")
+
+_AUTH_ERRORS = ("unauthenticated", "invalid_token", "token_expired")
+_MCP_ERRORS = (
+    "tool_error",
+    "mcp_error",
+    "mcp_timeout",
+    "mcp_child_crashed",
+    "mcp_unavailable",
+    "shutting_down",
+)
+# The SDK prefixes a tool's error text with this; the tool's own message is what people need.
+_SDK_PREFIX = re.compile(r"^Error executing tool \S+: ")
+
+MembershipHook = Callable[[str, str, Role | None], Awaitable[None]]
+
+
+class CreateCampaignRequest(BaseModel):
+    """A new campaign; the fields go to the MCP server's ``create_campaign`` tool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    system: str = Field(default="", max_length=100, description="Game system, e.g. 'D&D 5e'.")
+    setting: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=10_000)
+
+
+class CampaignDetail(BaseModel):
+    """A campaign with the caller's role in it and its members."""
+
+    id: str
+    name: str
+    role: Role
+    archived: bool
+    created_at: datetime
+    created_by: str | None
+    member_count: int
+    members: list[MemberView]
+
+
+class CampaignList(BaseModel):
+    """The caller's campaigns, newest first."""
+
+    campaigns: list[CampaignSummary]
+
+
+class CreateInviteRequest(BaseModel):
+    """An invite code that seats ``uses`` people with ``role`` for ``expires_in_seconds``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = "player"
+    uses: int = Field(default=1, ge=1, le=campaigns.MAX_INVITE_USES)
+    expires_in_seconds: int = Field(
+        default=campaigns.DEFAULT_INVITE_TTL_SECONDS,
+        ge=campaigns.MIN_INVITE_TTL_SECONDS,
+        le=campaigns.MAX_INVITE_TTL_SECONDS,
+    )
+
+
+class JoinRequest(BaseModel):
+    """Join a campaign with an invite code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=64)
+
+
+class RoleChange(BaseModel):
+    """A member's new role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+
+
+_access_bearer = HTTPBearer(
+    scheme_name="accessToken",
+    description="An access token from login, register or refresh.",
+    auto_error=False,
+)
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_access_bearer)],
+) -> AuthenticatedUser:
+    """The user of the request's access token; ``unauthenticated``, ``invalid_token`` or ``token_expired``."""
+    if credentials is None:
+        raise BridgeError("unauthenticated", "send the access token as 'Authorization: Bearer <token>'")
+    return await get_auth(request).verify_access(credentials.credentials)
+
+
+def _store(request: Request) -> BridgeStore:
+    return get_auth(request).store
+
+
+async def _announce(request: Request, campaign_id: str, user_id: str, role: Role | None) -> None:
+    bridge = getattr(request.app.state, "bridge", None)
+    hook: MembershipHook | None = getattr(bridge, "on_membership_changed", None)
+    if hook is not None:
+        await hook(campaign_id, user_id, role)
+
+
+def _detail(db: Session, campaign_id: str, user_id: str) -> CampaignDetail:
+    role = campaigns.require_role(db, campaign_id, user_id)
+    record = campaigns.get_campaign(db, campaign_id)
+    members = campaigns.members(db, campaign_id)
+    return CampaignDetail(
+        id=record.id,
+        name=record.name,
+        role=role,
+        archived=record.archived,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        member_count=len(members),
+        members=members,
+    )
+
+
+def _tool_error(result: dict[str, Any]) -> BridgeError:
+    parts = result.get("content") or []
+    text = " ".join(str(part.get("text", "")) for part in parts if isinstance(part, dict)).strip()
+    text = _SDK_PREFIX.sub("", text) or "create_campaign failed"
+    return BridgeError("tool_error", text, {"tool": "create_campaign", "content": parts})
+
+
+CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
+
+router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a campaign (in the MCP server too); the caller becomes its GM.",
+    responses=error_responses(*_AUTH_ERRORS, "invalid_message", "conflict", *_MCP_ERRORS),
+)
+async def create_campaign(body: CreateCampaignRequest, user: CurrentUser, request: Request) -> CampaignDetail:
+    pool = request.app.state.bridge.pool
+    # One MCP session per HTTP request, released when it ends: in isolation mode the request
+    # leases a child, which must not outlive it (nor be stopped under a concurrent request).
+    session_id = f"http:{user.user_id}:{secrets.token_hex(4)}"
+    try:
+        result: dict[str, Any] = await pool.request(
+            "tools/call",
+            {"name": "create_campaign", "arguments": body.model_dump()},
+            session_id=session_id,
+            timeout=None,
+        )
+    finally:
+        with anyio.CancelScope(shield=True):
+            await pool.release_session(session_id)
+    if result.get("isError"):
+        raise _tool_error(result)
+    created = result.get("structuredContent") or {}
+    campaign_id, name = created.get("id"), created.get("name", body.name)
+    if not isinstance(campaign_id, str) or not isinstance(name, str):
+        raise BridgeError("mcp_error", "create_campaign answered without a campaign id", {"result": created})
+
+    def record(db: Session) -> CampaignDetail:
+        campaigns.create_campaign(db, campaign_id, name, user.user_id)
+        return _detail(db, campaign_id, user.user_id)
+
+    detail = await _store(request).run(record)
+    log.info("campaign_created", campaign_id=campaign_id, user_id=user.user_id)
+    return detail
+
+
+@router.get(
+    "",
+    summary="The caller's campaigns, each with the caller's role.",
+    responses=error_responses(*_AUTH_ERRORS),
+)
+async def list_campaigns(user: CurrentUser, request: Request) -> CampaignList:
+    listed = await _store(request).run(
+        lambda db: campaigns.list_campaigns_for(db, user.user_id), readonly=True
+    )
+    return CampaignList(campaigns=listed)
+
+
+@router.post(
+    "/join",
+    summary="Join a campaign with an invite code; a member keeps the role they have.",
+    responses=error_responses(*_AUTH_ERRORS, "invalid_message", "not_found", "forbidden", "conflict"),
+)
+async def join_campaign(body: JoinRequest, user: CurrentUser, request: Request) -> CampaignSummary:
+    summary, role = await _store(request).run(
+        lambda db: campaigns.join_with_code(db, body.code, user.user_id)
+    )
+    log.info("campaign_joined", campaign_id=summary.id, user_id=user.user_id, role=role)
+    await _announce(request, summary.id, user.user_id, role)
+    return summary
+
+
+@router.get(
+    "/{campaign_id}",
+    summary="A campaign and its members (members only).",
+    responses=error_responses(*_AUTH_ERRORS, "forbidden"),
+)
+async def get_campaign(campaign_id: str, user: CurrentUser, request: Request) -> CampaignDetail:
+    return await _store(request).run(lambda db: _detail(db, campaign_id, user.user_id), readonly=True)
+
+
+@router.post(
+    "/{campaign_id}/invites",
+    status_code=201,
+    summary="Create an invite code with a role, a number of uses and an expiry (GM only).",
+    responses=error_responses(*_AUTH_ERRORS, "invalid_message", "forbidden"),
+)
+async def create_invite(
+    campaign_id: str, body: CreateInviteRequest, user: CurrentUser, request: Request
+) -> InviteView:
+    def invite(db: Session) -> InviteView:
+        require(campaigns.require_role(db, campaign_id, user.user_id), Action.MANAGE_MEMBERS, "invite people")
+        return campaigns.create_invite(
+            db, campaign_id, body.role, user.user_id, uses=body.uses, ttl_seconds=body.expires_in_seconds
+        )
+
+    created = await _store(request).run(invite)
+    log.info("campaign_invite_created", campaign_id=campaign_id, user_id=user.user_id, role=body.role)
+    return created
+
+
+@router.patch(
+    "/{campaign_id}/members/{user_id}",
+    summary="Change a member's role (GM only); a campaign always keeps a GM.",
+    responses=error_responses(*_AUTH_ERRORS, "invalid_message", "forbidden", "not_found", "conflict"),
+)
+async def change_role(
+    campaign_id: str, user_id: str, body: RoleChange, user: CurrentUser, request: Request
+) -> MemberView:
+    def change(db: Session) -> MemberView:
+        require(campaigns.require_role(db, campaign_id, user.user_id), Action.MANAGE_MEMBERS, "change roles")
+        return campaigns.set_role(db, campaign_id, user_id, body.role)
+
+    member = await _store(request).run(change)
+    log.info(
+        "campaign_role_changed", campaign_id=campaign_id, user_id=user_id, role=body.role, by=user.user_id
+    )
+    await _announce(request, campaign_id, user_id, body.role)
+    return member
+
+
+@router.delete(
+    "/{campaign_id}/members/{user_id}",
+    status_code=204,
+    summary="Remove a member (GM only), or leave (anyone, for themself); a campaign always keeps a GM.",
+    responses=error_responses(*_AUTH_ERRORS, "forbidden", "not_found", "conflict"),
+)
+async def remove_member(campaign_id: str, user_id: str, user: CurrentUser, request: Request) -> None:
+    def remove(db: Session) -> None:
+        role = campaigns.require_role(db, campaign_id, user.user_id)
+        if user_id != user.user_id:
+            require(role, Action.MANAGE_MEMBERS, "remove members")
+        campaigns.remove_member(db, campaign_id, user_id)
+
+    await _store(request).run(remove)
+    log.info("campaign_member_removed", campaign_id=campaign_id, user_id=user_id, by=user.user_id)
+    await _announce(request, campaign_id, user_id, None)

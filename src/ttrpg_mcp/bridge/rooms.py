@@ -1,0 +1,358 @@
+"""Campaign rooms: who is at each table, and how an event reaches them.
+
+A :class:`CampaignRoom` holds the participants of one campaign that are connected to this node:
+one :class:`Participant` per user, however many tabs (sessions) they have open, so presence
+shows people, not sockets. :class:`Rooms` is the registry and the fan-out:
+
+- :meth:`Rooms.publish` writes a campaign event to the durable log (which gives it the next
+  ``seq``), then hands it to every session in the room, rendered for each viewer
+  (:mod:`ttrpg_mcp.bridge.visibility`). A per-room lock covers both steps, so sessions receive
+  events in ``seq`` order. Sending only queues (each transport drains its own queue), so one
+  slow client never holds the lock.
+- Cursor moves are disposable: :meth:`Rooms.move_cursor` keeps the latest position per user and
+  a ticker sends each room's pending positions as one ``cursor_move`` batch every
+  :data:`CURSOR_TICK` seconds. They are never stored and carry no ``seq``.
+
+Scopes: ``campaign`` events go through the log to the room; ``user`` and ``session`` messages go
+straight to one user's sessions or one session; ``global`` goes to every connected session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import structlog
+
+from ttrpg_mcp.bridge import campaigns, protocol
+from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.visibility import Viewer, render_event
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ttrpg_mcp.bridge.dispatch import BridgeSession
+    from ttrpg_mcp.bridge.permissions import Role
+    from ttrpg_mcp.bridge.settings import BridgeSettings
+    from ttrpg_mcp.bridge.store import BridgeStore
+
+__all__ = ["CURSOR_TICK", "CampaignRoom", "Participant", "Rooms"]
+
+T = TypeVar("T")
+
+log = structlog.get_logger("ttrpg_mcp.bridge.rooms")
+
+# About 20 updates a second: smooth enough for a pointer, and one frame per tick per client
+# however many people move at once.
+CURSOR_TICK = 0.05
+PRESENCE_STATUSES = ("online", "away", "typing")
+
+
+@dataclass(eq=False)
+class Participant:
+    """One user at one campaign's table, over any number of sessions."""
+
+    user_id: str
+    name: str
+    display_name: str
+    role: Role
+    status: str = "online"
+    character_id: str | None = None
+    character_name: str | None = None
+    sessions: set[BridgeSession] = field(default_factory=set)
+
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(self.user_id, self.role)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "username": self.name,
+            "display_name": self.display_name,
+            "role": self.role,
+            "status": self.status,
+            "character_id": self.character_id,
+            "character_name": self.character_name,
+            "sessions": len(self.sessions),
+        }
+
+
+@dataclass(eq=False)
+class CampaignRoom:
+    """The connected participants of one campaign on this node."""
+
+    campaign_id: str
+    participants: dict[str, Participant] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def sessions(self) -> list[tuple[Participant, BridgeSession]]:
+        return [(p, s) for p in self.participants.values() for s in list(p.sessions)]
+
+
+class Rooms:
+    """Every campaign room of this node, and the fan-out of their events."""
+
+    def __init__(self, store: BridgeStore, settings: BridgeSettings) -> None:
+        self._store = store
+        self._settings = settings
+        self._rooms: dict[str, CampaignRoom] = {}
+        self._sessions_by_user: dict[str, set[BridgeSession]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._ticker = asyncio.get_running_loop().create_task(self._cursor_loop(), name="cursor-ticker")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+
+    def room(self, campaign_id: str) -> CampaignRoom | None:
+        return self._rooms.get(campaign_id)
+
+    def participant(self, session: BridgeSession) -> Participant:
+        """The participant a session speaks for; an error if it has not joined a campaign."""
+        room = self._rooms.get(session.campaign_id or "")
+        user = session.user
+        participant = room.participants.get(user.user_id) if room and user else None
+        if participant is None or session not in participant.sessions:
+            raise BridgeError("forbidden", "join a campaign first (session_create with a campaign_id)")
+        return participant
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def register(self, session: BridgeSession) -> None:
+        """Count an authenticated session against its user's limit."""
+        assert session.user is not None
+        sessions = self._sessions_by_user.setdefault(session.user.user_id, set())
+        if session not in sessions and len(sessions) >= self._settings.max_sessions_per_user:
+            raise BridgeError(
+                "limit_reached",
+                f"at most {self._settings.max_sessions_per_user} sessions per user; close another tab",
+                {"limit": self._settings.max_sessions_per_user, "kind": "sessions_per_user"},
+            )
+        sessions.add(session)
+
+    async def unregister(self, session: BridgeSession) -> None:
+        await self.leave(session)
+        if session.user is not None:
+            sessions = self._sessions_by_user.get(session.user.user_id, set())
+            sessions.discard(session)
+            if not sessions:
+                self._sessions_by_user.pop(session.user.user_id, None)
+
+    async def join(self, session: BridgeSession, campaign_id: str) -> tuple[Participant, dict[str, Any]]:
+        """Seat a session at a campaign's table (members only, within the participant limit).
+
+        Returns the participant and the table as it is: shared state, canvas, recent rolls,
+        participants and the current ``seq``. The snapshot is taken under the room's lock, in
+        the same step that adds the session, so the session receives exactly the events after it.
+        """
+        user = session.user
+        assert user is not None
+        role = await self._store.run(
+            lambda db: campaigns.require_role(db, campaign_id, user.user_id), readonly=True
+        )
+        if session.campaign_id and session.campaign_id != campaign_id:
+            await self.leave(session)
+        room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
+        async with room.lock:
+            participant = room.participants.get(user.user_id)
+            if participant is None:
+                limit = self._settings.max_participants_per_campaign
+                if len(room.participants) >= limit:
+                    raise BridgeError(
+                        "limit_reached",
+                        f"this table is full ({limit} participants)",
+                        {"limit": limit, "kind": "participants_per_campaign"},
+                    )
+                participant = Participant(user.user_id, user.name, user.display_name, role)
+                room.participants[user.user_id] = participant
+            participant.role = role
+            first = not participant.sessions
+            viewer = participant.viewer
+            snapshot = await self._store.run(
+                lambda db: self._snapshot(db, campaign_id, viewer), readonly=True
+            )
+            participant.sessions.add(session)
+            session.campaign_id = campaign_id
+            snapshot["participants"] = [p.view() for p in room.participants.values()]
+        if first:
+            await self.publish(campaign_id, "participant_joined", participant.view())
+        log.info("campaign_joined", campaign_id=campaign_id, role=role, sessions=len(participant.sessions))
+        return participant, snapshot
+
+    @staticmethod
+    def _snapshot(db: Session, campaign_id: str, viewer: Viewer) -> dict[str, Any]:
+        epoch, seq = campaigns.campaign_epoch_and_seq(db, campaign_id)
+        state = campaigns.load_state(db, campaign_id).snapshot(reveal_hidden=viewer.reveal_hidden)
+        state["dice_rolls"] = campaigns.recent_rolls(
+            db, campaign_id, viewer_id=viewer.user_id, reveal_hidden=viewer.reveal_hidden
+        )
+        return {
+            "campaign_id": campaign_id,
+            "role": viewer.role,
+            "epoch": epoch,
+            "seq": seq,
+            "state": state,
+            "canvas": campaigns.canvas(db, campaign_id),
+            "recovered": False,
+        }
+
+    async def leave(self, session: BridgeSession) -> None:
+        """Take a session from its table; the participant leaves with their last session."""
+        campaign_id = session.campaign_id
+        room = self._rooms.get(campaign_id or "")
+        if room is None or session.user is None:
+            return
+        participant = room.participants.get(session.user.user_id)
+        if participant is None or session not in participant.sessions:
+            return
+        participant.sessions.discard(session)
+        if participant.sessions:
+            return
+        room.participants.pop(participant.user_id, None)
+        room.cursors.pop(participant.user_id, None)
+        assert campaign_id is not None
+        await self.publish(
+            campaign_id, "participant_left", {"user_id": participant.user_id, "username": participant.name}
+        )
+        if not room.participants:
+            self._rooms.pop(campaign_id, None)
+
+    async def membership_changed(self, campaign_id: str, user_id: str, role: Role | None) -> None:
+        """A GM changed someone's role or removed them: apply it to their live sessions now."""
+        room = self._rooms.get(campaign_id)
+        participant = room.participants.get(user_id) if room else None
+        if participant is None:
+            return
+        if role is not None:
+            participant.role = role
+            await self.publish(campaign_id, "presence_update", participant.view())
+            return
+        for session in list(participant.sessions):
+            error = BridgeError(
+                "forbidden", "you were removed from this campaign", {"campaign_id": campaign_id}
+            )
+            await session.send(protocol.error_message(error, session_id=session.session_id))
+            await self.leave(session)
+            session.campaign_id = None
+
+    # -- fan-out ------------------------------------------------------------------------------
+
+    async def publish(self, campaign_id: str, event_type: str, data: dict[str, Any]) -> int:
+        """Log one campaign event (its ``seq``), then deliver it to the room, rendered per viewer."""
+        _, seqs = await self.commit(campaign_id, lambda db: None, lambda _: [(event_type, data)])
+        return seqs[0]
+
+    async def commit(
+        self,
+        campaign_id: str,
+        work: Callable[[Session], T],
+        events: Callable[[T], list[tuple[str, dict[str, Any]]]],
+    ) -> tuple[T, list[int]]:
+        """Run a change and log its events in one transaction, then deliver them in ``seq`` order.
+
+        The room's lock spans the transaction and the delivery, so no other event of the room
+        can be logged between them: every session sees changes in the order they were made, and
+        a change is never stored without its events (or the reverse).
+        """
+        room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
+
+        def unit(db: Session) -> tuple[T, list[tuple[str, dict[str, Any], int]]]:
+            result = work(db)
+            logged = [
+                (kind, data, campaigns.append_event(db, campaign_id, kind, data).seq)
+                for kind, data in events(result)
+            ]
+            return result, logged
+
+        async with room.lock:
+            result, logged = await self._store.run(unit)
+            for event_type, data, seq in logged:
+                for participant, session in room.sessions():
+                    await session.send(
+                        self.event_message(event_type, data, seq, campaign_id, participant.viewer, session)
+                    )
+        return result, [seq for _, _, seq in logged]
+
+    @staticmethod
+    def event_message(
+        event_type: str,
+        data: dict[str, Any],
+        seq: int,
+        campaign_id: str,
+        viewer: Viewer,
+        session: BridgeSession,
+    ) -> dict[str, Any]:
+        return protocol.envelope(
+            event_type,
+            session_id=session.session_id,
+            data=render_event(event_type, data, viewer),
+            scope="campaign",
+            campaign_id=campaign_id,
+            seq=seq,
+        )
+
+    async def send_to_user(self, user_id: str, message: dict[str, Any]) -> None:
+        """A ``user``-scoped message: every session of one user, on this node."""
+        for session in list(self._sessions_by_user.get(user_id, ())):
+            await session.send(message | {"scope": "user", "session_id": session.session_id})
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        """A ``global`` message: every connected session."""
+        for sessions in list(self._sessions_by_user.values()):
+            for session in list(sessions):
+                await session.send(message | {"scope": "global", "session_id": session.session_id})
+
+    # -- presence and cursors -----------------------------------------------------------------
+
+    async def update_presence(self, participant: Participant, campaign_id: str, data: dict[str, Any]) -> None:
+        status = data.get("status")
+        if status is not None:
+            participant.status = status
+        if "character_id" in data:
+            participant.character_id = data["character_id"]
+        if "character_name" in data:
+            participant.character_name = data["character_name"]
+        await self.publish(campaign_id, "presence_update", participant.view())
+
+    def move_cursor(self, participant: Participant, campaign_id: str, position: dict[str, Any]) -> None:
+        room = self._rooms.get(campaign_id)
+        if room is not None:
+            room.cursors[participant.user_id] = {
+                "user_id": participant.user_id,
+                "username": participant.name,
+                "position": position,
+            }
+
+    async def _cursor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CURSOR_TICK)
+            for room in list(self._rooms.values()):
+                if not room.cursors:
+                    continue
+                cursors, room.cursors = list(room.cursors.values()), {}
+                for _participant, session in room.sessions():
+                    message = protocol.envelope(
+                        "cursor_move",
+                        session_id=session.session_id,
+                        data={"cursors": cursors},
+                        scope="campaign",
+                        campaign_id=room.campaign_id,
+                    )
+                    await session.send(message)
+
+    # -- snapshots ----------------------------------------------------------------------------
+
+    def participants(self, campaign_id: str) -> list[dict[str, Any]]:
+        room = self._rooms.get(campaign_id)
+        return [p.view() for p in room.participants.values()] if room else []

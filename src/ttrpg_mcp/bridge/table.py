@@ -1,0 +1,305 @@
+"""The live table's actions: joining, dice, shared state, initiative, canvas, presence, edits.
+
+Each action checks the permission table first (a refusal is ``forbidden`` and changes
+nothing), makes its change and logs its events in one transaction through
+:meth:`ttrpg_mcp.bridge.rooms.Rooms.commit`, then answers the sender. Campaign content
+(the campaign itself, characters) has one source of truth, the MCP server's store: those edits
+go through its tools, and the bridge broadcasts the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from ttrpg_mcp.bridge import campaigns, protocol
+from ttrpg_mcp.bridge.canvas import DrawStroke, EraseStroke
+from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.initiative import apply_initiative
+from ttrpg_mcp.bridge.permissions import Action, allowed, require
+from ttrpg_mcp.bridge.state import StateChange, apply_change
+from ttrpg_mcp.dice import Advantage, DiceError, roll
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.canvas import CanvasDrawData
+    from ttrpg_mcp.bridge.dispatch import BridgeSession
+    from ttrpg_mcp.bridge.initiative import InitiativeUpdate
+    from ttrpg_mcp.bridge.mcp_pool import McpPool
+    from ttrpg_mcp.bridge.rooms import Participant, Rooms
+
+__all__ = ["TableActions"]
+
+_INITIATIVE_KEYS = frozenset({"initiative_order", "active_turn", "round_number"})
+
+
+def _change_payload(change: StateChange, by: str, state_document: dict[str, Any]) -> dict[str, Any]:
+    """The ``state_update`` event for a change; inside the initiative order, the whole new list.
+
+    Publishing a change inside one combatant as the whole list lets the masking of hidden
+    combatants work on every event the same way (see visibility.py).
+    """
+    payload = change.view(reveal_hidden=True) | {"by": by}
+    if change.path[0] == "initiative_order" and len(change.path) > 1:
+        payload |= {
+            "path": ["initiative_order"],
+            "operation": "set",
+            "value": state_document["initiative_order"],
+        }
+    return payload
+
+
+class TableActions:
+    """What a participant can do at a campaign's table."""
+
+    def __init__(self, *, rooms: Rooms, pool: McpPool) -> None:
+        self._rooms = rooms
+        self._pool = pool
+
+    async def join(self, session: BridgeSession, campaign_id: str, request_id: str | None) -> dict[str, Any]:
+        _participant, snapshot = await self._rooms.join(session, campaign_id)
+        return protocol.envelope(
+            "campaign_snapshot", request_id=request_id, session_id=session.session_id, data=snapshot
+        )
+
+    # -- dice ---------------------------------------------------------------------------------
+
+    async def roll(
+        self, session: BridgeSession, request_id: str, data: protocol.DiceRollData
+    ) -> dict[str, Any]:
+        participant = self._rooms.participant(session) if session.campaign_id else None
+        if participant is not None:
+            require(participant.role, Action.ROLL, "roll dice")
+            if data.visibility != "public":
+                require(participant.role, Action.ROLL_HIDDEN, f"make a {data.visibility} roll")
+        try:
+            result = roll(data.expression, advantage=Advantage(data.advantage))
+        except DiceError as error:
+            raise BridgeError("invalid_dice", str(error), {"expression": data.expression}) from None
+        full = result.model_dump(mode="json") | {"purpose": data.purpose, "visibility": data.visibility}
+        if participant is not None and session.campaign_id is not None:
+            full = await self._log_roll(participant, session.campaign_id, data, full)
+        shown: dict[str, Any] = full
+        if data.visibility == "blind" and not (participant is None or participant.viewer.reveal_hidden):
+            # A blind roll is for the GM's eyes: the roller learns only that it was made.
+            shown = {
+                "expression": data.expression,
+                "purpose": data.purpose,
+                "visibility": "blind",
+                "hidden": True,
+            }
+        return protocol.envelope(
+            "dice_roll_result", request_id=request_id, session_id=session.session_id, result=shown
+        )
+
+    async def _log_roll(
+        self, participant: Participant, campaign_id: str, data: protocol.DiceRollData, full: dict[str, Any]
+    ) -> dict[str, Any]:
+        def store(db: Session) -> dict[str, Any]:
+            return campaigns.add_roll(
+                db, campaign_id, participant.user_id, participant.display_name, full, data.visibility
+            )
+
+        def event(stored: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+            return [
+                (
+                    "dice_roll",
+                    {
+                        "roll_id": stored.get("id"),
+                        "player_id": participant.user_id,
+                        "player_name": participant.display_name,
+                        "expression": data.expression,
+                        "results": [die["value"] for die in full["dice"]],
+                        "total": full["total"],
+                        "purpose": data.purpose,
+                        "visibility": data.visibility,
+                        "crit": full["crit"],
+                        "fumble": full["fumble"],
+                        "text": full["text"],
+                    },
+                )
+            ]
+
+        stored, _ = await self._rooms.commit(campaign_id, store, event)
+        return full | {"roll_id": stored.get("id")}
+
+    # -- shared state and initiative ------------------------------------------------------------
+
+    async def change_state(
+        self, session: BridgeSession, request_id: str, data: protocol.StateChangeData
+    ) -> dict[str, Any]:
+        participant = self._rooms.participant(session)
+        top = data.path[0]
+        if top in _INITIATIVE_KEYS:
+            require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
+        else:
+            require(participant.role, Action.EDIT_STATE, "edit the shared state")
+        campaign_id = self._campaign(session)
+
+        def work(db: Session) -> tuple[StateChange, dict[str, Any]]:
+            state = campaigns.load_state(db, campaign_id)
+            change = apply_change(state, data.path, data.operation, data.value, data.previous_version)
+            campaigns.save_state(db, state)
+            return change, state.document
+
+        (change, _doc), seqs = await self._rooms.commit(
+            campaign_id,
+            work,
+            lambda done: [("state_update", _change_payload(done[0], participant.user_id, done[1]))],
+        )
+        return self._ack(session, request_id, version=change.version, seq=seqs[0])
+
+    async def change_initiative(
+        self, session: BridgeSession, request_id: str, data: InitiativeUpdate
+    ) -> dict[str, Any]:
+        participant = self._rooms.participant(session)
+        require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
+        campaign_id = self._campaign(session)
+
+        def work(db: Session) -> tuple[list[StateChange], dict[str, Any]]:
+            state = campaigns.load_state(db, campaign_id)
+            changes = apply_initiative(state, data)
+            campaigns.save_state(db, state)
+            return changes, state.document
+
+        def events(done: tuple[list[StateChange], dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+            changes, document = done
+            return [
+                ("state_update", _change_payload(change, participant.user_id, document)) for change in changes
+            ]
+
+        (changes, _doc), seqs = await self._rooms.commit(campaign_id, work, events)
+        version = changes[-1].version if changes else None
+        return self._ack(session, request_id, version=version, seq=seqs[-1] if seqs else None)
+
+    # -- canvas, presence, cursors --------------------------------------------------------------
+
+    async def draw(self, session: BridgeSession, request_id: str, data: CanvasDrawData) -> dict[str, Any]:
+        participant = self._rooms.participant(session)
+        campaign_id = self._campaign(session)
+        work: Callable[[Session], dict[str, Any]]
+        match data:
+            case DrawStroke(stroke=stroke):
+                require(participant.role, Action.DRAW, "draw")
+
+                def work(db: Session) -> dict[str, Any]:
+                    return {
+                        "action": "stroke",
+                        "stroke": campaigns.add_stroke(db, campaign_id, participant.user_id, stroke),
+                    }
+
+            case EraseStroke(stroke_id=stroke_id):
+                require(participant.role, Action.ERASE_OWN, "erase")
+                any_owner = allowed(participant.role, Action.ERASE_ANY)
+
+                def work(db: Session) -> dict[str, Any]:
+                    campaigns.erase_stroke(
+                        db, campaign_id, stroke_id, participant.user_id, any_owner=any_owner
+                    )
+                    return {"action": "erase", "stroke_id": stroke_id}
+
+            case _:
+                require(participant.role, Action.CLEAR_CANVAS, "clear the canvas")
+
+                def work(db: Session) -> dict[str, Any]:
+                    campaigns.clear_canvas(db, campaign_id)
+                    return {"action": "clear"}
+
+        payload, seqs = await self._rooms.commit(
+            campaign_id, work, lambda done: [("canvas_draw", done | {"by": participant.user_id})]
+        )
+        stored = payload.get("stroke")
+        return self._ack(session, request_id, seq=seqs[0], stroke_id=stored.get("id") if stored else None)
+
+    async def presence(
+        self, session: BridgeSession, request_id: str, data: protocol.PresenceData, ack: bool
+    ) -> dict[str, Any] | None:
+        participant = self._rooms.participant(session)
+        require(participant.role, Action.UPDATE_PRESENCE, "update presence")
+        await self._rooms.update_presence(
+            participant, self._campaign(session), data.model_dump(exclude_unset=True)
+        )
+        return self._ack(session, request_id) if ack else None
+
+    def move_cursor(
+        self, session: BridgeSession, request_id: str, data: protocol.CursorData, ack: bool
+    ) -> dict[str, Any] | None:
+        participant = self._rooms.participant(session)
+        require(participant.role, Action.MOVE_CURSOR, "share a cursor")
+        self._rooms.move_cursor(
+            participant, self._campaign(session), data.position.model_dump(exclude_none=True)
+        )
+        return self._ack(session, request_id) if ack else None
+
+    # -- campaign content through the MCP server ------------------------------------------------
+
+    async def update_campaign(
+        self, session: BridgeSession, request_id: str, data: protocol.CampaignChanges
+    ) -> dict[str, Any]:
+        participant = self._rooms.participant(session)
+        require(participant.role, Action.EDIT_CAMPAIGN, "change the campaign")
+        campaign_id = self._campaign(session)
+        arguments = {"campaign_id": campaign_id} | data.model_dump(exclude_none=True)
+        result = await self._call_tool(session, "save_campaign", arguments)
+        campaign = result.get("structuredContent") or {}
+        await self._rooms.publish(
+            campaign_id, "campaign_update", {"campaign": campaign, "by": participant.user_id}
+        )
+        return self._response(session, request_id, result)
+
+    async def update_character(
+        self, session: BridgeSession, request_id: str, data: protocol.CharacterChanges
+    ) -> dict[str, Any]:
+        participant = self._rooms.participant(session)
+        campaign_id = self._campaign(session)
+        current = await self._call_tool(session, "get_character", {"character_id": data.character_id})
+        character = current.get("structuredContent") or {}
+        if character.get("campaign_id") != campaign_id:
+            raise BridgeError("not_found", f"no character {data.character_id!r} in this campaign")
+        owner = character.get("owner")
+        own = owner in (participant.user_id, participant.name)
+        if own:
+            require(participant.role, Action.EDIT_OWN_CHARACTER, "edit a character")
+        else:
+            require(participant.role, Action.EDIT_ANY_CHARACTER, "edit someone else's character")
+        arguments = {"character_id": data.character_id, "changes": data.changes}
+        result = await self._call_tool(session, "update_character", arguments)
+        updated = result.get("structuredContent") or {}
+        await self._rooms.publish(
+            campaign_id, "character_update", {"character": updated, "by": participant.user_id}
+        )
+        return self._response(session, request_id, result)
+
+    async def _call_tool(
+        self, session: BridgeSession, name: str, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        result = await self._pool.request(
+            "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id
+        )
+        if result.get("isError"):
+            from ttrpg_mcp.bridge.dispatch import tool_error  # noqa: PLC0415  # dispatch imports this module
+
+            raise tool_error(name, result)
+        return result
+
+    # -- replies ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _campaign(session: BridgeSession) -> str:
+        if session.campaign_id is None:
+            raise BridgeError("forbidden", "join a campaign first (session_create with a campaign_id)")
+        return session.campaign_id
+
+    @staticmethod
+    def _ack(session: BridgeSession, request_id: str, **data: Any) -> dict[str, Any]:
+        fields = {key: value for key, value in data.items() if value is not None}
+        return protocol.envelope(
+            "ack", request_id=request_id, session_id=session.session_id, data=fields or None
+        )
+
+    @staticmethod
+    def _response(session: BridgeSession, request_id: str, result: dict[str, Any]) -> dict[str, Any]:
+        return protocol.envelope(
+            "response", request_id=request_id, session_id=session.session_id, result=result
+        )
