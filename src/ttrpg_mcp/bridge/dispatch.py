@@ -150,7 +150,14 @@ class Dispatcher:
     # -- authentication -----------------------------------------------------------------------
 
     async def open_session(
-        self, session: BridgeSession, token: str, campaign_id: str | None, request_id: str | None
+        self,
+        session: BridgeSession,
+        token: str,
+        campaign_id: str | None,
+        request_id: str | None,
+        *,
+        last_seq: int | None = None,
+        epoch: str | None = None,
     ) -> list[dict[str, Any]]:
         """Authenticate, then join ``campaign_id`` if given: ``session_created`` (+ snapshot or error).
 
@@ -163,7 +170,9 @@ class Dispatcher:
         replies = [created]
         if campaign_id is not None:
             try:
-                replies.append(await self._table.join(session, campaign_id, request_id))
+                replies.append(
+                    await self._table.join(session, campaign_id, request_id, last_seq=last_seq, epoch=epoch)
+                )
                 created["campaign_id"] = campaign_id
             except BridgeError as error:
                 replies.append(self.error_reply(session, error, request_id))

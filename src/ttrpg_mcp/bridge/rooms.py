@@ -149,7 +149,14 @@ class Rooms:
             if not sessions:
                 self._sessions_by_user.pop(session.user.user_id, None)
 
-    async def join(self, session: BridgeSession, campaign_id: str) -> tuple[Participant, dict[str, Any]]:
+    async def join(
+        self,
+        session: BridgeSession,
+        campaign_id: str,
+        *,
+        last_seq: int | None = None,
+        epoch: str | None = None,
+    ) -> tuple[Participant, dict[str, Any]]:
         """Seat a session at a campaign's table (members only, within the participant limit).
 
         Returns the participant and the table as it is: shared state, canvas, recent rolls,

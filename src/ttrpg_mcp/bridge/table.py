@@ -57,8 +57,16 @@ class TableActions:
         self._rooms = rooms
         self._pool = pool
 
-    async def join(self, session: BridgeSession, campaign_id: str, request_id: str | None) -> dict[str, Any]:
-        _participant, snapshot = await self._rooms.join(session, campaign_id)
+    async def join(
+        self,
+        session: BridgeSession,
+        campaign_id: str,
+        request_id: str | None,
+        *,
+        last_seq: int | None = None,
+        epoch: str | None = None,
+    ) -> dict[str, Any]:
+        _participant, snapshot = await self._rooms.join(session, campaign_id, last_seq=last_seq, epoch=epoch)
         return protocol.envelope(
             "campaign_snapshot", request_id=request_id, session_id=session.session_id, data=snapshot
         )

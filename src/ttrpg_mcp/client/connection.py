@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import json
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed as _WsClosed
 
-__all__ = ["BridgeClientError", "BridgeConnection", "ConnectionClosed"]
+__all__ = ["BridgeClientError", "BridgeConnection", "ConnectionClosed", "TableApi"]
 
 # How long a request waits for its reply unless told otherwise: above the bridge's own
 # default MCP timeout (30 s), so the bridge's timeout error arrives before ours.
@@ -45,35 +46,24 @@ class ConnectionClosed(BridgeClientError):
         self.reason = reason
 
 
-class BridgeConnection:
-    """An authenticated session over one WebSocket."""
+class TableApi(ABC):
+    """What a client can do at the bridge, whatever carries the messages (WebSocket or SSE).
 
-    def __init__(self, websocket: ClientConnection, session: dict[str, Any]) -> None:
-        self._ws = websocket
-        self.session = session
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._events: asyncio.Queue[Any] = asyncio.Queue()
-        self._reader = asyncio.create_task(self._read_loop())
-        self.close_code: int | None = None
-        self.close_reason = ""
+    A transport implements :meth:`request_raw`, :meth:`send` and :meth:`events`; every
+    operation of the protocol is built on those three here, once.
+    """
 
-    @property
-    def session_id(self) -> str:
-        return str(self.session["session_id"])
+    @abstractmethod
+    async def request_raw(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        """Send a message (which must have an ``id``) and return the reply, error or not."""
 
-    @property
-    def subprotocol(self) -> str | None:
-        return self._ws.subprotocol
+    @abstractmethod
+    async def send(self, message: dict[str, Any]) -> None:
+        """Send a message without waiting for a reply."""
 
-    @property
-    def capabilities(self) -> dict[str, Any]:
-        return dict(self.session.get("capabilities") or {})
-
-    @property
-    def tool_names(self) -> list[str]:
-        return sorted(tool["name"] for tool in self.capabilities.get("tools", []))
-
-    # -- requests -----------------------------------------------------------------------------
+    @abstractmethod
+    def events(self) -> AsyncIterator[dict[str, Any]]:
+        """Messages that are not replies, in arrival order, until the connection closes."""
 
     async def request(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """Send a message with a fresh ``id`` and return its reply; an error reply raises."""
@@ -85,17 +75,13 @@ class BridgeConnection:
             raise BridgeClientError(error.get("code", "unknown"), error.get("message", ""), error.get("data"))
         return reply
 
-    async def request_raw(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
-        """Send a message (which must have an ``id``) and return the reply, error or not."""
-        request_id = str(message["id"])
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
-            await self.send(message)
-            async with asyncio.timeout(timeout or DEFAULT_REQUEST_TIMEOUT):
-                return await future
-        finally:
-            self._pending.pop(request_id, None)
+    async def next_event(self, type_: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """The next event of one type (others are skipped)."""
+        async with asyncio.timeout(timeout):
+            async for event in self.events():
+                if event.get("type") == type_:
+                    return event
+        raise ConnectionClosed(None, "the event stream ended")
 
     async def call_tool(
         self, name: str, params: dict[str, Any] | None = None, *, timeout: float | None = None
@@ -183,6 +169,49 @@ class BridgeConnection:
     async def reauthenticate(self, token: str) -> dict[str, Any]:
         return await self.request({"type": "reauthenticate", "token": token})
 
+
+class BridgeConnection(TableApi):
+    """An authenticated session over one WebSocket."""
+
+    def __init__(self, websocket: ClientConnection, session: dict[str, Any]) -> None:
+        self._ws = websocket
+        self.session = session
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read_loop())
+        self.close_code: int | None = None
+        self.close_reason = ""
+
+    @property
+    def session_id(self) -> str:
+        return str(self.session["session_id"])
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._ws.subprotocol
+
+    @property
+    def capabilities(self) -> dict[str, Any]:
+        return dict(self.session.get("capabilities") or {})
+
+    @property
+    def tool_names(self) -> list[str]:
+        return sorted(tool["name"] for tool in self.capabilities.get("tools", []))
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def request_raw(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
+        """Send a message (which must have an ``id``) and return the reply, error or not."""
+        request_id = str(message["id"])
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self.send(message)
+            async with asyncio.timeout(timeout or DEFAULT_REQUEST_TIMEOUT):
+                return await future
+        finally:
+            self._pending.pop(request_id, None)
+
     # -- raw I/O ------------------------------------------------------------------------------
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -202,14 +231,6 @@ class BridgeConnection:
                 self._events.put_nowait(_END)  # let other iterators end too
                 return
             yield item
-
-    async def next_event(self, type_: str, *, timeout: float = 10.0) -> dict[str, Any]:
-        """The next event of one type (others are skipped)."""
-        async with asyncio.timeout(timeout):
-            async for event in self.events():
-                if event.get("type") == type_:
-                    return event
-        raise ConnectionClosed(self.close_code, self.close_reason)
 
     async def wait_closed(self) -> tuple[int | None, str]:
         """Wait until the bridge closes the socket; returns its close code and reason."""
