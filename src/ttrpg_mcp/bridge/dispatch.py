@@ -21,9 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import structlog
 
-from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge import events, protocol, requests
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.permissions import tool_allowed
 from ttrpg_mcp.bridge.table import TableActions
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ttrpg_mcp.bridge.metrics import BridgeMetrics
     from ttrpg_mcp.bridge.rooms import Rooms
     from ttrpg_mcp.bridge.settings import BridgeSettings
+    from ttrpg_mcp.bridge.store import BridgeStore
 
 __all__ = ["BridgeSession", "Dispatcher", "Outcome"]
 
@@ -46,6 +48,18 @@ CLOSE_POLICY_VIOLATION = 1008
 # The SDK prefixes a tool's error text with "Error executing tool NAME: "; after it, this
 # project's server puts its own code ("not_found: ...").
 # Tools whose effect spans campaigns; the HTTP API offers them with membership rules.
+# Messages that change something: a resend with the same id is answered, never re-applied.
+_RESENDABLE = frozenset(
+    {
+        "dice_roll",
+        "state_update",
+        "initiative_update",
+        "canvas_draw",
+        "campaign_update",
+        "character_update",
+        "tool_call",
+    }
+)
 _HTTP_ONLY_TOOLS = frozenset({"create_campaign", "list_campaigns"})
 _SDK_PREFIX = re.compile(r"^Error executing tool \S+: ")
 _TOOL_CODE = re.compile(r"^([a-z_]+): ")
@@ -87,12 +101,15 @@ class Dispatcher:
         pool: McpPool,
         metrics: BridgeMetrics,
         rooms: Rooms,
+        store: BridgeStore,
     ) -> None:
         self._settings = settings
         self._auth = auth
         self._pool = pool
         self._metrics = metrics
         self._rooms = rooms
+        self._store = store
+        self._running: dict[tuple[str, str], anyio.Event] = {}
         self._table = TableActions(rooms=rooms, pool=pool)
         self.shutting_down = False
 
@@ -125,7 +142,7 @@ class Dispatcher:
         started = time.perf_counter()
         with bound:
             try:
-                outcome = await self._route(session, message)
+                outcome = await self._route_once(session, message)
             except BridgeError as error:
                 outcome = Outcome([self.error_reply(session, error, message.id)])
             except Exception:
@@ -139,6 +156,52 @@ class Dispatcher:
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
             return outcome
+
+    async def _route_once(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome:
+        """Route a message; a change resent after a reconnect gets its first reply back instead.
+
+        Requests that change something keep their reply (see :mod:`ttrpg_mcp.bridge.events`).
+        A resend while the first is still running waits for it, then gets the same reply.
+        """
+        if message.type not in _RESENDABLE or session.user is None or await self._read_only(session, message):
+            return await self._route(session, message)
+        user_id = session.user.user_id
+        key = (user_id, message.id)
+        running = self._running.get(key)
+        if running is not None:
+            await running.wait()
+        stored = await self._store.run(lambda db: events.stored_reply(db, user_id, message.id), readonly=True)
+        if stored is not None:
+            log.info("duplicate_request_answered")
+            return Outcome([stored | {"session_id": session.session_id, "duplicate": True}])
+        done = self._running[key] = anyio.Event()
+        context = requests.RequestContext(user_id, message.id)
+        requests.use(context)
+        try:
+            outcome = await self._route(session, message)
+            first = outcome.replies[0] if outcome.replies else None
+            if first is not None and not context.stored and first["type"] != "error" and "error" not in first:
+                # Changes made through the MCP server are not in this store's transaction: keep
+                # the reply right after, which still answers every resend that follows.
+                await self._store.run(lambda db: events.store_reply(db, user_id, message.id, first))
+            return outcome
+        finally:
+            requests.use(None)
+            done.set()
+            self._running.pop(key, None)
+
+    async def _read_only(self, session: BridgeSession, message: protocol.ClientMessage) -> bool:
+        """A tool call the MCP server marks read-only needs no dedupe record: redoing it is harmless."""
+        if not isinstance(message, protocol.ToolCall):
+            return False
+        try:
+            tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])
+        except BridgeError:
+            return False
+        for tool in tools:
+            if tool.get("name") == message.method:
+                return bool((tool.get("annotations") or {}).get("readOnlyHint"))
+        return False
 
     def error_reply(
         self, session: BridgeSession, error: BridgeError, request_id: str | None

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from ttrpg_mcp.bridge import campaigns, protocol
+from ttrpg_mcp.bridge import campaigns, protocol, requests
+from ttrpg_mcp.bridge import events as events_log
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.visibility import Viewer, render_event
 
@@ -186,9 +187,7 @@ class Rooms:
             participant.role = role
             first = not participant.sessions
             viewer = participant.viewer
-            snapshot = await self._store.run(
-                lambda db: self._snapshot(db, campaign_id, viewer), readonly=True
-            )
+            snapshot = await self._resume(session, campaign_id, viewer, last_seq, epoch)
             participant.sessions.add(session)
             session.campaign_id = campaign_id
             snapshot["participants"] = [p.view() for p in room.participants.values()]
@@ -196,6 +195,43 @@ class Rooms:
             await self.publish(campaign_id, "participant_joined", participant.view())
         log.info("campaign_joined", campaign_id=campaign_id, role=role, sessions=len(participant.sessions))
         return participant, snapshot
+
+    async def _resume(
+        self,
+        session: BridgeSession,
+        campaign_id: str,
+        viewer: Viewer,
+        last_seq: int | None,
+        epoch: str | None,
+    ) -> dict[str, Any]:
+        """Replay what a reconnecting session missed, or give it the whole table (caller holds the lock)."""
+        reason = None
+        if last_seq is not None:
+            limit = self._settings.replay_limit
+            plan = await self._store.run(
+                lambda db: events_log.plan_replay(db, campaign_id, last_seq, epoch, limit=limit),
+                readonly=True,
+            )
+            if plan.recovered:
+                for event in plan.events:
+                    await session.send(
+                        self.event_message(event.type, event.payload, event.seq, campaign_id, viewer, session)
+                    )
+                log.info("session_recovered", campaign_id=campaign_id, replayed=len(plan.events))
+                return {
+                    "campaign_id": campaign_id,
+                    "role": viewer.role,
+                    "epoch": plan.epoch,
+                    "seq": plan.seq,
+                    "recovered": True,
+                    "replayed": len(plan.events),
+                }
+            reason = plan.reason
+            log.info("session_not_recovered", campaign_id=campaign_id, reason=reason)
+        snapshot = await self._store.run(lambda db: self._snapshot(db, campaign_id, viewer), readonly=True)
+        if reason is not None:
+            snapshot["reason"] = reason
+        return snapshot
 
     @staticmethod
     def _snapshot(db: Session, campaign_id: str, viewer: Viewer) -> dict[str, Any]:
@@ -257,7 +293,7 @@ class Rooms:
 
     async def publish(self, campaign_id: str, event_type: str, data: dict[str, Any]) -> int:
         """Log one campaign event (its ``seq``), then deliver it to the room, rendered per viewer."""
-        _, seqs = await self.commit(campaign_id, lambda db: None, lambda _: [(event_type, data)])
+        _, seqs, _ = await self.commit(campaign_id, lambda db: None, lambda _: [(event_type, data)])
         return seqs[0]
 
     async def commit(
@@ -265,31 +301,39 @@ class Rooms:
         campaign_id: str,
         work: Callable[[Session], T],
         events: Callable[[T], list[tuple[str, dict[str, Any]]]],
-    ) -> tuple[T, list[int]]:
-        """Run a change and log its events in one transaction, then deliver them in ``seq`` order.
+        reply: Callable[[T, list[int]], dict[str, Any]] | None = None,
+    ) -> tuple[T, list[int], dict[str, Any] | None]:
+        """Run a change, log its events and keep its reply in one transaction, then deliver.
 
         The room's lock spans the transaction and the delivery, so no other event of the room
         can be logged between them: every session sees changes in the order they were made, and
-        a change is never stored without its events (or the reverse).
+        a change is never stored without its events (or the reverse). When the current request
+        can be resent after a reconnect (see :mod:`ttrpg_mcp.bridge.requests`), its reply is
+        stored in the same transaction, so a resend is answered and never applied twice.
         """
         room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
+        request = requests.current()
 
-        def unit(db: Session) -> tuple[T, list[tuple[str, dict[str, Any], int]]]:
+        def unit(db: Session) -> tuple[T, list[tuple[str, dict[str, Any], int]], dict[str, Any] | None]:
             result = work(db)
             logged = [
                 (kind, data, campaigns.append_event(db, campaign_id, kind, data).seq)
                 for kind, data in events(result)
             ]
-            return result, logged
+            message = reply(result, [seq for _, _, seq in logged]) if reply is not None else None
+            if message is not None and request is not None:
+                events_log.store_reply(db, request.user_id, request.request_id, message)
+                request.stored = True
+            return result, logged, message
 
         async with room.lock:
-            result, logged = await self._store.run(unit)
+            result, logged, message = await self._store.run(unit)
             for event_type, data, seq in logged:
                 for participant, session in room.sessions():
                     await session.send(
                         self.event_message(event_type, data, seq, campaign_id, participant.viewer, session)
                     )
-        return result, [seq for _, _, seq in logged]
+        return result, [seq for _, _, seq in logged], message
 
     @staticmethod
     def event_message(

@@ -13,12 +13,16 @@ Shutdown happens in two steps, because uvicorn closes sockets on its own once as
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import anyio
 import structlog
 
+from ttrpg_mcp.bridge import events
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.mcp_pool import McpPool
@@ -54,9 +58,15 @@ class Bridge:
         self.pool = McpPool(settings.mcp, settings.mcp_command)
         self.rooms = Rooms(self.store, settings)
         self.dispatcher = Dispatcher(
-            settings=settings, auth=self.auth, pool=self.pool, metrics=self.metrics, rooms=self.rooms
+            settings=settings,
+            auth=self.auth,
+            pool=self.pool,
+            metrics=self.metrics,
+            rooms=self.rooms,
+            store=self.store,
         )
         self.connections: set[WebSocketConnection] = set()
+        self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
         )
@@ -66,6 +76,7 @@ class Bridge:
         purged = await self.auth.purge_expired_tokens()
         await self.pool.start()
         self.rooms.start()
+        self._pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="event-retention")
         log.info(
             "bridge_started",
             children=self.pool.size,
@@ -98,10 +109,37 @@ class Bridge:
 
     async def stop(self) -> None:
         await self.drain()
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
         await self.rooms.stop()
         await self.pool.close(grace=self.settings.shutdown_grace)
         await anyio.to_thread.run_sync(self.store.close)
         log.info("bridge_stopped")
+
+    async def prune(self) -> dict[str, int]:
+        """One retention pass over the event log and the request replies."""
+        settings = self.settings
+        removed = await self.store.run(
+            lambda db: events.prune(
+                db,
+                keep=settings.event_retention_count,
+                max_age=timedelta(seconds=settings.event_retention_seconds),
+                dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
+            )
+        )
+        if removed["events"] or removed["request_replies"]:
+            log.info("retention_pass", **removed)
+        return removed
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except Exception:  # a failed pass is retried at the next interval; serving goes on
+                log.exception("retention_pass_failed")
+            await asyncio.sleep(self.settings.prune_interval)
 
     async def release_session(self, session: BridgeSession) -> None:
         """Forget a closed session's routing and, in isolation mode, its leased child."""

@@ -125,6 +125,22 @@ class BridgeSettings(BaseSettings):
     max_sessions_per_user: int = Field(
         default=3, ge=1, le=100, description="Open connections (tabs) per user."
     )
+    event_retention_count: int = Field(
+        default=10_000, ge=100, description="Events kept per campaign for replay after reconnects."
+    )
+    event_retention_seconds: int = Field(
+        default=7 * 86400, ge=60, description="Events older than this are dropped from the log."
+    )
+    replay_limit: int = Field(
+        default=10_000, ge=1, description="Most events replayed on reconnect; beyond, a snapshot is sent."
+    )
+    dedupe_window_seconds: int = Field(
+        default=86400, ge=60, description="How long a request's reply is kept to answer a resend."
+    )
+    prune_interval: float = Field(default=300.0, gt=0, description="Seconds between retention passes.")
+    outbox_limit: int = Field(
+        default=1024, ge=8, description="Messages queued for a slow client before it is disconnected."
+    )
     lobby_tools: list[str] = Field(
         default=["roll_dice", "search", "list_sources"],
         description='MCP tools a session may call before joining a campaign; ["*"] opens all.',

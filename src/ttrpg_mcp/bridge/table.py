@@ -86,51 +86,53 @@ class TableActions:
         except DiceError as error:
             raise BridgeError("invalid_dice", str(error), {"expression": data.expression}) from None
         full = result.model_dump(mode="json") | {"purpose": data.purpose, "visibility": data.visibility}
-        if participant is not None and session.campaign_id is not None:
-            full = await self._log_roll(participant, session.campaign_id, data, full)
-        shown: dict[str, Any] = full
-        if data.visibility == "blind" and not (participant is None or participant.viewer.reveal_hidden):
-            # A blind roll is for the GM's eyes: the roller learns only that it was made.
-            shown = {
-                "expression": data.expression,
-                "purpose": data.purpose,
-                "visibility": "blind",
-                "hidden": True,
-            }
-        return protocol.envelope(
-            "dice_roll_result", request_id=request_id, session_id=session.session_id, result=shown
-        )
 
-    async def _log_roll(
-        self, participant: Participant, campaign_id: str, data: protocol.DiceRollData, full: dict[str, Any]
-    ) -> dict[str, Any]:
+        def result_message(shown: dict[str, Any]) -> dict[str, Any]:
+            if data.visibility == "blind" and not (participant is None or participant.viewer.reveal_hidden):
+                # A blind roll is for the GM's eyes: the roller learns only that it was made.
+                shown = {
+                    "expression": data.expression,
+                    "purpose": data.purpose,
+                    "visibility": "blind",
+                    "hidden": True,
+                }
+            return protocol.envelope(
+                "dice_roll_result", request_id=request_id, session_id=session.session_id, result=shown
+            )
+
+        if participant is None or session.campaign_id is None:
+            return result_message(full)
+        campaign_id = session.campaign_id
+
         def store(db: Session) -> dict[str, Any]:
             return campaigns.add_roll(
                 db, campaign_id, participant.user_id, participant.display_name, full, data.visibility
             )
 
         def event(stored: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-            return [
-                (
-                    "dice_roll",
-                    {
-                        "roll_id": stored.get("id"),
-                        "player_id": participant.user_id,
-                        "player_name": participant.display_name,
-                        "expression": data.expression,
-                        "results": [die["value"] for die in full["dice"]],
-                        "total": full["total"],
-                        "purpose": data.purpose,
-                        "visibility": data.visibility,
-                        "crit": full["crit"],
-                        "fumble": full["fumble"],
-                        "text": full["text"],
-                    },
-                )
-            ]
+            payload = {
+                "roll_id": stored.get("id"),
+                "player_id": participant.user_id,
+                "player_name": participant.display_name,
+                "expression": data.expression,
+                "results": [die["value"] for die in full["dice"]],
+                "total": full["total"],
+                "purpose": data.purpose,
+                "visibility": data.visibility,
+                "crit": full["crit"],
+                "fumble": full["fumble"],
+                "text": full["text"],
+            }
+            return [("dice_roll", payload)]
 
-        stored, _ = await self._rooms.commit(campaign_id, store, event)
-        return full | {"roll_id": stored.get("id")}
+        _, _, message = await self._rooms.commit(
+            campaign_id,
+            store,
+            event,
+            lambda stored, _seqs: result_message(full | {"roll_id": stored.get("id")}),
+        )
+        assert message is not None
+        return message
 
     # -- shared state and initiative ------------------------------------------------------------
 
@@ -138,25 +140,19 @@ class TableActions:
         self, session: BridgeSession, request_id: str, data: protocol.StateChangeData
     ) -> dict[str, Any]:
         participant = self._rooms.participant(session)
-        top = data.path[0]
-        if top in _INITIATIVE_KEYS:
+        if data.path[0] in _INITIATIVE_KEYS:
             require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
         else:
             require(participant.role, Action.EDIT_STATE, "edit the shared state")
         campaign_id = self._campaign(session)
 
-        def work(db: Session) -> tuple[StateChange, dict[str, Any]]:
+        def work(db: Session) -> tuple[list[StateChange], dict[str, Any]]:
             state = campaigns.load_state(db, campaign_id)
             change = apply_change(state, data.path, data.operation, data.value, data.previous_version)
             campaigns.save_state(db, state)
-            return change, state.document
+            return [change], state.document
 
-        (change, _doc), seqs = await self._rooms.commit(
-            campaign_id,
-            work,
-            lambda done: [("state_update", _change_payload(done[0], participant.user_id, done[1]))],
-        )
-        return self._ack(session, request_id, version=change.version, seq=seqs[0])
+        return await self._commit_state(session, request_id, participant, campaign_id, work)
 
     async def change_initiative(
         self, session: BridgeSession, request_id: str, data: InitiativeUpdate
@@ -171,15 +167,30 @@ class TableActions:
             campaigns.save_state(db, state)
             return changes, state.document
 
+        return await self._commit_state(session, request_id, participant, campaign_id, work)
+
+    async def _commit_state(
+        self,
+        session: BridgeSession,
+        request_id: str,
+        participant: Participant,
+        campaign_id: str,
+        work: Callable[[Session], tuple[list[StateChange], dict[str, Any]]],
+    ) -> dict[str, Any]:
         def events(done: tuple[list[StateChange], dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
             changes, document = done
             return [
                 ("state_update", _change_payload(change, participant.user_id, document)) for change in changes
             ]
 
-        (changes, _doc), seqs = await self._rooms.commit(campaign_id, work, events)
-        version = changes[-1].version if changes else None
-        return self._ack(session, request_id, version=version, seq=seqs[-1] if seqs else None)
+        def reply(done: tuple[list[StateChange], dict[str, Any]], seqs: list[int]) -> dict[str, Any]:
+            changes, _document = done
+            version = changes[-1].version if changes else None
+            return self._ack(session, request_id, version=version, seq=seqs[-1] if seqs else None)
+
+        _, _, message = await self._rooms.commit(campaign_id, work, events, reply)
+        assert message is not None
+        return message
 
     # -- canvas, presence, cursors --------------------------------------------------------------
 
@@ -192,10 +203,8 @@ class TableActions:
                 require(participant.role, Action.DRAW, "draw")
 
                 def work(db: Session) -> dict[str, Any]:
-                    return {
-                        "action": "stroke",
-                        "stroke": campaigns.add_stroke(db, campaign_id, participant.user_id, stroke),
-                    }
+                    added = campaigns.add_stroke(db, campaign_id, participant.user_id, stroke)
+                    return {"action": "stroke", "stroke": added}
 
             case EraseStroke(stroke_id=stroke_id):
                 require(participant.role, Action.ERASE_OWN, "erase")
@@ -214,11 +223,15 @@ class TableActions:
                     campaigns.clear_canvas(db, campaign_id)
                     return {"action": "clear"}
 
-        payload, seqs = await self._rooms.commit(
-            campaign_id, work, lambda done: [("canvas_draw", done | {"by": participant.user_id})]
+        def reply(payload: dict[str, Any], seqs: list[int]) -> dict[str, Any]:
+            stroke = payload.get("stroke")
+            return self._ack(session, request_id, seq=seqs[0], stroke_id=stroke.get("id") if stroke else None)
+
+        _, _, message = await self._rooms.commit(
+            campaign_id, work, lambda done: [("canvas_draw", done | {"by": participant.user_id})], reply
         )
-        stored = payload.get("stroke")
-        return self._ack(session, request_id, seq=seqs[0], stroke_id=stored.get("id") if stored else None)
+        assert message is not None
+        return message
 
     async def presence(
         self, session: BridgeSession, request_id: str, data: protocol.PresenceData, ack: bool

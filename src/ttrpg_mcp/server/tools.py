@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from ttrpg_mcp import dice
@@ -102,6 +102,10 @@ def _initiative_text(view: InitiativeView) -> str:
     return "\n".join(lines)
 
 
+# Tools that only read: clients (the bridge among them) may cache, retry and resend them freely.
+_READ_ONLY = ToolAnnotations(read_only_hint=True)
+
+
 def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa: PLR0915  # one place lists every tool
     """Add every tool to ``server``, bound to ``database``."""
 
@@ -126,7 +130,8 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         return reply(roll, text)
 
     @server.tool(
-        description="Search the rules and lore (BM25 full-text); read a hit whole at its rules:// uri."
+        description="Search the rules and lore (BM25 full-text); read a hit whole at its rules:// uri.",
+        annotations=_READ_ONLY,
     )
     def search(
         query: Annotated[str, Field(description="Words to look for, e.g. 'grapple prone'", max_length=500)],
@@ -144,7 +149,10 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         lines += [f"- {h.title} [{h.kind}, {h.uri}]: {h.snippet}" for h in results.hits]
         return reply(results, "\n".join(lines))
 
-    @server.tool(description="List the indexed rule and lore sources with their section counts.")
+    @server.tool(
+        description="List the indexed rule and lore sources with their section counts.",
+        annotations=_READ_ONLY,
+    )
     def list_sources() -> Annotated[CallToolResult, SourceList]:
         with database.read() as db:
             sources = rules.list_sources(db)
@@ -176,13 +184,15 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         _notify(ctx, listing=True)
         return reply(view, _campaign_text(view, "Created"))
 
-    @server.tool(description="Get a campaign with its counts and recent version history.")
+    @server.tool(
+        description="Get a campaign with its counts and recent version history.", annotations=_READ_ONLY
+    )
     def get_campaign(campaign_id: CampaignId) -> Annotated[CallToolResult, CampaignView]:
         with tool_errors(), database.read() as db:
             view = campaigns.get_campaign(db, campaign_id)
         return reply(view, _campaign_text(view, "Campaign"))
 
-    @server.tool(description="List campaigns, most recently changed first.")
+    @server.tool(description="List campaigns, most recently changed first.", annotations=_READ_ONLY)
     def list_campaigns(include_archived: bool = False) -> Annotated[CallToolResult, CampaignList]:
         with database.read() as db:
             listing = campaigns.list_campaigns(db, include_archived=include_archived)
@@ -277,7 +287,7 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         _notify(ctx, f"campaign://{campaign_id}", listing=True)
         return reply(view, _character_text(view, "Created"))
 
-    @server.tool(description="Get a character sheet.")
+    @server.tool(description="Get a character sheet.", annotations=_READ_ONLY)
     def get_character(character_id: CharacterId) -> Annotated[CallToolResult, CharacterView]:
         with tool_errors(), database.read() as db:
             view = entities.get_character(db, character_id)
@@ -299,7 +309,10 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         _notify(ctx, f"character://{character_id}")
         return reply(view, _character_text(view, "Updated"))
 
-    @server.tool(description="List a campaign's characters, NPCs, locations, items or notes, with filters.")
+    @server.tool(
+        description="List a campaign's characters, NPCs, locations, items or notes, with filters.",
+        annotations=_READ_ONLY,
+    )
     def list_items(
         campaign_id: CampaignId,
         kind: Literal["characters", "npcs", "locations", "items", "notes"] = "characters",

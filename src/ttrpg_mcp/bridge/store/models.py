@@ -279,3 +279,20 @@ class CampaignEvent(Base):
     audience: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RequestReply(Base):
+    """The reply to a request that changed something, kept so a resent request is answered, not redone.
+
+    Keyed by user and the client's request ``id``: after a reconnect a client resends what it
+    has no reply for, with the same id, and gets this stored reply instead of a second roll,
+    stroke or state change. Rows older than the dedupe window are pruned.
+    """
+
+    __tablename__ = "request_replies"
+    __table_args__ = (Index("ix_request_replies_created_at", "created_at"),)
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    reply: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

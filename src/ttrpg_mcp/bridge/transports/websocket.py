@@ -42,7 +42,8 @@ log = structlog.get_logger("ttrpg_mcp.bridge.websocket")
 
 # One connection may run this many requests at once; beyond, reading pauses (back-pressure).
 MAX_CONCURRENT_REQUESTS = 32
-# Messages queued for a client that reads slowly; past this it is disconnected and may reconnect.
+# Messages queued for a client that reads slowly (default of the ``outbox_limit`` setting);
+# past it the client is disconnected and may reconnect.
 OUTBOX_LIMIT = 1024
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -78,7 +79,7 @@ class WebSocketConnection:
         self._settings = bridge.settings
         self._outbox: MemoryObjectSendStream[dict[str, Any] | tuple[int, str]]
         self._inbox: MemoryObjectReceiveStream[dict[str, Any] | tuple[int, str]]
-        self._outbox, self._inbox = anyio.create_memory_object_stream(OUTBOX_LIMIT)
+        self._outbox, self._inbox = anyio.create_memory_object_stream(bridge.settings.outbox_limit)
         self.session = BridgeSession(transport="websocket", send=self.send)
         self.state = ConnectionState.CONNECTING
         self.in_flight = 0
@@ -120,8 +121,17 @@ class WebSocketConnection:
         token = self._ws.query_params.get("token")
         try:
             if token:
-                campaign_id = self._ws.query_params.get("campaign_id")
-                for reply in await dispatcher.open_session(self.session, token, campaign_id, None):
+                query = self._ws.query_params
+                last_seq = int(query["last_seq"]) if query.get("last_seq", "").isdigit() else None
+                replies = await dispatcher.open_session(
+                    self.session,
+                    token,
+                    query.get("campaign_id"),
+                    None,
+                    last_seq=last_seq,
+                    epoch=query.get("epoch"),
+                )
+                for reply in replies:
                     await self._send_now(reply)
             else:
                 with anyio.fail_after(self._settings.auth_timeout):
@@ -183,7 +193,7 @@ class WebSocketConnection:
         try:
             self._outbox.send_nowait(message)
         except anyio.WouldBlock:
-            log.warning("slow_consumer_disconnected", queued=OUTBOX_LIMIT)
+            log.warning("slow_consumer_disconnected", queued=self._settings.outbox_limit)
             self._bridge.metrics.ws_errors_total.labels(error_type="slow_consumer").inc()
             self.state = ConnectionState.CLOSING
             if self._cancel is not None:
