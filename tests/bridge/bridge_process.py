@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-__all__ = ["RunningBridge", "free_port", "run_bridge"]
+__all__ = ["RunningBridge", "free_port", "restart", "run_bridge"]
 
 # A fresh data directory migrates two stores and indexes the compendium before it is ready.
 READY_TIMEOUT = 90.0
@@ -83,6 +83,26 @@ def _wait_ready(bridge: RunningBridge) -> None:
     raise AssertionError(f"bridge not ready after {READY_TIMEOUT}s ({last}); log:\n{bridge.log()}")
 
 
+def _spawn(data_dir: Path, port: int, log_path: Path, env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TTRPG_")}
+    environment |= {"TTRPG_LOG_FORMAT": "json", "TTRPG_LOG_LEVEL": "info"} | (env or {})
+    command = [sys.executable, "-m", "ttrpg_mcp.bridge.cli", "--data-dir", str(data_dir)]
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            [*command, "serve", "--port", str(port)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+
+
+def restart(bridge: RunningBridge, env: dict[str, str] | None = None) -> None:
+    """Stop the bridge (SIGTERM) and start it again on the same port and data directory."""
+    bridge.terminate()
+    bridge.process = _spawn(bridge.data_dir, bridge.port, bridge.log_path, env)
+    _wait_ready(bridge)
+
+
 @contextmanager
 def run_bridge(
     data_dir: Path, env: dict[str, str] | None = None, *, wait: bool = True
@@ -90,25 +110,7 @@ def run_bridge(
     """A running bridge on a free port; stopped (and checked for orphans) on exit."""
     port = free_port()
     log_path = data_dir.parent / f"bridge-{port}.log"
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("TTRPG_")}
-    environment |= {"TTRPG_LOG_FORMAT": "json", "TTRPG_LOG_LEVEL": "info"} | (env or {})
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ttrpg_mcp.bridge.cli",
-                "--data-dir",
-                str(data_dir),
-                "serve",
-                "--port",
-                str(port),
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=environment,
-        )
-    bridge = RunningBridge(process, port, data_dir, log_path)
+    bridge = RunningBridge(_spawn(data_dir, port, log_path, env), port, data_dir, log_path)
     try:
         if wait:
             _wait_ready(bridge)
