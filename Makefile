@@ -39,10 +39,12 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-## bench: latency of roll_dice and search over stdio, and of a tool call through the bridge
+## bench: stdio and bridge latency, table fan-out, resume after a reconnect (bench/results/*.json)
 bench: install
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/resume.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

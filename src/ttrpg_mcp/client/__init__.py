@@ -16,7 +16,16 @@ notifications, campaign events) comes out of :meth:`BridgeConnection.events`. A 
 ``error`` raises :class:`BridgeClientError` with the bridge's code, message and data.
 """
 
-from ttrpg_mcp.client.connection import BridgeClientError, BridgeConnection, ConnectionClosed
+from ttrpg_mcp.client.connection import BridgeClientError, BridgeConnection, ConnectionClosed, TableApi
 from ttrpg_mcp.client.http import BridgeClient, Tokens
+from ttrpg_mcp.client.resilient import ResilientTable
 
-__all__ = ["BridgeClient", "BridgeClientError", "BridgeConnection", "ConnectionClosed", "Tokens"]
+__all__ = [
+    "BridgeClient",
+    "BridgeClientError",
+    "BridgeConnection",
+    "ConnectionClosed",
+    "ResilientTable",
+    "TableApi",
+    "Tokens",
+]
