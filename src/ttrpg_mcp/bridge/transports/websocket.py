@@ -45,6 +45,8 @@ MAX_CONCURRENT_REQUESTS = 32
 # Messages queued for a client that reads slowly (default of the ``outbox_limit`` setting);
 # past it the client is disconnected and may reconnect.
 OUTBOX_LIMIT = 1024
+# How long a too-slow peer has to read up to our close frame before we stop waiting for it.
+SLOW_CLOSE_TIMEOUT = 30.0
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_SERVICE_RESTART = 1012
@@ -85,6 +87,7 @@ class WebSocketConnection:
         self.in_flight = 0
         self._last_received = time.monotonic()
         self._cancel: anyio.CancelScope | None = None
+        self._too_slow = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -105,6 +108,12 @@ class WebSocketConnection:
                     self._bridge.connections.add(self)
                     self._bridge.pool.add_listener(self.session.session_id, self._on_notification)
                     await self._serve()
+                    if self._too_slow:
+                        # The close frame waits behind what the peer has not read: bounded.
+                        with anyio.move_on_after(SLOW_CLOSE_TIMEOUT):
+                            await self._close_now(
+                                CLOSE_TRY_AGAIN_LATER, "client too slow; reconnect to resume"
+                            )
             finally:
                 self._bridge.connections.discard(self)
                 await self._bridge.release_session(self.session)
@@ -193,13 +202,15 @@ class WebSocketConnection:
         try:
             self._outbox.send_nowait(message)
         except anyio.WouldBlock:
+            # Never wait on this socket here: the caller is a room's fan-out, and waiting would
+            # make one slow reader everyone's problem. Stop the connection's tasks instead;
+            # run() then closes the socket with 1013 on its own time.
             log.warning("slow_consumer_disconnected", queued=self._settings.outbox_limit)
             self._bridge.metrics.ws_errors_total.labels(error_type="slow_consumer").inc()
             self.state = ConnectionState.CLOSING
+            self._too_slow = True
             if self._cancel is not None:
                 self._cancel.cancel()
-            with contextlib.suppress(Exception):
-                await self._close_now(CLOSE_TRY_AGAIN_LATER, "client too slow; reconnect to resume")
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             pass
 
