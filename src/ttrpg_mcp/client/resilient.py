@@ -22,6 +22,8 @@ import copy
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
+import httpx
+
 from ttrpg_mcp.client.connection import BridgeClientError, ConnectionClosed, TableApi
 
 if TYPE_CHECKING:
@@ -35,6 +37,8 @@ BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
 # A reconnect gives up after this long without success (the bridge is gone for good).
 RECONNECT_DEADLINE = 60.0
+# Heartbeats that may go missing before the connection is taken for dead.
+HEARTBEATS_OF_SILENCE = 2.5
 # One request waits this long for its reply across any number of reconnects.
 REQUEST_DEADLINE = 90.0
 
@@ -115,11 +119,21 @@ class ResilientTable:
         while not self._closing:
             table = self._table
             assert table is not None
-            async for message in table.events():
-                self._receive(message)
+            with contextlib.suppress(TimeoutError):
+                # Silence longer than a few heartbeats means a half-open connection: drop it.
+                async with asyncio.timeout(self._silence_limit(table)) as deadline:
+                    async for message in table.events():
+                        self._receive(message)
+                        deadline.reschedule(asyncio.get_running_loop().time() + self._silence_limit(table))
             if self._closing:
                 return
             await self._reconnect()
+
+    @staticmethod
+    def _silence_limit(table: TableApi) -> float:
+        session = getattr(table, "session", None) or {}
+        interval_ms = session.get("heartbeat_interval", 30_000)
+        return HEARTBEATS_OF_SILENCE * float(interval_ms) / 1000
 
     # -- events -------------------------------------------------------------------------------
 
@@ -187,7 +201,7 @@ class ResilientTable:
                     continue
                 try:
                     reply = await table.request_raw(message)
-                except (ConnectionClosed, OSError, TimeoutError):
+                except (ConnectionClosed, OSError, TimeoutError, httpx.TransportError):
                     await asyncio.sleep(BACKOFF_FIRST)
                     continue
                 except BridgeClientError as error:
