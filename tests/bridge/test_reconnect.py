@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from bridge_process import RunningBridge, run_bridge
 
-from ttrpg_mcp.client import BridgeClient, TableApi
+from ttrpg_mcp.client import BridgeClient, ResilientTable, TableApi
 
 pytestmark = pytest.mark.anyio
 
@@ -199,3 +200,30 @@ async def _drain_quick(table: TableApi) -> list[dict[str, Any]]:
                 break
         if scope.cancelled_caught:
             return events
+
+
+async def test_a_frozen_bridge_is_noticed_by_its_silence_and_the_seat_resumes(data_dir: Path) -> None:
+    """SIGSTOP: heartbeats stop, the seat drops the half-open link, resumes after SIGCONT."""
+    env = {"TTRPG_HEARTBEAT_INTERVAL": "0.4"}
+    with run_bridge(data_dir, env) as running, anyio.fail_after(TEST_TIMEOUT):
+        async with gm_and_player(running.base_url) as (campaign_id, gm, player), gm.connect() as table:
+            await table.join(campaign_id)
+            seat = ResilientTable(player, campaign_id)
+            await seat.start()
+            try:
+                await table.update_state(["shared_notes"], "before the freeze")
+                running.process.send_signal(signal.SIGSTOP)
+                try:
+                    await anyio.sleep(2.0)  # five heartbeats of silence
+                finally:
+                    running.process.send_signal(signal.SIGCONT)
+                await table.update_state(["shared_notes"], "after the thaw")
+                # Polling: the seat's state has no event to wait on.
+                while seat.state.get("shared_notes") != "after the thaw":  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            finally:
+                await seat.close()
+    assert seat.reconnects >= 1
+    assert (seat.gaps, seat.duplicates, seat.resets) == (0, 0, 0)
+    notes = [e["data"]["value"] for e in seat.events if e["type"] == "state_update"]
+    assert notes == ["before the freeze", "after the thaw"]
