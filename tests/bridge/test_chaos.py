@@ -109,7 +109,7 @@ async def _settled(players: list[Player]) -> int:
         await anyio.sleep(0.1)
 
 
-async def test_thirty_flaky_clients_across_a_restart_lose_nothing(bridge: RunningBridge) -> None:
+async def test_thirty_flaky_clients_across_a_restart_lose_nothing(bridge: RunningBridge) -> None:  # noqa: PLR0915  # one scenario, told in order
     """Every event exactly once and in order, states equal, every acknowledged write kept."""
     rng = random.Random(2026)
     async with AsyncExitStack() as stack:
@@ -144,14 +144,20 @@ async def test_thirty_flaky_clients_across_a_restart_lose_nothing(bridge: Runnin
 
         async with gm_client.connect() as checker:
             server = await checker.join(campaign_id)
-    assert server["seq"] == final_seq
+    assert server["seq"] >= final_seq
+    final_seq = server["seq"]
     server_state = {key: value for key, value in server["state"].items() if key != "dice_rolls"}
     all_rolls: set[str] = set()
     for player in players:
         table = player.table
         assert table.first_seq is not None
         seqs = [event["seq"] for event in table.events]
-        assert seqs == list(range(table.first_seq + 1, final_seq + 1)), player.name
+        # Departures of sessions the bridge noticed late may still trickle in after the
+        # checker's snapshot: each client must hold everything up to it, and nothing twice.
+        assert seqs[-1] >= final_seq, player.name
+        expected = list(range(table.first_seq + 1, seqs[-1] + 1))
+        missing, extra = sorted(set(expected) - set(seqs)), len(seqs) - len(set(seqs))
+        assert seqs == expected, f"{player.name}: missing {missing[:10]} ({len(missing)}), repeated {extra}"
         assert (table.gaps, table.duplicates, table.resets) == (0, 0, 0), player.name
         assert table.state == server_state, player.name
         all_rolls |= {e["data"]["roll_id"] for e in table.events if e["type"] == "dice_roll"}

@@ -211,6 +211,8 @@ class BridgeConnection(TableApi):
                 return await future
         finally:
             self._pending.pop(request_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # the close may have failed it while send() was raising too
 
     # -- raw I/O ------------------------------------------------------------------------------
 
