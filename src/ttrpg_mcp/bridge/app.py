@@ -24,6 +24,7 @@ from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
+from ttrpg_mcp.bridge.transports.sse import install_sse_routes
 from ttrpg_mcp.bridge.transports.websocket import websocket_endpoint
 
 __all__ = ["create_app"]
@@ -88,6 +89,7 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(campaign_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
+    install_sse_routes(app)
     app.add_middleware(_RequestLog)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive.")

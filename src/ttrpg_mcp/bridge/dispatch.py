@@ -248,7 +248,7 @@ class Dispatcher:
             raise BridgeError("forbidden", "this connection belongs to another user; open a new one")
         first = session.user is None
         session.user = user
-        if first:
+        if first and session.transport != "http":  # a one-request HTTP session is not a tab
             try:
                 self._rooms.register(session)
             except BridgeError:
@@ -312,11 +312,10 @@ class Dispatcher:
                 await self.authenticate(session, token)
                 assert session.user is not None
                 reply = self._ack(session, message.id, expires_at=session.user.token_expires_at)
-            case (
-                protocol.SessionCreate(campaign_id=campaign_id)
-                | protocol.SessionAttach(campaign_id=campaign_id)
-            ):
+            case protocol.SessionCreate(campaign_id=campaign_id):
                 reply = await table.join(session, campaign_id, message.id)
+            case protocol.SessionAttach(campaign_id=campaign_id, last_seq=last_seq, epoch=epoch):
+                reply = await table.join(session, campaign_id, message.id, last_seq=last_seq, epoch=epoch)
             case protocol.DiceRoll(data=data):
                 reply = await table.roll(session, message.id, data)
             case protocol.StateUpdate(data=data):

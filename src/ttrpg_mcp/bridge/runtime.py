@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import structlog
@@ -33,9 +33,8 @@ from ttrpg_mcp.bridge.store import BridgeStore
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.permissions import Role
     from ttrpg_mcp.bridge.settings import BridgeSettings
-    from ttrpg_mcp.bridge.transports.websocket import WebSocketConnection
 
-__all__ = ["Bridge"]
+__all__ = ["Bridge", "LiveConnection"]
 
 log = structlog.get_logger("ttrpg_mcp.bridge")
 
@@ -45,6 +44,16 @@ RETRY_AFTER_MS = 2000
 _DRAIN_POLL = 0.05
 # Closing handshakes take a round trip; a peer that does not answer is cut off by uvicorn after.
 _CLOSE_WAIT = 3.0
+
+
+class LiveConnection(Protocol):
+    """What shutdown needs of an open client connection, whatever its transport."""
+
+    in_flight: int
+
+    async def announce_shutdown(self, retry_after_ms: int) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
 
 
 class Bridge:
@@ -65,7 +74,7 @@ class Bridge:
             rooms=self.rooms,
             store=self.store,
         )
-        self.connections: set[WebSocketConnection] = set()
+        self.connections: set[LiveConnection] = set()
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)

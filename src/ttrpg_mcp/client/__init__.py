@@ -19,6 +19,7 @@ notifications, campaign events) comes out of :meth:`BridgeConnection.events`. A 
 from ttrpg_mcp.client.connection import BridgeClientError, BridgeConnection, ConnectionClosed, TableApi
 from ttrpg_mcp.client.http import BridgeClient, Tokens
 from ttrpg_mcp.client.resilient import ResilientTable
+from ttrpg_mcp.client.sse import SseConnection
 
 __all__ = [
     "BridgeClient",
@@ -26,6 +27,7 @@ __all__ = [
     "BridgeConnection",
     "ConnectionClosed",
     "ResilientTable",
+    "SseConnection",
     "TableApi",
     "Tokens",
 ]

@@ -1,4 +1,4 @@
-"""The HTTP half of the client: accounts and tokens, and opening WebSocket sessions."""
+"""The HTTP half of the client: accounts and tokens, and opening sessions (WebSocket or SSE)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, overload
 from urllib.parse import urlencode
 
 import httpx
@@ -17,8 +17,11 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed as _WsClosed
 
 from ttrpg_mcp.client.connection import BridgeClientError, BridgeConnection, ConnectionClosed
+from ttrpg_mcp.client.sse import SseConnection
 
-__all__ = ["BridgeClient", "Tokens"]
+__all__ = ["BridgeClient", "Tokens", "Transport"]
+
+Transport = Literal["websocket", "sse"]
 
 SUBPROTOCOL = "mcp-ttrpg-v1"
 # The bridge answers authentication within its own 10 s window plus the time to list the MCP
@@ -135,24 +138,96 @@ class BridgeClient:
 
     # -- sessions -----------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def connect(
+    @overload
+    def connect(
         self,
         *,
         campaign_id: str | None = None,
         auth: Literal["query", "message"] = "query",
         token: str | None = None,
-    ) -> AsyncIterator[BridgeConnection]:
-        """An authenticated session; ``auth`` picks ``?token=`` or an ``authenticate`` message."""
+        transport: Literal["websocket"] = "websocket",
+        last_seq: int | None = None,
+        epoch: str | None = None,
+    ) -> AbstractAsyncContextManager[BridgeConnection]: ...
+
+    @overload
+    def connect(
+        self,
+        *,
+        campaign_id: str | None = None,
+        auth: Literal["query", "message"] = "query",
+        token: str | None = None,
+        transport: Literal["sse"],
+        last_seq: int | None = None,
+        epoch: str | None = None,
+    ) -> AbstractAsyncContextManager[SseConnection]: ...
+
+    @overload
+    def connect(
+        self,
+        *,
+        campaign_id: str | None = None,
+        auth: Literal["query", "message"] = "query",
+        token: str | None = None,
+        transport: Transport,
+        last_seq: int | None = None,
+        epoch: str | None = None,
+    ) -> AbstractAsyncContextManager[BridgeConnection | SseConnection]: ...
+
+    def connect(
+        self,
+        *,
+        campaign_id: str | None = None,
+        auth: Literal["query", "message"] = "query",
+        token: str | None = None,
+        transport: Transport = "websocket",
+        last_seq: int | None = None,
+        epoch: str | None = None,
+    ) -> AbstractAsyncContextManager[BridgeConnection | SseConnection]:
+        """An authenticated session over ``transport``, closed when the block ends.
+
+        ``websocket``: ``auth`` picks ``?token=`` or an ``authenticate`` message. ``sse``: the
+        token goes in the ``Authorization`` header (``auth`` does not apply). With
+        ``campaign_id`` the session joins that table at once; ``last_seq`` and ``epoch`` (of a
+        previous connection) resume it: the bridge replays the missed events or sends a snapshot.
+        """
         if token is None:
             if self.tokens is None:
                 raise BridgeClientError("unauthenticated", "log in first")
             token = self.tokens.access_token
+        if transport == "sse":
+            return self._connect_sse(token, campaign_id, last_seq, epoch)
+        return self._connect_websocket(token, campaign_id, auth, last_seq, epoch)
+
+    @asynccontextmanager
+    async def _connect_sse(
+        self, token: str, campaign_id: str | None, last_seq: int | None, epoch: str | None
+    ) -> AsyncIterator[SseConnection]:
+        connection = SseConnection(self._http, token, campaign_id=campaign_id, last_seq=last_seq, epoch=epoch)
+        await connection.start()
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
+    @asynccontextmanager
+    async def _connect_websocket(
+        self,
+        token: str,
+        campaign_id: str | None,
+        auth: Literal["query", "message"],
+        last_seq: int | None,
+        epoch: str | None,
+    ) -> AsyncIterator[BridgeConnection]:
         query: dict[str, str] = {}
         if auth == "query":
             query["token"] = token
             if campaign_id:
                 query["campaign_id"] = campaign_id
+            if last_seq is not None:
+                query["last_seq"] = str(last_seq)
+            if epoch:
+                query["epoch"] = epoch
         url = self.base_url.replace("http", "ws", 1) + "/ws" + (f"?{urlencode(query)}" if query else "")
         async with ws_connect(url, subprotocols=[SUBPROTOCOL], max_size=None) as websocket:  # type: ignore[list-item]
             try:

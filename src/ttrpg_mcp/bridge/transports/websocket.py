@@ -88,6 +88,7 @@ class WebSocketConnection:
         self._last_received = time.monotonic()
         self._cancel: anyio.CancelScope | None = None
         self._too_slow = False
+        self._early: list[dict[str, Any]] | None = []
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -164,6 +165,10 @@ class WebSocketConnection:
             log.info("authentication_refused", code=error.code)
             await self._close_now(CLOSE_POLICY_VIOLATION, f"{error.code}: {error.message}")
             return False
+        # What arrived while authenticating (a replay can be long) goes out before anything else.
+        while self._early:
+            await self._send_now(self._early.pop(0))
+        self._early = None
         self.state = ConnectionState.OPEN
         return True
 
@@ -198,6 +203,12 @@ class WebSocketConnection:
     async def send(self, message: dict[str, Any]) -> None:
         """Queue a message for this client; a client too slow to drain its queue is disconnected."""
         if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
+            return
+        # Before the writer runs (authentication, replay), hold messages aside, bounded by the
+        # longest replay plus a full queue.
+        early_room = self._settings.replay_limit + self._settings.outbox_limit
+        if self._early is not None and len(self._early) < early_room:
+            self._early.append(message)
             return
         try:
             self._outbox.send_nowait(message)
