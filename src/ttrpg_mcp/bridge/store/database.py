@@ -31,43 +31,19 @@ import anyio
 import anyio.to_thread
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event, make_url, text
+from sqlalchemy import CursorResult, Result, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from ttrpg_mcp.sqlite import sqlite_engine
 
 __all__ = ["MAX_CONCURRENT_UNITS", "BridgeStore", "affected_rows"]
 
 T = TypeVar("T")
 
-# How long a connection waits for another's write lock before giving up. Bridge writes are
-# short (a login, an event append); 15 s covers an admin command running in another process.
-_BUSY_TIMEOUT_MS = 15_000
 # Units of work running at once in worker threads. Below SQLAlchemy's default pool size plus
 # overflow (5 + 10), so a worker never waits for a pooled connection; SQLite serialises writes
 # anyway, and for PostgreSQL eight concurrent statements per node is plenty for a game table.
 MAX_CONCURRENT_UNITS = 8
-
-
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Autocommit at the driver level: the "begin" listener emits BEGIN itself, which is the
-    # documented way to choose SQLite's transaction mode from SQLAlchemy.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsyncs at checkpoints
-    cursor.close()
-
-
-def _sqlite_engine(url: str, *, begin: str) -> Engine:
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000})
-    event.listen(engine, "connect", _configure_sqlite)
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
-
-    return engine
 
 
 def affected_rows(result: Result[Any]) -> int:
@@ -91,8 +67,8 @@ class BridgeStore:
                 # Every pooled connection to an in-memory database would see its own empty one.
                 raise ValueError("the bridge store needs a SQLite file, not an in-memory database")
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE")
-            self._reader = _sqlite_engine(url, begin="BEGIN")
+            self._writer = sqlite_engine(url, begin="BEGIN IMMEDIATE")
+            self._reader = sqlite_engine(url, begin="BEGIN")
         else:
             # pre_ping: a PostgreSQL server restart should cost one retry, not a failed request.
             self._writer = create_engine(url, pool_pre_ping=True)

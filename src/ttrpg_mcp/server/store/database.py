@@ -20,45 +20,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from ttrpg_mcp.sqlite import sqlite_engine
 
 __all__ = ["CONTENT_DB_NAME", "Database"]
 
 CONTENT_DB_NAME = "content.db"
-# How long one process waits for another's write lock before giving up. Writes here are
-# short (one tool call); 15 s covers a bulk import running in another process.
-_BUSY_TIMEOUT_MS = 15_000
-
-
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Autocommit at the driver level: SQLAlchemy's "begin" event below emits BEGIN itself,
-    # which is the documented way to control SQLite's transaction mode from SQLAlchemy.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsyncs at checkpoints
-    cursor.close()
-
-
-def _sqlite_engine(path: Path, *, begin: str) -> Engine:
-    engine = create_engine(
-        f"sqlite+pysqlite:///{path}",
-        connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
-    )
-    event.listen(engine, "connect", _configure_sqlite)
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
-
-    return engine
 
 
 class Database:
@@ -66,8 +37,8 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.reader = _sqlite_engine(path, begin="BEGIN")
-        self.writer = _sqlite_engine(path, begin="BEGIN IMMEDIATE")
+        self.reader = sqlite_engine(f"sqlite+pysqlite:///{path}", begin="BEGIN")
+        self.writer = sqlite_engine(f"sqlite+pysqlite:///{path}", begin="BEGIN IMMEDIATE")
         self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
 
