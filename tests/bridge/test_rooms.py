@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from bridge_process import RunningBridge, run_bridge
+from tables import drain, events_of, party, places
 
-from ttrpg_mcp.client import BridgeClient, BridgeClientError, BridgeConnection
+from ttrpg_mcp.client import BridgeClient, BridgeClientError
 
 pytestmark = pytest.mark.anyio
 
 TEST_TIMEOUT = 60.0
-QUIET = 0.5  # how long "nothing arrives" is watched for
 
 
 @pytest.fixture(scope="module")
@@ -30,72 +27,18 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
         yield running
 
 
-@dataclass
-class Seat:
-    """One person at a table: their HTTP client and their open connection."""
-
-    client: BridgeClient
-    table: BridgeConnection
-    snapshot: dict[str, Any]
-
-    @property
-    def user_id(self) -> str:
-        assert self.client.tokens is not None
-        return str(self.client.tokens.user["id"])
-
-
-@asynccontextmanager
-async def party(base_url: str, roles: list[str]) -> AsyncIterator[tuple[str, list[Seat]]]:
-    """A new campaign with a GM (first seat) and one seat per extra role, everyone joined."""
-    async with AsyncExitStack() as stack:
-        seats: list[Seat] = []
-        campaign_id = ""
-        for index, role in enumerate(["gm", *roles]):
-            client = await stack.enter_async_context(BridgeClient(base_url))
-            await client.register(f"{role}{index}-{uuid.uuid4().hex[:8]}", "password123")
-            if role == "gm":
-                campaign_id = (await client.create_campaign(f"Table {uuid.uuid4().hex[:6]}"))["id"]
-            else:
-                code = (await seats[0].client.create_invite(campaign_id, role=role))["code"]
-                await client.join_campaign(code)
-            table = await stack.enter_async_context(client.connect())
-            snapshot = await table.join(campaign_id)
-            seats.append(Seat(client, table, snapshot))
-        # Everyone has seen everyone arrive: drain those events so tests start clean.
-        for seat in seats:
-            await _drain(seat.table)
-        yield campaign_id, seats
-
-
-async def _drain(table: BridgeConnection) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    while True:
-        received = False
-        with anyio.move_on_after(QUIET):
-            async for event in table.events():
-                events.append(event)
-                received = True
-                break
-        if not received:  # quiet for a while, or the connection has ended
-            return events
-
-
-async def _events_of(table: BridgeConnection, kind: str) -> list[dict[str, Any]]:
-    return [event for event in await _drain(table) if event["type"] == kind]
-
-
 async def test_a_players_roll_reaches_the_table_and_no_other_campaign(bridge: RunningBridge) -> None:
     """Everyone at the table gets the dice_roll event; a player at another table gets nothing."""
     with anyio.fail_after(TEST_TIMEOUT):
         async with (
-            party(bridge.base_url, ["player", "player"]) as (campaign_id, seats),
-            party(bridge.base_url, ["player"]) as (_other_id, strangers),
+            party(bridge.base_url, places("player", "player")) as (campaign_id, seats),
+            party(bridge.base_url, places("player")) as (_other_id, strangers),
         ):
             gm, mira, _kai = seats
             result = await mira.table.roll_dice("2d6+3", purpose="climb")
             assert 5 <= result["total"] <= 15
             for seat in seats:
-                rolls = await _events_of(seat.table, "dice_roll")
+                rolls = await events_of(seat.table, "dice_roll")
                 assert len(rolls) == 1
                 event = rolls[0]
                 assert event["campaign_id"] == campaign_id
@@ -105,22 +48,22 @@ async def test_a_players_roll_reaches_the_table_and_no_other_campaign(bridge: Ru
                 assert event["data"]["purpose"] == "climb"
                 assert len(event["data"]["results"]) == 2
             for stranger in strangers:
-                assert await _events_of(stranger.table, "dice_roll") == []
+                assert await events_of(stranger.table, "dice_roll") == []
             assert gm.snapshot["role"] == "gm"
 
 
 async def test_a_blind_roll_reaches_only_game_masters(bridge: RunningBridge) -> None:
     """Blind: GMs see the numbers; the roller and other players learn only that it happened."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with party(bridge.base_url, ["player", "player"]) as (_campaign_id, seats):
+        async with party(bridge.base_url, places("player", "player")) as (_campaign_id, seats):
             gm, mira, kai = seats
             mine = await mira.table.roll_dice("1d20", purpose="insight", visibility="blind")
             assert mine["hidden"] is True
             assert "total" not in mine
-            gm_event = (await _events_of(gm.table, "dice_roll"))[0]["data"]
+            gm_event = (await events_of(gm.table, "dice_roll"))[0]["data"]
             assert 1 <= gm_event["total"] <= 20
             for seat in (mira, kai):
-                event = (await _events_of(seat.table, "dice_roll"))[0]["data"]
+                event = (await events_of(seat.table, "dice_roll"))[0]["data"]
                 assert event["hidden"] is True
                 assert "total" not in event
                 assert "results" not in event
@@ -131,7 +74,7 @@ async def test_a_spectators_roll_and_a_players_edit_of_another_character_are_ref
 ) -> None:
     """forbidden, and nothing changes: no roll event, the character as it was."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with party(bridge.base_url, ["player", "player", "spectator"]) as (campaign_id, seats):
+        async with party(bridge.base_url, places("player", "player", "spectator")) as (campaign_id, seats):
             gm, mira, kai, watcher = seats
             with pytest.raises(BridgeClientError) as refused:
                 await watcher.table.roll_dice("1d20")
@@ -150,9 +93,9 @@ async def test_a_spectators_roll_and_a_players_edit_of_another_character_are_ref
             assert unchanged["level"] == ranger["level"]
             updated = await kai.table.update_character(ranger["id"], level=2)
             assert updated["level"] == 2
-            events = await _events_of(gm.table, "character_update")
+            events = await events_of(gm.table, "character_update")
             assert events[-1]["data"]["character"]["level"] == 2
-            assert await _events_of(mira.table, "dice_roll") == []
+            assert await events_of(mira.table, "dice_roll") == []
 
 
 async def test_two_concurrent_changes_to_one_path_give_one_success_and_one_conflict(
@@ -160,7 +103,7 @@ async def test_two_concurrent_changes_to_one_path_give_one_success_and_one_confl
 ) -> None:
     """Both based on the same version: the second is refused with the current version."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with party(bridge.base_url, ["player"]) as (_campaign_id, seats):
+        async with party(bridge.base_url, places("player")) as (_campaign_id, seats):
             gm, mira = seats
             base = gm.snapshot["state"]["version"]
             outcomes = await asyncio.gather(
@@ -182,7 +125,7 @@ async def test_two_concurrent_changes_to_one_path_give_one_success_and_one_confl
 async def test_a_late_joiner_sees_the_canvas_the_state_and_the_participants(bridge: RunningBridge) -> None:
     """The snapshot on join is the table as it is, hidden combatants masked for players."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with party(bridge.base_url, ["player"]) as (campaign_id, seats):
+        async with party(bridge.base_url, places("player")) as (campaign_id, seats):
             gm, mira = seats
             stroke = {"tool": "pen", "points": [[0, 0], [10, 12]], "color": "#aa3300", "width": 3}
             drawn = await mira.table.draw({"action": "stroke", "stroke": stroke})
@@ -214,27 +157,27 @@ async def test_a_late_joiner_sees_the_canvas_the_state_and_the_participants(brid
 async def test_several_tabs_of_one_user_are_one_participant(bridge: RunningBridge) -> None:
     """A second tab does not announce a second arrival; closing one tab does not leave."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with party(bridge.base_url, ["player"]) as (campaign_id, seats):
+        async with party(bridge.base_url, places("player")) as (campaign_id, seats):
             gm, mira = seats
             async with mira.client.connect(campaign_id=campaign_id) as second_tab:
                 snapshot = (await second_tab.next_event("campaign_snapshot"))["data"]
                 mine = [p for p in snapshot["participants"] if p["user_id"] == mira.user_id]
                 assert mine[0]["sessions"] == 2
-            events = await _drain(gm.table)
+            events = await drain(gm.table)
             assert [e for e in events if e["type"] in ("participant_joined", "participant_left")] == []
             await mira.table.set_presence(status="away", character_name="Mira the Bold")
-            presence = (await _events_of(gm.table, "presence_update"))[-1]["data"]
+            presence = (await events_of(gm.table, "presence_update"))[-1]["data"]
             assert (presence["user_id"], presence["status"]) == (mira.user_id, "away")
 
 
 async def test_cursor_moves_arrive_coalesced_in_batches(bridge: RunningBridge) -> None:
     """Fifty moves in a burst reach the others as a few batches with the latest position."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with party(bridge.base_url, ["player"]) as (_campaign_id, seats):
+        async with party(bridge.base_url, places("player")) as (_campaign_id, seats):
             gm, mira = seats
             for step in range(50):
                 await mira.table.move_cursor(step, step * 2)
-            batches = await _events_of(gm.table, "cursor_move")
+            batches = await events_of(gm.table, "cursor_move")
             assert 1 <= len(batches) < 50
             last = batches[-1]["data"]["cursors"]
             assert last == [
@@ -246,7 +189,7 @@ async def test_cursor_moves_arrive_coalesced_in_batches(bridge: RunningBridge) -
 async def test_a_full_table_refuses_one_more_participant(bridge: RunningBridge) -> None:
     """The participant limit (4 here) gives limit_reached with the limit in data."""
     with anyio.fail_after(TEST_TIMEOUT):
-        async with party(bridge.base_url, ["player", "player", "player"]) as (campaign_id, seats):
+        async with party(bridge.base_url, places("player", "player", "player")) as (campaign_id, seats):
             code = (await seats[0].client.create_invite(campaign_id, role="player"))["code"]
             async with BridgeClient(bridge.base_url) as fifth:
                 await fifth.register(f"fifth-{uuid.uuid4().hex[:8]}", "password123")
@@ -262,7 +205,7 @@ async def test_a_bridge_restart_keeps_campaigns_members_state_canvas_and_rolls(d
     """Everything of the table is durable: after a restart it is all there."""
     with anyio.fail_after(TEST_TIMEOUT * 2):
         with run_bridge(data_dir) as first:
-            async with party(first.base_url, ["player"]) as (campaign_id, seats):
+            async with party(first.base_url, places("player")) as (campaign_id, seats):
                 gm, mira = seats
                 await mira.table.roll_dice("1d8", purpose="damage")
                 await gm.table.update_state(["shared_notes"], "Remember the ferryman.")

@@ -10,26 +10,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import cast
 
 import anyio
 import httpx
 import pytest
 from bridge_process import RunningBridge, run_bridge
+from tables import Transport, events_of, party
 
 from ttrpg_mcp.client import BridgeClient, BridgeClientError, BridgeConnection
-from ttrpg_mcp.client.sse import SseConnection
 
 pytestmark = pytest.mark.anyio
 
-Transport = Literal["websocket", "sse"]
-Table = BridgeConnection | SseConnection
 OTHER: dict[Transport, Transport] = {"websocket": "sse", "sse": "websocket"}
 
 TEST_TIMEOUT = 60.0
-QUIET = 0.5  # how long "nothing more arrives" is watched for
 
 
 @pytest.fixture(scope="module")
@@ -52,59 +47,6 @@ async def client(bridge: RunningBridge) -> AsyncIterator[BridgeClient]:
     async with BridgeClient(bridge.base_url) as client:
         await client.register(f"u{uuid.uuid4().hex[:10]}", "password123")
         yield client
-
-
-@dataclass
-class Seat:
-    """One person at a table: their HTTP client, their connection and the snapshot they got."""
-
-    client: BridgeClient
-    table: Table
-    snapshot: dict[str, Any]
-
-    @property
-    def user_id(self) -> str:
-        assert self.client.tokens is not None
-        return str(self.client.tokens.user["id"])
-
-
-@asynccontextmanager
-async def party(base_url: str, seats: list[tuple[str, Transport]]) -> AsyncIterator[tuple[str, list[Seat]]]:
-    """A new campaign: the first seat is its GM, each seat joined over its own transport."""
-    async with AsyncExitStack() as stack:
-        joined: list[Seat] = []
-        campaign_id = ""
-        for index, (role, transport) in enumerate(seats):
-            client = await stack.enter_async_context(BridgeClient(base_url))
-            await client.register(f"{role}{index}-{uuid.uuid4().hex[:8]}", "password123")
-            if index == 0:
-                campaign_id = (await client.create_campaign(f"Table {uuid.uuid4().hex[:6]}"))["id"]
-            else:
-                code = (await joined[0].client.create_invite(campaign_id, role=role))["code"]
-                await client.join_campaign(code)
-            table = await stack.enter_async_context(client.connect(transport=transport))
-            joined.append(Seat(client, table, await table.join(campaign_id)))
-        for seat in joined:  # everyone has seen everyone arrive: start clean
-            await drain(seat.table)
-        yield campaign_id, joined
-
-
-async def drain(table: Table) -> list[dict[str, Any]]:
-    """Every event that arrives until the connection has been quiet for a moment."""
-    events: list[dict[str, Any]] = []
-    while True:
-        with anyio.move_on_after(QUIET) as scope:
-            async for event in table.events():
-                events.append(event)
-                break
-            else:
-                return events  # the connection has ended
-        if scope.cancelled_caught:
-            return events
-
-
-async def events_of(table: Table, kind: str) -> list[dict[str, Any]]:
-    return [event for event in await drain(table) if event["type"] == kind]
 
 
 async def test_a_session_opens_with_the_servers_capabilities(
