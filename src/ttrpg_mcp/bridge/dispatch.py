@@ -26,6 +26,7 @@ import structlog
 
 from ttrpg_mcp.bridge import events, protocol, requests
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.limits import InputLimits, check_structure
 from ttrpg_mcp.bridge.permissions import tool_allowed
 from ttrpg_mcp.bridge.table import TableActions
 
@@ -110,6 +111,12 @@ class Dispatcher:
         self._rooms = rooms
         self._store = store
         self._running: dict[tuple[str, str], anyio.Event] = {}
+        self._limits = InputLimits(
+            max_depth=settings.max_depth,
+            max_array=settings.max_array_length,
+            max_string=settings.max_string_length,
+            max_keys=settings.max_object_keys,
+        )
         self._table = TableActions(rooms=rooms, pool=pool)
         self.shutting_down = False
 
@@ -128,13 +135,42 @@ class Dispatcher:
                     {"limit": self._settings.max_message_bytes},
                 )
             value = protocol.decode_json(raw)
-            request_id = protocol.request_id_of(value)
+            if isinstance(value, list):
+                return await self._handle_batch(session, value)
+        except BridgeError as error:
+            self._metrics.ws_messages_total.labels(type="invalid").inc()
+            return Outcome([self.error_reply(session, error, request_id)])
+        return await self.handle_value(session, value)
+
+    async def handle_value(self, session: BridgeSession, value: Any) -> Outcome:
+        """Check, parse and handle one decoded message."""
+        request_id = protocol.request_id_of(value)
+        try:
+            check_structure(value, self._limits)
             message = protocol.parse_client_message(value)
         except BridgeError as error:
             self._metrics.ws_messages_total.labels(type="invalid").inc()
             return Outcome([self.error_reply(session, error, request_id)])
         self._metrics.ws_messages_total.labels(type=message.type).inc()
         return await self.handle(session, message)
+
+    async def _handle_batch(self, session: BridgeSession, values: list[Any]) -> Outcome:
+        """A batch: each message handled in order and answered as if sent alone."""
+        if not values or len(values) > self._settings.max_batch:
+            raise BridgeError(
+                "batch_too_large" if values else "invalid_message",
+                f"a batch holds 1 to {self._settings.max_batch} messages, not {len(values)}",
+                {"limit": self._settings.max_batch},
+            )
+        replies: list[dict[str, Any]] = []
+        close: tuple[int, str] | None = None
+        for value in values:
+            outcome = await self.handle_value(session, value)
+            replies.extend(outcome.replies)
+            if outcome.close is not None:
+                close = outcome.close
+                break
+        return Outcome(replies, close)
 
     async def handle(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome:
         """Handle one validated message."""

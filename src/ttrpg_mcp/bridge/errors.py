@@ -24,6 +24,13 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_message": (422, "The message does not match the schema of its type."),
     "unknown_type": (422, "The message's type is not one the protocol knows."),
     "message_too_large": (413, "The message exceeds the size limit."),
+    "message_too_deep": (400, "The message nests deeper than the limit."),
+    "value_too_long": (413, "A string, array or object in the message is over its length limit."),
+    "dangerous_key": (
+        400,
+        "The message carries a key that is never allowed (__proto__, constructor, prototype).",
+    ),
+    "batch_too_large": (413, "A batch holds more messages than the limit."),
     "unauthenticated": (401, "The connection has not authenticated yet."),
     "invalid_token": (401, "The token is malformed, tampered with, of the wrong kind or revoked."),
     "token_expired": (401, "The token has expired; refresh it."),

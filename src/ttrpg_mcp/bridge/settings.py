@@ -119,6 +119,11 @@ class BridgeSettings(BaseSettings):
         default=10.0, ge=0, description="Seconds in-flight requests get on shutdown."
     )
     max_message_bytes: int = Field(default=100 * 1024, ge=1024, description="Largest accepted message.")
+    max_depth: int = Field(default=32, ge=4, le=256, description="Deepest nesting of a message.")
+    max_array_length: int = Field(default=5_000, ge=10, description="Most items in one array of a message.")
+    max_string_length: int = Field(default=100_000, ge=100, description="Longest string in a message.")
+    max_object_keys: int = Field(default=1_000, ge=10, description="Most keys in one object of a message.")
+    max_batch: int = Field(default=10, ge=1, le=100, description="Most messages in one batch (JSON array).")
     max_participants_per_campaign: int = Field(
         default=20, ge=1, le=1000, description="People at one campaign's table at once."
     )

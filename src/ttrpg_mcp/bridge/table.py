@@ -18,6 +18,7 @@ from ttrpg_mcp.bridge import campaigns, protocol
 from ttrpg_mcp.bridge.canvas import DrawStroke, EraseStroke
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.initiative import apply_initiative
+from ttrpg_mcp.bridge.limits import DANGEROUS_KEYS
 from ttrpg_mcp.bridge.permissions import Action, allowed, require
 from ttrpg_mcp.bridge.state import StateChange, apply_change
 from ttrpg_mcp.dice import Advantage, DiceError, roll
@@ -140,6 +141,12 @@ class TableActions:
         self, session: BridgeSession, request_id: str, data: protocol.StateChangeData
     ) -> dict[str, Any]:
         participant = self._rooms.participant(session)
+        poisoned = [part for part in data.path if part in DANGEROUS_KEYS]
+        if poisoned:
+            # A path segment becomes a key in everyone's copy of the state: same rule as keys.
+            raise BridgeError(
+                "dangerous_key", f"the path segment {poisoned[0]!r} is not allowed", {"path": data.path}
+            )
         if data.path[0] in _INITIATIVE_KEYS:
             require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
         else:

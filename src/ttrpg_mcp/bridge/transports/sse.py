@@ -587,7 +587,7 @@ async def post_message(
     stream.refresh_user(user)
     with structlog.contextvars.bound_contextvars(connection=session_id, session_id=session_id):
         outcome = await stream.handle(raw)
-    return _answer(outcome, request_id, session_id)
+    return _answer(outcome, request_id, session_id, batch=_is_batch(raw))
 
 
 async def _handle_alone(bridge: Bridge, token: str, raw: bytes, request_id: str | None) -> JSONResponse:
@@ -605,7 +605,7 @@ async def _handle_alone(bridge: Bridge, token: str, raw: bytes, request_id: str 
         outcome = await bridge.dispatcher.handle_raw(session, raw)
     finally:
         await bridge.release_session(session)
-    return _answer(outcome, request_id, session.session_id)
+    return _answer(outcome, request_id, session.session_id, batch=_is_batch(raw))
 
 
 async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
@@ -620,18 +620,28 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
     return bytes(body), not oversize
 
 
+def _is_batch(raw: bytes) -> bool:
+    return raw.lstrip()[:1] == b"["
+
+
 def _ids_of(raw: bytes) -> tuple[str | None, str | None]:
     """The message's ``id`` and ``session_id``, when it is a JSON object that has them."""
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError):
         return None, None
+    if isinstance(value, list) and value:  # a batch travels in the session of its first message
+        value = value[0]
     session_id = value.get("session_id") if isinstance(value, dict) else None
     return protocol.request_id_of(value), session_id if isinstance(session_id, str) else None
 
 
-def _answer(outcome: Outcome, request_id: str | None, session_id: str) -> JSONResponse:
-    """The HTTP answer for a handled message: its first reply, or 202 and an ``ack``."""
+def _answer(
+    outcome: Outcome, request_id: str | None, session_id: str, *, batch: bool = False
+) -> JSONResponse:
+    """The HTTP answer: a message's first reply (or 202 and an ``ack``); a batch's every reply."""
+    if batch:
+        return JSONResponse(outcome.replies, status_code=200, headers={"Cache-Control": "no-store"})
     if not outcome.replies:
         ack = protocol.envelope("ack", request_id=request_id, session_id=session_id)
         return JSONResponse(ack, status_code=202, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,138 @@
+"""Hostile messages on a live connection, over both transports: refused by name, nobody else hurt."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, cast
+
+import anyio
+import httpx
+import pytest
+from bridge_process import RunningBridge, run_bridge
+from tables import Transport, events_of, party
+
+from ttrpg_mcp.client import BridgeConnection
+
+pytestmark = pytest.mark.anyio
+
+TEST_TIMEOUT = 60.0
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
+    data_dir = tmp_path_factory.mktemp("attacks") / "data"
+    data_dir.mkdir()
+    with run_bridge(data_dir) as running:
+        yield running
+
+
+@pytest.fixture(params=["websocket", "sse"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    return cast(Transport, request.param)
+
+
+def _deep(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+ATTACKS: list[tuple[dict[str, Any], str]] = [
+    ({"id": "a1", "type": "tool_call", "method": "search", "params": _deep(40)}, "message_too_deep"),
+    (
+        {"id": "a2", "type": "tool_call", "method": "search", "params": {"q": list(range(6000))}},
+        "value_too_long",
+    ),
+    (
+        {
+            "id": "a3",
+            "type": "tool_call",
+            "method": "search",
+            "params": {"query": {"__proto__": {"gm": True}}},
+        },
+        "dangerous_key",
+    ),
+    (
+        {"id": "a4", "type": "state_update", "data": {"path": ["custom", "constructor"], "operation": "set"}},
+        "dangerous_key",
+    ),
+]
+
+
+async def test_hostile_messages_are_refused_by_name_and_the_table_carries_on(
+    bridge: RunningBridge, transport: Transport
+) -> None:
+    """Deep, long and poisoned messages each get their code; the sender and the others keep playing."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, [("gm", "websocket"), ("player", transport)]) as (
+            _campaign_id,
+            seats,
+        ):
+            gm, attacker = seats
+            for message, code in ATTACKS:
+                reply = await attacker.table.request_raw(message)
+                assert reply["error"]["code"] == code, reply
+                assert reply["request_id"] == message["id"]
+            assert await events_of(gm.table, "state_update") == []
+            roll = await attacker.table.roll_dice("1d6", purpose="still welcome")
+            assert 1 <= roll["total"] <= 6
+            assert len(await events_of(gm.table, "dice_roll")) == 1
+
+
+async def test_a_batch_is_answered_message_by_message_and_an_oversized_batch_is_refused(
+    bridge: RunningBridge, transport: Transport
+) -> None:
+    """Three messages in one frame: three replies; eleven: batch_too_large, nothing applied."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, [("gm", transport)]) as (_campaign_id, seats):
+            (gm,) = seats
+            batch = [
+                {"id": "b1", "type": "dice_roll", "data": {"expression": "1d4"}},
+                {"id": "b2", "type": "heartbeat"},
+                {"id": "b3", "type": "teleport"},
+            ]
+            seen: list[dict[str, Any]] = []
+            replies = await _send_batch(gm, batch, seen)
+            assert [(r["request_id"], r["type"]) for r in replies] == [
+                ("b1", "dice_roll_result"),
+                ("b2", "ack"),
+                ("b3", "error"),
+            ]
+            too_many = [
+                {"id": f"c{n}", "type": "dice_roll", "data": {"expression": "1d4"}} for n in range(11)
+            ]
+            refused = await _send_batch(gm, too_many, seen)
+            assert [r["error"]["code"] for r in refused] == ["batch_too_large"]
+            rolls = [e for e in seen if e["type"] == "dice_roll"] + await events_of(gm.table, "dice_roll")
+            assert len(rolls) == 1
+
+
+async def _send_batch(
+    seat: Any, batch: list[dict[str, Any]], seen: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Send a batch in one frame (WebSocket) or one POST (SSE); the replies, in order.
+
+    Events that arrive meanwhile on the WebSocket are added to ``seen``."""
+    table = seat.table
+    if isinstance(table, BridgeConnection):
+        await table.send_text(json.dumps(batch))
+        wanted = len(batch) if len(batch) <= 10 else 1
+        replies: list[dict[str, Any]] = []
+        async for event in table.events():
+            if event["type"] in ("dice_roll_result", "ack", "error"):
+                replies.append(event)
+                if len(replies) == wanted:
+                    return replies
+            else:
+                seen.append(event)
+        raise AssertionError("the connection ended before every reply came")
+    assert seat.client.tokens is not None
+    headers = {"Authorization": f"Bearer {seat.client.tokens.access_token}"}
+    for message in batch:
+        message["session_id"] = table.session_id
+    async with httpx.AsyncClient(base_url=seat.client.base_url) as http:
+        response = await http.post("/api/messages", json=batch, headers=headers)
+    body = response.json()
+    return body if isinstance(body, list) else [body]
