@@ -31,7 +31,9 @@ def running_bridge(data_dir: Path, env: dict[str, str] | None = None) -> Iterato
     """The base URL of a ready bridge on ``data_dir``; SIGTERM and wait on exit."""
     port = _free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("TTRPG_")}
-    environment |= {"TTRPG_LOG_LEVEL": "warning"} | (env or {})
+    # Benchmarks measure the bridge at full speed, not its abuse limits.
+    unthrottled = {"TTRPG_RATE_MESSAGES_PER_SECOND": "100000", "TTRPG_RATE_MESSAGES_BURST": "100000"}
+    environment |= {"TTRPG_LOG_LEVEL": "warning"} | unthrottled | (env or {})
     command = [sys.executable, "-m", "ttrpg_mcp.bridge.cli", "--data-dir", str(data_dir)]
     process = subprocess.Popen(
         [*command, "serve", "--port", str(port)], env=environment, stderr=subprocess.DEVNULL

@@ -22,6 +22,7 @@ from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
+from ttrpg_mcp.bridge.ratelimit import LoginThrottle
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.transports.sse import install_sse_routes
@@ -85,6 +86,7 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     )
     app.state.bridge = bridge
     app.state.auth = bridge.auth
+    app.state.login_throttle = LoginThrottle(settings.login_per_minute_account, settings.login_per_minute_ip)
     install_error_handler(app)
     app.include_router(auth_router)
     app.include_router(campaign_router)

@@ -28,6 +28,7 @@ from ttrpg_mcp.bridge import events, protocol, requests
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.limits import InputLimits, check_structure
 from ttrpg_mcp.bridge.permissions import tool_allowed
+from ttrpg_mcp.bridge.ratelimit import RateLimiter
 from ttrpg_mcp.bridge.table import TableActions
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ log = structlog.get_logger("ttrpg_mcp.bridge.dispatch")
 # WebSocket close codes the dispatcher asks for (RFC 6455 section 7.4.1).
 CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
+# Rate-limit refusals are counted over this many seconds to tell a burst from abuse.
+_STRIKE_WINDOW = 60.0
 
 # The SDK prefixes a tool's error text with "Error executing tool NAME: "; after it, this
 # project's server puts its own code ("not_found: ...").
@@ -77,6 +80,8 @@ class BridgeSession:
     campaign_id: str | None = None
     started: float = field(default_factory=time.monotonic)
     authenticated_at: float | None = None
+    strikes: int = 0
+    strikes_since: float = 0.0
 
     @property
     def authenticated(self) -> bool:
@@ -111,6 +116,8 @@ class Dispatcher:
         self._rooms = rooms
         self._store = store
         self._running: dict[tuple[str, str], anyio.Event] = {}
+        self._message_limiter = RateLimiter(settings.rate_messages_per_second, settings.rate_messages_burst)
+        self._cursor_limiter = RateLimiter(settings.rate_cursor_per_second, settings.rate_cursor_burst)
         self._limits = InputLimits(
             max_depth=settings.max_depth,
             max_array=settings.max_array_length,
@@ -152,7 +159,34 @@ class Dispatcher:
             self._metrics.ws_messages_total.labels(type="invalid").inc()
             return Outcome([self.error_reply(session, error, request_id)])
         self._metrics.ws_messages_total.labels(type=message.type).inc()
+        refusal = self._rate_limit(session, message)
+        if refusal is not None:
+            return refusal
         return await self.handle(session, message)
+
+    def _rate_limit(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome | None:
+        """None when within budget; else a ``rate_limited`` reply, and a close when it goes on."""
+        now = time.monotonic()
+        cursor = isinstance(message, protocol.CursorMove)
+        limiter = self._cursor_limiter if cursor else self._message_limiter
+        keys = [f"connection:{session.session_id}"]
+        if session.user is not None:
+            keys.append(f"user:{session.user.user_id}")
+        waits = [wait for key in keys if (wait := limiter.take(key, now)) is not None]
+        if not waits:
+            return None
+        if now - session.strikes_since > _STRIKE_WINDOW:
+            session.strikes, session.strikes_since = 0, now
+        session.strikes += 1
+        retry_after = round(max(waits), 3)
+        error = BridgeError(
+            "rate_limited", f"too many messages; retry in {retry_after} s", {"retry_after": retry_after}
+        )
+        reply = self.error_reply(session, error, message.id)
+        if session.strikes >= self._settings.rate_abuse_strikes:
+            log.warning("rate_limit_abuse", strikes=session.strikes)
+            return Outcome([reply], close=(CLOSE_POLICY_VIOLATION, "rate limit exceeded again and again"))
+        return Outcome([reply])
 
     async def _handle_batch(self, session: BridgeSession, values: list[Any]) -> Outcome:
         """A batch: each message handled in order and answered as if sent alone."""

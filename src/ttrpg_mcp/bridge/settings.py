@@ -124,6 +124,27 @@ class BridgeSettings(BaseSettings):
     max_string_length: int = Field(default=100_000, ge=100, description="Longest string in a message.")
     max_object_keys: int = Field(default=1_000, ge=10, description="Most keys in one object of a message.")
     max_batch: int = Field(default=10, ge=1, le=100, description="Most messages in one batch (JSON array).")
+    rate_messages_per_second: float = Field(
+        default=20.0, gt=0, description="Messages per second per user and per connection."
+    )
+    rate_messages_burst: int = Field(
+        default=60, ge=1, description="Messages at once before the rate applies."
+    )
+    rate_cursor_per_second: float = Field(
+        default=60.0, gt=0, description="cursor_move per second (own budget)."
+    )
+    rate_cursor_burst: int = Field(
+        default=120, ge=1, description="cursor_move at once before the rate applies."
+    )
+    rate_abuse_strikes: int = Field(
+        default=200, ge=1, description="Refusals within a minute that close the connection (1008)."
+    )
+    login_per_minute_account: int = Field(
+        default=10, ge=1, description="Login attempts per account per minute."
+    )
+    login_per_minute_ip: int = Field(
+        default=30, ge=1, description="Login attempts per client address per minute."
+    )
     max_participants_per_campaign: int = Field(
         default=20, ge=1, le=1000, description="People at one campaign's table at once."
     )

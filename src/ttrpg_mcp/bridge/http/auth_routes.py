@@ -16,6 +16,7 @@ Tokens travel in ``Authorization: Bearer`` headers: the refresh token for ``/ref
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -69,8 +70,12 @@ def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
 
 def error_response(error: BridgeError) -> JSONResponse:
     """The HTTP answer for ``error``; a 401 names the Bearer scheme, as RFC 6750 asks."""
-    headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
-    return JSONResponse(status_code=error.http_status, content={"error": error.to_dict()}, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else {}
+    if error.code == "rate_limited" and error.data:
+        headers["Retry-After"] = str(max(1, math.ceil(float(error.data.get("retry_after", 1)))))
+    return JSONResponse(
+        status_code=error.http_status, content={"error": error.to_dict()}, headers=headers or None
+    )
 
 
 async def _on_bridge_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -157,10 +162,13 @@ async def register(body: RegisterRequest, auth: AuthDep, response: Response) -> 
 @router.post(
     "/login",
     summary="Exchange a name and password for a token pair.",
-    responses=error_responses("invalid_credentials", "invalid_message"),
+    responses=error_responses("invalid_credentials", "invalid_message", "rate_limited"),
 )
-async def login(body: LoginRequest, auth: AuthDep, response: Response) -> TokenPair:
+async def login(body: LoginRequest, auth: AuthDep, request: Request, response: Response) -> TokenPair:
     response.headers["Cache-Control"] = "no-store"
+    throttle = getattr(request.app.state, "login_throttle", None)
+    if throttle is not None:
+        throttle.check(body.name, request.client.host if request.client else "unknown")
     return await auth.login(body.name, body.password)
 
 
