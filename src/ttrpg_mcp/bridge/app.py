@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,6 +93,13 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.include_router(campaign_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
     install_sse_routes(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.allowed_origins,
+        allow_credentials="*" not in settings.allowed_origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+    )
     app.add_middleware(_RequestLog)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive.")

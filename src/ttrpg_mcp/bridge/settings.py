@@ -167,6 +167,10 @@ class BridgeSettings(BaseSettings):
     outbox_limit: int = Field(
         default=1024, ge=8, description="Messages queued for a slow client before it is disconnected."
     )
+    allowed_origins: list[str] = Field(
+        default=["http://localhost:5173", "http://127.0.0.1:5173"],
+        description="Web origins besides the bridge's own that may use /ws, SSE and the API (CORS).",
+    )
     lobby_tools: list[str] = Field(
         default=["roll_dice", "search", "list_sources"],
         description='MCP tools a session may call before joining a campaign; ["*"] opens all.',

@@ -55,6 +55,7 @@ from ttrpg_mcp.bridge import protocol
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Outcome
 from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
 from ttrpg_mcp.bridge.http.auth_routes import ErrorDetail, error_response, error_responses
+from ttrpg_mcp.bridge.origins import origin_allowed
 from ttrpg_mcp.bridge.runtime import RETRY_AFTER_MS
 from ttrpg_mcp.bridge.transports.websocket import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 
@@ -463,6 +464,8 @@ async def open_event_stream(
 ) -> Response:
     sessions = _sessions(request)
     bridge = sessions.bridge
+    if not origin_allowed(request.headers, bridge.settings.allowed_origins):
+        return error_response(BridgeError("forbidden", "this page's origin may not use the bridge"))
     access, _from_cookie = _token_of(token, access_cookie, credentials)
     if bridge.dispatcher.shutting_down:
         return error_response(BridgeError("shutting_down", "the bridge is shutting down; reconnect shortly"))
@@ -552,6 +555,8 @@ async def post_message(
 ) -> JSONResponse:
     sessions = _sessions(request)
     bridge = sessions.bridge
+    if not origin_allowed(request.headers, bridge.settings.allowed_origins):
+        return _error(BridgeError("forbidden", "this page's origin may not use the bridge"))
     access, from_cookie = _token_of(None, access_cookie, credentials)
     if access is None:
         return _error(BridgeError("unauthenticated", "send the access token as 'Authorization: Bearer'"))

@@ -32,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ttrpg_mcp.bridge import protocol
 from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.origins import origin_allowed
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.runtime import Bridge
@@ -93,6 +94,12 @@ class WebSocketConnection:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def run(self) -> None:
+        if not origin_allowed(self._ws.headers, self._settings.allowed_origins):
+            # Before accept: the browser gets a refused handshake (HTTP 403), never a socket.
+            log.warning("origin_refused", origin=self._ws.headers.get("origin"))
+            self._bridge.metrics.ws_errors_total.labels(error_type="origin_refused").inc()
+            await self._ws.close(CLOSE_POLICY_VIOLATION, "origin not allowed")
+            return
         offered = self._ws.scope.get("subprotocols", [])
         await self._ws.accept(subprotocol=protocol.SUBPROTOCOL if protocol.SUBPROTOCOL in offered else None)
         metrics = self._bridge.metrics
