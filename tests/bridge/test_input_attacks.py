@@ -136,3 +136,59 @@ async def _send_batch(
         response = await http.post("/api/messages", json=batch, headers=headers)
     body = response.json()
     return body if isinstance(body, list) else [body]
+
+
+def _tool_calls_counted(metrics: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith('mcp_request_duration_seconds_count{method="tools/call"}'):
+            return float(line.rpartition(" ")[2])
+    return 0.0
+
+
+async def test_arguments_that_break_the_tools_schema_never_reach_the_child(
+    bridge: RunningBridge, transport: Transport
+) -> None:
+    """invalid_params names the field; the pool's tools/call count does not move."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, [("gm", transport)]) as (_campaign_id, seats):
+            (gm,) = seats
+            async with httpx.AsyncClient(base_url=bridge.base_url) as http:
+                before = _tool_calls_counted((await http.get("/metrics")).text)
+                reply = await gm.table.request_raw(
+                    {
+                        "id": "bad-args",
+                        "type": "tool_call",
+                        "method": "roll_dice",
+                        "params": {"expression": 20},
+                    }
+                )
+                missing = await gm.table.request_raw(
+                    {"id": "no-args", "type": "tool_call", "method": "search"}
+                )
+                after = _tool_calls_counted((await http.get("/metrics")).text)
+    assert reply["error"]["code"] == "invalid_params"
+    assert "expression" in reply["error"]["message"]
+    assert missing["error"]["code"] == "invalid_params"
+    assert after == before
+
+
+async def test_the_tool_policy_is_configuration(data_dir: Any) -> None:
+    """With players limited to search, a player's get_campaign is forbidden; search still works."""
+    env = {"TTRPG_TOOL_POLICY": '{"player": ["search"]}'}
+    with run_bridge(data_dir, env) as running, anyio.fail_after(TEST_TIMEOUT):
+        async with party(running.base_url, [("gm", "websocket"), ("player", "websocket")]) as (
+            campaign_id,
+            seats,
+        ):
+            _gm, player = seats
+            refused = await player.table.request_raw(
+                {
+                    "id": "p1",
+                    "type": "tool_call",
+                    "method": "get_campaign",
+                    "params": {"campaign_id": campaign_id},
+                }
+            )
+            assert refused["error"]["code"] == "forbidden"
+            found = await player.table.call_tool("search", {"query": "grapple"})
+            assert found["hits"]

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
+from jsonschema import Draft202012Validator
 
 from ttrpg_mcp.bridge import events, protocol, requests
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.limits import InputLimits, check_structure
-from ttrpg_mcp.bridge.permissions import tool_allowed
+from ttrpg_mcp.bridge.permissions import effective_tool_policy, tool_allowed
 from ttrpg_mcp.bridge.ratelimit import RateLimiter
 from ttrpg_mcp.bridge.table import TableActions
 
@@ -116,6 +117,8 @@ class Dispatcher:
         self._rooms = rooms
         self._store = store
         self._running: dict[tuple[str, str], anyio.Event] = {}
+        self._tool_policy = effective_tool_policy(settings.tool_policy)
+        self._validators: dict[str, Draft202012Validator] = {}
         self._message_limiter = RateLimiter(settings.rate_messages_per_second, settings.rate_messages_burst)
         self._cursor_limiter = RateLimiter(settings.rate_cursor_per_second, settings.rate_cursor_burst)
         self._limits = InputLimits(
@@ -446,6 +449,7 @@ class Dispatcher:
             case protocol.ToolCall(method=name, params=arguments):
                 await self._check_tool(session, name)
                 self._check_tool_policy(session, name)
+                await self._check_arguments(session, name, arguments)
                 self._check_campaign_scope(session, arguments.get("campaign_id"))
                 result = await self._request(
                     session, "tools/call", {"name": name, "arguments": arguments}, timeout
@@ -474,6 +478,24 @@ class Dispatcher:
                     session, "prompts/get", {"name": name, "arguments": arguments}, timeout
                 )
 
+    async def _check_arguments(self, session: BridgeSession, name: str, arguments: dict[str, Any]) -> None:
+        """Arguments that do not fit the tool's input schema never reach the child."""
+        capabilities = await self._pool.capabilities(session_id=session.session_id)
+        schema = next(
+            (t.get("inputSchema") for t in capabilities.get("tools", []) if t.get("name") == name), None
+        )
+        if not schema:
+            return
+        key = json.dumps(schema, sort_keys=True)
+        validator = self._validators.get(key)
+        if validator is None:
+            validator = self._validators[key] = Draft202012Validator(schema)
+        problems = sorted(validator.iter_errors(arguments), key=lambda error: list(error.absolute_path))
+        if problems:
+            errors = [{"loc": [str(p) for p in e.absolute_path], "msg": e.message} for e in problems[:10]]
+            where = ".".join(errors[0]["loc"]) or "params"
+            raise BridgeError("invalid_params", f"{name}: {where}: {errors[0]['msg']}", {"errors": errors})
+
     def _check_tool_policy(self, session: BridgeSession, name: str) -> None:
         """Who may call which tool: by role at the joined table, else the lobby's list."""
         if name in _HTTP_ONLY_TOOLS:
@@ -483,7 +505,7 @@ class Dispatcher:
         room = self._rooms.room(session.campaign_id or "")
         participant = room.participants.get(session.user.user_id) if room and session.user else None
         if participant is not None:
-            if not tool_allowed(participant.role, name):
+            if not tool_allowed(participant.role, name, self._tool_policy):
                 raise BridgeError(
                     "forbidden",
                     f"a {participant.role} may not call {name}",

@@ -139,6 +139,16 @@ def require(role: Role, action: Action, what: str) -> None:
         raise BridgeError("forbidden", f"a {role} may not {what}", {"role": role, "action": str(action)})
 
 
+def effective_tool_policy(
+    configured: Mapping[Role, list[str]] | None,
+) -> Mapping[Role, frozenset[str] | None]:
+    """The default policy with the configured roles replaced (``["*"]`` means every tool)."""
+    policy: dict[Role, frozenset[str] | None] = dict(TOOL_POLICY)
+    for role, names in (configured or {}).items():
+        policy[role] = None if "*" in names else frozenset(names)
+    return policy
+
+
 def tool_allowed(role: Role, tool: str, policy: Mapping[Role, frozenset[str] | None] = TOOL_POLICY) -> bool:
     """Whether ``role`` may call the MCP tool named ``tool`` under ``policy``."""
     if not allowed(role, Action.CALL_TOOL):

@@ -171,6 +171,11 @@ class BridgeSettings(BaseSettings):
         default=["http://localhost:5173", "http://127.0.0.1:5173"],
         description="Web origins besides the bridge's own that may use /ws, SSE and the API (CORS).",
     )
+    tool_policy: dict[Literal["gm", "player", "spectator"], list[str]] | None = Field(
+        default=None,
+        description='MCP tools each role may call, e.g. {"player": ["search", "roll_dice"]}; ["*"] is every '
+        "tool; a role left out keeps its default (docs/protocol.md).",
+    )
     lobby_tools: list[str] = Field(
         default=["roll_dice", "search", "list_sources"],
         description='MCP tools a session may call before joining a campaign; ["*"] opens all.',
