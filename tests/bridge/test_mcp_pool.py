@@ -587,3 +587,22 @@ def test_router_sends_resource_updates_to_subscribers_and_everything_to_a_lease_
     assert router.targets(updated) == []  # a uri someone subscribed to never falls back to everyone
     unknown = {"method": "notifications/resources/updated", "params": {"uri": "campaign://2"}}
     assert sorted(router.targets(unknown)) == ["a", "b"]
+
+
+async def test_children_run_under_the_configured_resource_limits() -> None:
+    """Memory, CPU time and open files are capped in every child, as configured."""
+    with anyio.fail_after(FAKE_SERVER_TEST_TIMEOUT):
+        pool = McpPool(
+            settings(memory_limit_mb=512, cpu_limit_seconds=600, open_files_limit=256), fake_server()
+        )
+        await pool.start()
+        try:
+            (pid,) = pool.pids()
+            child = psutil.Process(pid)
+            assert child.rlimit(psutil.RLIMIT_AS) == (512 * 1024 * 1024, 512 * 1024 * 1024)
+            assert child.rlimit(psutil.RLIMIT_CPU) == (600, 605)
+            assert child.rlimit(psutil.RLIMIT_NOFILE) == (256, 256)
+            answer = await pool.request("tools/call", {"name": "whoami", "arguments": {}}, session_id="s")
+            assert answer["structuredContent"]["pid"] == pid
+        finally:
+            await pool.close()

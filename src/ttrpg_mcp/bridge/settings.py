@@ -70,6 +70,13 @@ class McpSettings(BaseModel):
     crash_loop_window: float = Field(
         default=60.0, gt=0, description="Seconds over which crashes are counted."
     )
+    memory_limit_mb: int = Field(
+        default=4096, ge=64, description="Address space of one child (RLIMIT_AS); over it, allocations fail."
+    )
+    cpu_limit_seconds: int = Field(
+        default=3600, ge=1, description="CPU time of one child (RLIMIT_CPU); over it the child is replaced."
+    )
+    open_files_limit: int = Field(default=1024, ge=16, description="Open files of one child (RLIMIT_NOFILE).")
 
     @model_validator(mode="after")
     def _bounds(self) -> McpSettings:

@@ -35,7 +35,7 @@ import structlog
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import jsonrpc
 from ttrpg_mcp.bridge.mcp_pool.inflight import InFlightTable, PendingRequest
-from ttrpg_mcp.bridge.mcp_pool.process import describe_exit, read_line, signal_group, spawn
+from ttrpg_mcp.bridge.mcp_pool.process import ResourceLimits, describe_exit, read_line, signal_group, spawn
 
 __all__ = ["ChildState", "McpChildProcess"]
 
@@ -72,9 +72,11 @@ class McpChildProcess:
         on_exit: ExitSink,
         ping_interval: float,
         ping_timeout: float,
+        limits: ResourceLimits | None = None,
     ) -> None:
         self._command = command
         self._env = env
+        self._limits = limits
         self._on_notification = on_notification
         self._on_exit = on_exit
         self._ping_interval = ping_interval
@@ -106,7 +108,7 @@ class McpChildProcess:
     async def start(self, startup_timeout: float) -> None:
         """Spawn and initialize; on failure the child has exited and ``mcp_unavailable`` is raised."""
         try:
-            self._process = await spawn(self._command, self._env)
+            self._process = await spawn(self._command, self._env, self._limits)
         except OSError as exc:
             self._finish_without_process(f"could not be started: {exc}")
             raise BridgeError(

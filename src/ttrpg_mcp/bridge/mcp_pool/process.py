@@ -24,13 +24,16 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import resource
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
+    "ResourceLimits",
     "child_environment",
     "describe_exit",
     "read_line",
@@ -74,22 +77,40 @@ def _load_prctl() -> Callable[..., int] | None:
 _PRCTL = _load_prctl()
 
 
-def _die_with_parent_hook() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child die with this process (Linux), or None."""
+@dataclass(frozen=True)
+class ResourceLimits:
+    """What one child may use; a runaway tool fails or is replaced instead of starving the bridge."""
+
+    memory_bytes: int
+    cpu_seconds: int
+    open_files: int
+
+
+def _child_setup_hook(limits: ResourceLimits | None) -> Callable[[], None] | None:
+    """A ``preexec_fn``: die with this process (Linux) and apply the resource limits."""
     prctl = _PRCTL
-    if prctl is None:  # pragma: no cover - not Linux
-        return None
     parent_pid = os.getpid()
+    if prctl is None and limits is None:  # pragma: no cover - not Linux
+        return None
 
-    def die_with_parent() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        if os.getppid() != parent_pid:  # the bridge died before prctl took effect
-            os._exit(1)
+    def setup() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+            if os.getppid() != parent_pid:  # the bridge died before prctl took effect
+                os._exit(1)
+        if limits is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            # The soft limit sends SIGXCPU (the child exits and the pool replaces it); the hard
+            # limit, a little later, SIGKILL for a child that ignores it.
+            resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
 
-    return die_with_parent
+    return setup
 
 
-async def spawn(command: list[str], env: dict[str, str]) -> asyncio.subprocess.Process:
+async def spawn(
+    command: list[str], env: dict[str, str], limits: ResourceLimits | None = None
+) -> asyncio.subprocess.Process:
     """Start ``command`` with piped stdio in a new process group that dies with the bridge."""
     return await asyncio.create_subprocess_exec(
         command[0],
@@ -101,7 +122,7 @@ async def spawn(command: list[str], env: dict[str, str]) -> asyncio.subprocess.P
         limit=MAX_MESSAGE_BYTES,
         start_new_session=True,
         # Safe with threads here: see the module docstring.
-        preexec_fn=_die_with_parent_hook(),
+        preexec_fn=_child_setup_hook(limits),
     )
 
 

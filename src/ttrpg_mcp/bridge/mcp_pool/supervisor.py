@@ -26,6 +26,7 @@ import structlog
 
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool.child import ChildState, McpChildProcess, NotificationSink
+from ttrpg_mcp.bridge.mcp_pool.process import ResourceLimits
 from ttrpg_mcp.bridge.mcp_pool.restarts import CrashHistory
 from ttrpg_mcp.bridge.settings import McpSettings
 
@@ -139,6 +140,11 @@ class ChildSupervisor:
             on_exit=self._on_exit,
             ping_interval=self._settings.ping_interval,
             ping_timeout=self._settings.ping_timeout,
+            limits=ResourceLimits(
+                memory_bytes=self._settings.memory_limit_mb * 1024 * 1024,
+                cpu_seconds=self._settings.cpu_limit_seconds,
+                open_files=self._settings.open_files_limit,
+            ),
         )
         self.children.append(child)
         if lease_to is not None:
