@@ -25,7 +25,7 @@ import anyio
 import structlog
 from jsonschema import Draft202012Validator
 
-from ttrpg_mcp.bridge import events, protocol, requests
+from ttrpg_mcp.bridge import audit, events, protocol, requests
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.limits import InputLimits, check_structure
 from ttrpg_mcp.bridge.permissions import effective_tool_policy, tool_allowed
@@ -222,6 +222,8 @@ class Dispatcher:
                 log.exception("message_failed")
                 internal = BridgeError("internal_error", "the bridge failed to handle this message")
                 outcome = Outcome([self.error_reply(session, internal, message.id)])
+            if message.type in audit.AUDITED and session.user is not None:
+                await self._audit(session, message, outcome)
             if message.type != "heartbeat":
                 log.info(
                     "message_handled",
@@ -229,6 +231,28 @@ class Dispatcher:
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
             return outcome
+
+    async def _audit(self, session: BridgeSession, message: protocol.ClientMessage, outcome: Outcome) -> None:
+        """One audit entry for a change or an MCP operation, with how it ended."""
+        first = outcome.replies[0] if outcome.replies else {}
+        error = first.get("error")
+        result = str(error.get("code", "error")) if isinstance(error, dict) else "ok"
+        user_id = session.user.user_id if session.user else None
+        detail = {"duplicate": True} if first.get("duplicate") else None
+        try:
+            await self._store.run(
+                lambda db: audit.record(
+                    db,
+                    campaign_id=session.campaign_id,
+                    user_id=user_id,
+                    action=message.type,
+                    target=audit.target_of(message),
+                    result=result,
+                    detail=detail,
+                )
+            )
+        except Exception:  # an audit write that fails must not fail the request it records
+            log.exception("audit_write_failed")
 
     async def _route_once(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome:
         """Route a message; a change resent after a reconnect gets its first reply back instead.

@@ -27,12 +27,12 @@ from typing import Annotated, Any
 
 import anyio
 import structlog
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge import campaigns
+from ttrpg_mcp.bridge import audit, campaigns
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.campaigns import CampaignSummary, InviteView, MemberView
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -312,3 +312,30 @@ async def remove_member(campaign_id: str, user_id: str, user: CurrentUser, reque
     await _store(request).run(remove)
     log.info("campaign_member_removed", campaign_id=campaign_id, user_id=user_id, by=user.user_id)
     await _announce(request, campaign_id, user_id, None)
+
+
+class AuditPage(BaseModel):
+    """A page of a campaign's audit log, newest first."""
+
+    entries: list[dict[str, Any]]
+
+
+@router.get(
+    "/{campaign_id}/audit",
+    summary="The campaign's audit log, newest first (GM only).",
+    responses=error_responses("unauthenticated", "invalid_token", "token_expired", "forbidden", "not_found"),
+)
+async def read_audit(
+    campaign_id: str,
+    user: CurrentUser,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[int | None, Query(ge=1, description="Only entries older than this id.")] = None,
+) -> AuditPage:
+    def page(db: Session) -> AuditPage:
+        require(
+            campaigns.require_role(db, campaign_id, user.user_id), Action.MANAGE_MEMBERS, "read the audit log"
+        )
+        return AuditPage(entries=audit.entries(db, campaign_id, limit=limit, before=before))
+
+    return await _store(request).run(page, readonly=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ttrpg_mcp.bridge.store.database import BridgeStore, affected_rows
 from ttrpg_mcp.bridge.store.models import (
+    AuditEntry,
     Base,
     Campaign,
     CampaignEvent,
@@ -25,6 +26,7 @@ from ttrpg_mcp.bridge.store.models import (
 )
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "BridgeStore",
     "Campaign",

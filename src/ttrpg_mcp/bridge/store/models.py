@@ -296,3 +296,23 @@ class RequestReply(Base):
     request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     reply: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what, when, and how it ended: every change and every tool call, never a secret.
+
+    ``campaign_id`` is the table the session sat at (None outside one); a GM reads their
+    campaign's entries through ``GET /api/campaigns/{id}/audit``.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_campaign_id_id", "campaign_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200), default=None)
+    result: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

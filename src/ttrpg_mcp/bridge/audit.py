@@ -1,0 +1,98 @@
+"""The audit log: who changed what or called which tool, when, and how it ended.
+
+One entry per change and per MCP operation, written after the message is handled, with the
+outcome (``ok`` or the error code). Entries name their target (a tool, a path, a resource, an
+expression) but never carry parameters wholesale, tokens or passwords. A campaign's GM reads
+its entries through the HTTP API. Pure database work; the caller runs it in the store's threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ttrpg_mcp.bridge.store import AuditEntry
+
+__all__ = ["AUDITED", "entries", "record", "target_of"]
+
+# Message types that change something or reach the MCP server.
+AUDITED = frozenset(
+    {
+        "tool_call",
+        "resource_get",
+        "prompt_get",
+        "dice_roll",
+        "state_update",
+        "initiative_update",
+        "canvas_draw",
+        "campaign_update",
+        "character_update",
+        "session_create",
+        "session_attach",
+    }
+)
+_MAX_TARGET = 200
+
+
+def target_of(message: Any) -> str | None:
+    """What a message acts on, in a few words: the tool, prompt, uri, path, expression or action."""
+    for attribute in ("method", "campaign_id"):
+        value = getattr(message, attribute, None)
+        if isinstance(value, str):
+            return value[:_MAX_TARGET]
+    uri = getattr(getattr(message, "params", None), "uri", None)
+    if isinstance(uri, str):
+        return uri[:_MAX_TARGET]
+    data = getattr(message, "data", None)
+    for attribute in ("path", "expression", "action", "character_id"):
+        value = getattr(data, attribute, None)
+        if value is not None:
+            text = ".".join(str(part) for part in value) if isinstance(value, list) else str(value)
+            return text[:_MAX_TARGET]
+    return None
+
+
+def record(
+    db: Session,
+    *,
+    campaign_id: str | None,
+    user_id: str | None,
+    action: str,
+    target: str | None,
+    result: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    db.add(
+        AuditEntry(
+            campaign_id=campaign_id,
+            user_id=user_id,
+            action=action,
+            target=target,
+            result=result,
+            detail=detail,
+        )
+    )
+
+
+def entries(
+    db: Session, campaign_id: str, *, limit: int = 100, before: int | None = None
+) -> list[dict[str, Any]]:
+    """A campaign's entries, newest first; ``before`` pages back past an entry id."""
+    query = select(AuditEntry).where(AuditEntry.campaign_id == campaign_id)
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
+    rows = db.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))
+    return [
+        {
+            "id": row.id,
+            "user_id": row.user_id,
+            "action": row.action,
+            "target": row.target,
+            "result": row.result,
+            "detail": row.detail,
+            "created_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    ]
