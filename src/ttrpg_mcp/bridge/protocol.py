@@ -338,6 +338,18 @@ SERVER_TYPES = frozenset(
         "heartbeat",
         "disconnect",
         "mcp_notification",
+        "campaign_snapshot",
+        # campaign events (with seq)
+        "participant_joined",
+        "participant_left",
+        "presence_update",
+        "dice_roll",
+        "state_update",
+        "canvas_draw",
+        "campaign_update",
+        "character_update",
+        # batched, not logged
+        "cursor_move",
     }
 )
 

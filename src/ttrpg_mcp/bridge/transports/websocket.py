@@ -189,11 +189,14 @@ class WebSocketConnection:
                 raw = await self._receive()
                 if raw is None:
                     break
-                await limiter.acquire_on_behalf_of(raw)  # waits when too many are running
-                group.start_soon(self._handle, raw, limiter)
+                # One token per frame, held by an object of its own: two identical frames in
+                # flight at once are still two borrowers.
+                borrower = object()
+                await limiter.acquire_on_behalf_of(borrower)  # waits when too many are running
+                group.start_soon(self._handle, raw, limiter, borrower)
             group.cancel_scope.cancel()
 
-    async def _handle(self, raw: str | bytes, limiter: anyio.CapacityLimiter) -> None:
+    async def _handle(self, raw: str | bytes, limiter: anyio.CapacityLimiter, borrower: object) -> None:
         self.in_flight += 1
         try:
             outcome = await self._bridge.dispatcher.handle_raw(self.session, raw)
@@ -203,7 +206,7 @@ class WebSocketConnection:
                 self.close(*outcome.close)
         finally:
             self.in_flight -= 1
-            limiter.release_on_behalf_of(raw)
+            limiter.release_on_behalf_of(borrower)
 
     # -- sending ------------------------------------------------------------------------------
 
