@@ -26,6 +26,7 @@ import structlog
 from jsonschema import Draft202012Validator
 
 from ttrpg_mcp.bridge import audit, events, protocol, requests
+from ttrpg_mcp.bridge.cache import ResponseCache
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.limits import InputLimits, check_structure
 from ttrpg_mcp.bridge.permissions import effective_tool_policy, tool_allowed
@@ -118,6 +119,8 @@ class Dispatcher:
         self._store = store
         self._running: dict[tuple[str, str], anyio.Event] = {}
         self._tool_policy = effective_tool_policy(settings.tool_policy)
+        self.cache = ResponseCache(settings.cache_ttl_seconds, settings.cache_max_entries)
+        self._table = TableActions(rooms=rooms, pool=pool, on_write=self.cache.invalidate_campaign)
         self._validators: dict[str, Draft202012Validator] = {}
         self._message_limiter = RateLimiter(settings.rate_messages_per_second, settings.rate_messages_burst)
         self._cursor_limiter = RateLimiter(settings.rate_cursor_per_second, settings.rate_cursor_burst)
@@ -127,7 +130,6 @@ class Dispatcher:
             max_string=settings.max_string_length,
             max_keys=settings.max_object_keys,
         )
-        self._table = TableActions(rooms=rooms, pool=pool)
         self.shutting_down = False
 
     # -- entry points -------------------------------------------------------------------------
@@ -475,14 +477,23 @@ class Dispatcher:
                 self._check_tool_policy(session, name)
                 await self._check_arguments(session, name, arguments)
                 self._check_campaign_scope(session, arguments.get("campaign_id"))
+                read_only = await self._read_only(session, message)
+                key = self.cache.key(session.campaign_id, name, arguments)
+                cached = self.cache.get(key, time.monotonic()) if read_only else None
+                if cached is not None:
+                    return cached
                 result = await self._request(
                     session, "tools/call", {"name": name, "arguments": arguments}, timeout
                 )
                 if result.get("isError"):
                     raise tool_error(name, result)
+                if not read_only:
+                    self.cache.invalidate_campaign(session.campaign_id)
                 content = result.get("structuredContent")
                 if isinstance(content, dict):
                     self._check_campaign_scope(session, content.get("campaign_id"))
+                if read_only:  # only results that passed every check are kept
+                    self.cache.put(key, result, time.monotonic())
                 return result
             case protocol.ResourceGet(params=params):
                 scheme, _, rest = params.uri.partition("://")

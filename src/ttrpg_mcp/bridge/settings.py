@@ -183,6 +183,10 @@ class BridgeSettings(BaseSettings):
         description='MCP tools each role may call, e.g. {"player": ["search", "roll_dice"]}; ["*"] is every '
         "tool; a role left out keeps its default (docs/protocol.md).",
     )
+    cache_ttl_seconds: float = Field(
+        default=30.0, ge=0, description="How long read-only tool results are reused; 0 turns the cache off."
+    )
+    cache_max_entries: int = Field(default=2_000, ge=1, description="Most cached tool results.")
     lobby_tools: list[str] = Field(
         default=["roll_dice", "search", "list_sources"],
         description='MCP tools a session may call before joining a campaign; ["*"] opens all.',

@@ -54,9 +54,11 @@ def _change_payload(change: StateChange, by: str, state_document: dict[str, Any]
 class TableActions:
     """What a participant can do at a campaign's table."""
 
-    def __init__(self, *, rooms: Rooms, pool: McpPool) -> None:
+    def __init__(self, *, rooms: Rooms, pool: McpPool, on_write: Callable[[str], None] | None = None) -> None:
         self._rooms = rooms
         self._pool = pool
+        # Told of every change made through the MCP server, so cached reads of it are dropped.
+        self._on_write = on_write
 
     async def join(
         self,
@@ -309,6 +311,8 @@ class TableActions:
             from ttrpg_mcp.bridge.dispatch import tool_error  # noqa: PLC0415  # dispatch imports this module
 
             raise tool_error(name, result)
+        if self._on_write is not None and session.campaign_id is not None and name != "get_character":
+            self._on_write(session.campaign_id)
         return result
 
     # -- replies ------------------------------------------------------------------------------
