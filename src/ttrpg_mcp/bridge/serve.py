@@ -46,5 +46,7 @@ def serve(settings: BridgeSettings) -> None:
         ws_max_size=settings.max_message_bytes * 4,  # the app answers oversize messages itself
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
         lifespan="on",
+        ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
+        ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
     BridgeServer(config, app.state.bridge).run()

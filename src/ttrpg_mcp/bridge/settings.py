@@ -99,6 +99,11 @@ class BridgeSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    ssl_certfile: Path | None = Field(
+        default=None,
+        description="TLS certificate (PEM): serve https and wss directly; see docs/deployment.md.",
+    )
+    ssl_keyfile: Path | None = Field(default=None, description="TLS private key (PEM) for ssl_certfile.")
     data_dir: Path | None = Field(
         default=None, description="Where the stores and the generated secret live (default: per-user folder)."
     )
