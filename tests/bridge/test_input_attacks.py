@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -10,7 +11,7 @@ import anyio
 import httpx
 import pytest
 from bridge_process import RunningBridge, run_bridge
-from tables import Transport, events_of, party
+from tables import Transport, drain, events_of, party
 
 from ttrpg_mcp.client import BridgeConnection
 
@@ -192,3 +193,21 @@ async def test_the_tool_policy_is_configuration(data_dir: Any) -> None:
             assert refused["error"]["code"] == "forbidden"
             found = await player.table.call_tool("search", {"query": "grapple"})
             assert found["hits"]
+
+
+async def test_user_html_is_relayed_as_inert_text(bridge: RunningBridge) -> None:
+    """A name, a purpose and a note full of markup reach others as the same plain JSON strings."""
+    markup = '<img src=x onerror="alert(1)"><script>steal()</script>'
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, [("gm", "websocket"), ("player", "sse")]) as (_campaign_id, seats):
+            gm, player = seats
+            await player.table.roll_dice("1d4", purpose=markup)
+            await player.table.update_state(["shared_notes"], markup)
+            events = [e for e in await drain(gm.table) if e["type"] in ("dice_roll", "state_update")]
+            async with httpx.AsyncClient(base_url=bridge.base_url) as http:
+                body = {"name": f"x{uuid.uuid4().hex[:6]}", "password": "password123", "display_name": markup}
+                response = await http.post("/api/auth/register", json=body)
+    assert [e["data"].get("purpose", e["data"].get("value")) for e in events] == [markup, markup]
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.json()["user_info"]["display_name"] == markup

@@ -34,9 +34,17 @@ __all__ = ["create_app"]
 log = structlog.get_logger("ttrpg_mcp.bridge.http")
 
 
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
 class _RequestLog:
-    """One log event per HTTP request (method, path, status, duration); never the query string,
-    which may carry a token. Plain ASGI middleware, so WebSocket traffic passes untouched."""
+    """One log event per HTTP request (method, path, status, duration), never the query string,
+    which may carry a token; and the security headers on every answer. Plain ASGI middleware,
+    so WebSocket traffic passes untouched."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -52,6 +60,9 @@ class _RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # Browsers must take every answer for what its Content-Type says (JSON stays
+                # JSON, never sniffed into HTML), and no page may frame the API.
+                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
             await send(message)
 
         try:
