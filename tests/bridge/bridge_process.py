@@ -16,15 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 
-__all__ = ["RunningBridge", "free_port", "restart", "run_bridge"]
+__all__ = ["RunningBridge", "free_port", "restart", "run_bridge", "wait_ready"]
 
 # A fresh data directory migrates two stores and indexes the compendium before it is ready.
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 45.0
+_POLL = 0.1
 
 
 def free_port() -> int:
@@ -66,20 +68,21 @@ class RunningBridge:
             raise AssertionError(f"bridge did not stop on SIGTERM; log:\n{self.log()}") from None
 
 
-def _wait_ready(bridge: RunningBridge) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
+def wait_ready(bridge: RunningBridge, *, base_url: str | None = None, verify: Any = True) -> None:
+    """Poll /readyz until it answers 200 (at most READY_TIMEOUT seconds of polls)."""
+    url = f"{base_url or bridge.base_url}/readyz"
     last = ""
-    while time.monotonic() < deadline:
+    for _poll in range(int(READY_TIMEOUT / _POLL)):
         if bridge.process.poll() is not None:
             raise AssertionError(f"bridge exited with {bridge.process.returncode}; log:\n{bridge.log()}")
         try:
-            response = httpx.get(f"{bridge.base_url}/readyz", timeout=2)
+            response = httpx.get(url, timeout=2, verify=verify)
             if response.status_code == 200:
                 return
             last = response.text
         except httpx.HTTPError as exc:
             last = repr(exc)
-        time.sleep(0.1)
+        time.sleep(_POLL)
     raise AssertionError(f"bridge not ready after {READY_TIMEOUT}s ({last}); log:\n{bridge.log()}")
 
 
@@ -100,7 +103,7 @@ def restart(bridge: RunningBridge, env: dict[str, str] | None = None) -> None:
     """Stop the bridge (SIGTERM) and start it again on the same port and data directory."""
     bridge.terminate()
     bridge.process = _spawn(bridge.data_dir, bridge.port, bridge.log_path, env)
-    _wait_ready(bridge)
+    wait_ready(bridge)
 
 
 @contextmanager
@@ -113,7 +116,7 @@ def run_bridge(
     bridge = RunningBridge(_spawn(data_dir, port, log_path, env), port, data_dir, log_path)
     try:
         if wait:
-            _wait_ready(bridge)
+            wait_ready(bridge)
         yield bridge
     finally:
         children = bridge.child_pids()

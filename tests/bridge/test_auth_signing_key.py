@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -12,14 +11,11 @@ from pydantic import SecretStr
 from ttrpg_mcp.bridge.auth.signing_key import SECRET_FILE_NAME, load_or_create_secret, signing_key
 from ttrpg_mcp.bridge.settings import BridgeSettings
 
-posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
-
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@posix_only
 def test_a_missing_key_is_generated_into_a_file_only_its_owner_can_read(data_dir: Path) -> None:
     """The first call writes a long random key to data_dir/jwt-secret with mode 0600."""
     key = load_or_create_secret(data_dir)
@@ -44,7 +40,6 @@ def test_two_data_directories_get_different_keys(tmp_path: Path) -> None:
     assert load_or_create_secret(tmp_path / "a") != load_or_create_secret(tmp_path / "b")
 
 
-@posix_only
 def test_a_key_file_others_can_read_is_narrowed_to_0600(data_dir: Path) -> None:
     """An existing key with loose permissions keeps working but loses them."""
     path = data_dir / SECRET_FILE_NAME

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
-from bridge_process import run_bridge
-
-READY_TIMEOUT = 90.0
+from bridge_process import run_bridge, wait_ready
 
 
 def test_the_bridge_speaks_tls_with_a_configured_certificate(tmp_path: Path, data_dir: Path) -> None:
@@ -42,16 +39,7 @@ def test_the_bridge_speaks_tls_with_a_configured_certificate(tmp_path: Path, dat
     with run_bridge(data_dir, env, wait=False) as running:
         context = ssl.create_default_context(cafile=str(cert))
         url = f"https://127.0.0.1:{running.port}"
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            try:
-                ready = httpx.get(f"{url}/readyz", verify=context, timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, running.log()
-            time.sleep(0.2)
+        wait_ready(running, base_url=url, verify=context)
         assert httpx.get(f"{url}/healthz", verify=context, timeout=5).json() == {"status": "ok"}
         try:
             plain = httpx.get(f"http://127.0.0.1:{running.port}/healthz", timeout=5).status_code
