@@ -8,6 +8,7 @@ its entries through the HTTP API. Pure database work; the caller runs it in the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge.store import AuditEntry
 
-__all__ = ["AUDITED", "entries", "record", "target_of"]
+__all__ = ["AUDITED", "PendingEntry", "entries", "record", "record_entry", "target_of"]
 
 # Message types that change something or reach the MCP server.
 AUDITED = frozenset(
@@ -52,6 +53,26 @@ def target_of(message: Any) -> str | None:
             text = ".".join(str(part) for part in value) if isinstance(value, list) else str(value)
             return text[:_MAX_TARGET]
     return None
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """An entry known before the change is made, written with it once it succeeds."""
+
+    campaign_id: str | None
+    action: str
+    target: str | None
+
+
+def record_entry(db: Session, entry: PendingEntry, *, user_id: str | None, result: str) -> None:
+    record(
+        db,
+        campaign_id=entry.campaign_id,
+        user_id=user_id,
+        action=entry.action,
+        target=entry.target,
+        result=result,
+    )
 
 
 def record(

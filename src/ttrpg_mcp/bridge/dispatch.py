@@ -18,7 +18,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -34,6 +34,8 @@ from ttrpg_mcp.bridge.ratelimit import RateLimiter
 from ttrpg_mcp.bridge.table import TableActions
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from ttrpg_mcp.bridge.auth.service import AuthenticatedUser, AuthService
     from ttrpg_mcp.bridge.mcp_pool import McpPool
     from ttrpg_mcp.bridge.metrics import BridgeMetrics
@@ -96,6 +98,7 @@ class Outcome:
 
     replies: list[dict[str, Any]] = field(default_factory=list)
     close: tuple[int, str] | None = None
+    audited: bool = False  # the audit entry was written with the change
 
 
 class Dispatcher:
@@ -224,7 +227,7 @@ class Dispatcher:
                 log.exception("message_failed")
                 internal = BridgeError("internal_error", "the bridge failed to handle this message")
                 outcome = Outcome([self.error_reply(session, internal, message.id)])
-            if message.type in audit.AUDITED and session.user is not None:
+            if message.type in audit.AUDITED and session.user is not None and not outcome.audited:
                 await self._audit(session, message, outcome)
             if message.type != "heartbeat":
                 log.info(
@@ -274,16 +277,22 @@ class Dispatcher:
             log.info("duplicate_request_answered")
             return Outcome([stored | {"session_id": session.session_id, "duplicate": True}])
         done = self._running[key] = anyio.Event()
-        context = requests.RequestContext(user_id, message.id)
+        entry = audit.PendingEntry(session.campaign_id, message.type, audit.target_of(message))
+        context = requests.RequestContext(user_id, message.id, audit=entry)
         requests.use(context)
         try:
             outcome = await self._route(session, message)
             first = outcome.replies[0] if outcome.replies else None
             if first is not None and not context.stored and first["type"] != "error" and "error" not in first:
                 # Changes made through the MCP server are not in this store's transaction: keep
-                # the reply right after, which still answers every resend that follows.
-                await self._store.run(lambda db: events.store_reply(db, user_id, message.id, first))
-            return outcome
+                # the reply (and its audit entry) right after, which still answers every resend.
+                def keep(db: Session) -> None:
+                    events.store_reply(db, user_id, message.id, first)
+                    audit.record_entry(db, entry, user_id=user_id, result="ok")
+
+                await self._store.run(keep)
+                context.audited = True
+            return replace(outcome, audited=True) if context.audited else outcome
         finally:
             requests.use(None)
             done.set()

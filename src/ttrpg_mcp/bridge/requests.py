@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.audit import PendingEntry
 
 __all__ = ["RequestContext", "current", "use"]
 
@@ -21,6 +25,9 @@ class RequestContext:
     user_id: str
     request_id: str
     stored: bool = False
+    # The audit entry to write with the change, in its transaction (campaign_id, action, target).
+    audit: PendingEntry | None = None
+    audited: bool = False
 
 
 _CURRENT: ContextVar[RequestContext | None] = ContextVar("ttrpg_request", default=None)

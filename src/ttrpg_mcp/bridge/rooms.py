@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from ttrpg_mcp.bridge import campaigns, protocol, requests
+from ttrpg_mcp.bridge import audit, campaigns, protocol, requests
 from ttrpg_mcp.bridge import events as events_log
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.visibility import Viewer, render_event
@@ -324,6 +324,9 @@ class Rooms:
             if message is not None and request is not None:
                 events_log.store_reply(db, request.user_id, request.request_id, message)
                 request.stored = True
+                if request.audit is not None:
+                    audit.record_entry(db, request.audit, user_id=request.user_id, result="ok")
+                    request.audited = True
             return result, logged, message
 
         async with room.lock:
