@@ -36,11 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--source", help="the source's short name (default: from the file or folder name)")
     importer.add_argument("--kind", help="rule, spell, monster, item or lore (default: from the document)")
     importer.add_argument("--title", default="", help="the source's display title")
+    importer.add_argument(
+        "--gm-only", action="store_true", help="GM material (an adventure): players never see it"
+    )
     commands.add_parser("demo", help="run a short scripted session against a fresh server and print it")
     return parser
 
 
-def _import(data_dir: Path, path: Path, source: str | None, kind: str | None, title: str) -> int:
+def _import(
+    data_dir: Path, path: Path, source: str | None, kind: str | None, title: str, *, gm_only: bool = False
+) -> int:
     from ttrpg_mcp.server.app import open_database  # noqa: PLC0415  # keep --help fast
     from ttrpg_mcp.server.ingest import IngestError, load_path  # noqa: PLC0415
     from ttrpg_mcp.server.rules import import_sections  # noqa: PLC0415
@@ -53,7 +58,7 @@ def _import(data_dir: Path, path: Path, source: str | None, kind: str | None, ti
     database = open_database(data_dir)
     try:
         with database.write() as db:
-            counts = import_sections(db, sections, title=title, origin=str(path.resolve()))
+            counts = import_sections(db, sections, title=title, origin=str(path.resolve()), gm_only=gm_only)
     finally:
         database.close()
     for name, count in counts.items():
@@ -72,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(args.data_dir)
     data_dir = resolve_data_dir(args.data_dir)
     if args.command == "import":
-        return _import(data_dir, args.path, args.source, args.kind, args.title)
+        return _import(data_dir, args.path, args.source, args.kind, args.title, gm_only=args.gm_only)
     from ttrpg_mcp.server.app import build_server, open_database  # noqa: PLC0415
 
     database = open_database(data_dir)

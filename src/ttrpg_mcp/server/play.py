@@ -117,6 +117,7 @@ def _initiative_view(session: PlaySession) -> InitiativeView:
     current = order[session.active_turn] if order else None
     return InitiativeView(
         session_id=session.id,
+        campaign_id=session.campaign_id,
         round_number=session.round_number,
         active_turn=session.active_turn,
         current=current,

@@ -57,6 +57,8 @@ class Campaign(_Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     house_rules: Mapped[list[Any]] = mapped_column(default=list)
     world_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # world_state keys only the GM sees (see server.secrecy).
+    secret_keys: Mapped[list[Any]] = mapped_column(default=list)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped by every save; the previous content is kept in CampaignVersion.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -96,6 +98,8 @@ class Character(_Timestamps, Base):
     conditions: Mapped[list[Any]] = mapped_column(default=list)
     inventory: Mapped[list[Any]] = mapped_column(default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The GM's notes about the character: never shown to players, its owner included.
+    gm_notes: Mapped[str] = mapped_column(Text, default="")
 
 
 class Npc(_Timestamps, Base):
@@ -111,6 +115,8 @@ class Npc(_Timestamps, Base):
     motivations: Mapped[list[Any]] = mapped_column(default=list)
     relationships: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # GM-only, like ``notes`` (the GM's notes about the NPC).
+    secrets: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Location(_Timestamps, Base):
@@ -136,6 +142,8 @@ class Item(_Timestamps, Base):
     # A character id, an NPC id, a location id, or empty for "the party's loot".
     holder: Mapped[str] = mapped_column(String(32), default="", index=True)
     quantity: Mapped[int] = mapped_column(Integer, default=1)
+    # What only the GM knows of it (a curse, a true name).
+    gm_notes: Mapped[str] = mapped_column(Text, default="")
 
 
 class PlaySession(Base):
@@ -167,6 +175,10 @@ class Note(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text)
     tags: Mapped[list[Any]] = mapped_column(default=list)
+    # "gm", "players" or one player's user id (see server.secrecy).
+    visibility: Mapped[str] = mapped_column(String(100), default="gm")
+    # The bridge user who wrote it; empty for the local GM.
+    author: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -181,6 +193,8 @@ class RuleSource(Base):
     # A fingerprint of what was imported, so that an unchanged bundled compendium is not re-indexed.
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
     section_count: Mapped[int] = mapped_column(Integer, default=0)
+    # An adventure module or other GM material: hidden from players' searches and reads.
+    gm_only: Mapped[bool] = mapped_column(Boolean, default=False)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
