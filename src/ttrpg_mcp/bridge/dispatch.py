@@ -32,6 +32,7 @@ from ttrpg_mcp.bridge.limits import InputLimits, check_structure
 from ttrpg_mcp.bridge.permissions import effective_tool_policy, tool_allowed
 from ttrpg_mcp.bridge.ratelimit import RateLimiter
 from ttrpg_mcp.bridge.table import TableActions
+from ttrpg_mcp.server.secrecy import Viewer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -487,7 +488,7 @@ class Dispatcher:
                 await self._check_arguments(session, name, arguments)
                 self._check_campaign_scope(session, arguments.get("campaign_id"))
                 read_only = await self._read_only(session, message)
-                key = self.cache.key(session.campaign_id, name, arguments)
+                key = self.cache.key(session.campaign_id, name, arguments, self._viewer(session))
                 cached = self.cache.get(key, time.monotonic()) if read_only else None
                 if cached is not None:
                     return cached
@@ -575,6 +576,15 @@ class Dispatcher:
             {"campaign_id": campaign_id if isinstance(campaign_id, str) else None},
         )
 
+    def _viewer(self, session: BridgeSession) -> Viewer:
+        """Who the MCP server answers: the caller's role at the joined table (a spectator outside one)."""
+        user_id = session.user.user_id if session.user else None
+        room = self._rooms.room(session.campaign_id or "")
+        participant = room.participants.get(user_id) if room and user_id else None
+        if participant is None:
+            return Viewer("spectator", user_id)
+        return Viewer(participant.role, user_id, session.campaign_id)
+
     async def _check_tool(self, session: BridgeSession, name: str) -> None:
         tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])
         names = sorted(tool["name"] for tool in tools)
@@ -586,7 +596,9 @@ class Dispatcher:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            return await self._pool.request(method, params, session_id=session.session_id, timeout=timeout)
+            return await self._pool.request(
+                method, params, session_id=session.session_id, timeout=timeout, viewer=self._viewer(session)
+            )
         finally:
             self._metrics.mcp_request_duration_seconds.labels(method=method).observe(
                 time.perf_counter() - started

@@ -22,6 +22,7 @@ from ttrpg_mcp.bridge.limits import DANGEROUS_KEYS
 from ttrpg_mcp.bridge.permissions import Action, allowed, require
 from ttrpg_mcp.bridge.state import StateChange, apply_change
 from ttrpg_mcp.dice import Advantage, DiceError, roll
+from ttrpg_mcp.server.secrecy import Viewer
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.canvas import CanvasDrawData
@@ -304,8 +305,10 @@ class TableActions:
     async def _call_tool(
         self, session: BridgeSession, name: str, arguments: dict[str, Any]
     ) -> dict[str, Any]:
+        participant = self._rooms.participant(session)
+        viewer = Viewer(participant.role, participant.user_id, session.campaign_id)
         result = await self._pool.request(
-            "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id
+            "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id, viewer=viewer
         )
         if result.get("isError"):
             from ttrpg_mcp.bridge.dispatch import tool_error  # noqa: PLC0415  # dispatch imports this module

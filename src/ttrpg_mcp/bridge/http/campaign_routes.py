@@ -39,6 +39,7 @@ from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.http.auth_routes import error_responses, get_auth
 from ttrpg_mcp.bridge.permissions import Action, Role, require
 from ttrpg_mcp.bridge.store import BridgeStore
+from ttrpg_mcp.server.secrecy import Viewer
 
 __all__ = [
     "CampaignDetail",
@@ -201,6 +202,8 @@ async def create_campaign(body: CreateCampaignRequest, user: CurrentUser, reques
             {"name": "create_campaign", "arguments": body.model_dump()},
             session_id=session_id,
             timeout=None,
+            # The creator becomes the new campaign's GM.
+            viewer=Viewer("gm", user.user_id),
         )
     finally:
         with anyio.CancelScope(shield=True):
