@@ -6,12 +6,14 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 
 import anyio
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
@@ -58,7 +60,9 @@ def test_migrate_creates_the_tables_and_the_parent_directory(data_dir: Path) -> 
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"users", "refresh_tokens", "registration_invites", "bridge_alembic_version"} <= tables
         assert "alembic_version" not in tables
-        assert connection.execute("SELECT version_num FROM bridge_alembic_version").fetchone()[0] == "0004"
+        scripts = ScriptDirectory(str(resources.files("ttrpg_mcp.bridge.store") / "migrations"))
+        head = scripts.get_current_head()
+        assert connection.execute("SELECT version_num FROM bridge_alembic_version").fetchone()[0] == head
     finally:
         connection.close()
 

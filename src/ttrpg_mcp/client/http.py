@@ -92,6 +92,15 @@ class BridgeClient:
         body = self._check(response)
         return list(body if isinstance(body, list) else body.get("campaigns", []))
 
+    async def list_unclaimed_campaigns(self) -> list[dict[str, Any]]:
+        """Administrator only: content-store campaigns nobody on the bridge is a member of."""
+        response = await self._http.get("/api/campaigns/unclaimed", headers=self._bearer())
+        return list(self._check(response).get("campaigns", []))
+
+    async def claim_campaign(self, campaign_id: str) -> dict[str, Any]:
+        """Administrator only: become the GM of an unclaimed campaign."""
+        return await self._post(f"/api/campaigns/{campaign_id}/claim", headers=self._bearer())
+
     async def create_invite(self, campaign_id: str, role: str = "player", **fields: Any) -> dict[str, Any]:
         body = {"role": role, **fields}
         return await self._post(f"/api/campaigns/{campaign_id}/invites", json=body, headers=self._bearer())

@@ -111,6 +111,9 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The bridge's administrator: the first account, or one made with ``user add --admin``; may
+    # claim campaigns that exist in the content store but have no members here.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
 
     def __repr__(self) -> str:  # never the hash
         return f"User(id={self.id!r}, name={self.name!r}, disabled={self.disabled!r})"
