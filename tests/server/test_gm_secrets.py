@@ -104,7 +104,7 @@ async def _seed(session: ClientSession) -> dict[str, Any]:
         body=SECRETS["other_player_note"],
         visibility=OTHER_PLAYER,
     )
-    await call(
+    order = await call(
         session,
         "set_initiative",
         session_id=play["id"],
@@ -122,6 +122,7 @@ async def _seed(session: ClientSession) -> dict[str, Any]:
         "character_id": character["id"],
         "session_id": play["id"],
         "rules_uri": hits["hits"][0]["uri"],
+        "hidden_id": next(c["id"] for c in order["order"] if c["hidden"]),
     }
 
 
@@ -145,6 +146,7 @@ async def _read_everything(session: ClientSession, ids: dict[str, Any], meta: di
     await tool("search", query="Zorblax")
     await tool("list_sources")
     await tool("next_turn", session_id=ids["session_id"])
+    await tool("update_hp", target_id=ids["hidden_id"], amount=0, kind="healing")
     for uri in (f"campaign://{campaign_id}", f"character://{ids['character_id']}", ids["rules_uri"]):
         with anyio.fail_after(CALL_TIMEOUT):
             try:

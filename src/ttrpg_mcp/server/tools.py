@@ -14,6 +14,8 @@ import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ttrpg_mcp import dice
 from ttrpg_mcp.server import campaigns, entities, play, rules
@@ -21,11 +23,13 @@ from ttrpg_mcp.server.errors import InvalidInputError
 from ttrpg_mcp.server.replies import reply, tool_errors
 from ttrpg_mcp.server.secrecy import (
     GM,
+    HIDDEN_COMBATANT_NAME,
     default_note_visibility,
     redact_initiative,
     redact_session,
 )
 from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.store.models import PlaySession
 from ttrpg_mcp.server.viewers import request_viewer
 from ttrpg_mcp.server.views import (
     CampaignList,
@@ -54,6 +58,14 @@ class DiceRoll(dice.RollResult):
     """A roll as the roll_dice tool reports it: the engine's result and what it was for."""
 
     purpose: str = ""
+
+
+def _hidden_combatant_campaign(db: Session, target_id: str) -> str | None:
+    """The campaign of the running session where ``target_id`` is a hidden combatant, if any."""
+    for session in db.scalars(select(PlaySession).where(PlaySession.ended_at.is_(None))):
+        if any(entry.get("id") == target_id and entry.get("hidden") for entry in session.initiative):
+            return session.campaign_id
+    return None
 
 
 def _notify(ctx: Context | None, *uris: str, listing: bool = False) -> None:
@@ -545,10 +557,28 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         kind: Literal["damage", "healing", "temp"] = "damage",
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, HpChange]:
+        viewer = request_viewer(ctx)
         with tool_errors(), database.write() as db:
+            hidden_in = _hidden_combatant_campaign(db, target_id)
             change = play.damage_or_heal(db, target_id, amount, kind)
         if target_id.startswith("char_"):
             _notify(ctx, f"character://{target_id}")
+        if hidden_in is not None and not viewer.is_gm_of(hidden_in):
+            # Whoever may hit a hidden combatant learns nothing of it but that the blow landed.
+            masked = HpChange(
+                target_id=target_id,
+                name=HIDDEN_COMBATANT_NAME,
+                amount=amount,
+                kind=kind,
+                hp_before=0,
+                hp_after=0,
+                hp_max=0,
+                hp_temp=0,
+                conditions=[],
+                conditions_added=[],
+                conditions_removed=[],
+            )
+            return reply(masked, f"{HIDDEN_COMBATANT_NAME}: {kind} {amount}.")
         text = f"{change.name}: {change.hp_before} -> {change.hp_after}/{change.hp_max} HP ({kind} {amount})."
         if change.conditions_added:
             text += f" Now {', '.join(change.conditions_added)}."
