@@ -146,18 +146,19 @@ def _user_list(_args: argparse.Namespace, _settings: BridgeSettings, store: Brid
     if not accounts:
         print("no users yet; add one with: ttrpg-bridge user add NAME")
         return
-    header = ("NAME", "DISPLAY NAME", "DISABLED", "CREATED", "LAST LOGIN")
+    header = ("NAME", "DISPLAY NAME", "DISABLED", "ADMIN", "CREATED", "LAST LOGIN")
     rows = [header, *(_row(user) for user in accounts)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _row(user: User) -> tuple[str, str, str, str, str]:
+def _row(user: User) -> tuple[str, str, str, str, str, str]:
     return (
         user.name,
         user.display_name,
         "yes" if user.disabled else "no",
+        "yes" if user.is_admin else "no",
         _when(user.created_at),
         _when(user.last_login_at),
     )
