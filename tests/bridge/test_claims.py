@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
 from bridge_process import RunningBridge, run_bridge
 
@@ -51,8 +52,13 @@ async def test_the_admin_sees_and_claims_a_campaign_made_over_stdio(bridge: Runn
     """The first account lists the stdio campaign, claims it as GM and opens its table; others may not."""
     with anyio.fail_after(TEST_TIMEOUT):
         async with BridgeClient(bridge.base_url) as admin, BridgeClient(bridge.base_url) as other:
-            await admin.register(f"admin-{uuid.uuid4().hex[:6]}", PASSWORD)  # the first account
-            await other.register(f"other-{uuid.uuid4().hex[:6]}", PASSWORD)
+            admin_tokens = await admin.register(
+                f"admin-{uuid.uuid4().hex[:6]}", PASSWORD
+            )  # the first account
+            other_tokens = await other.register(f"other-{uuid.uuid4().hex[:6]}", PASSWORD)
+            async with httpx.AsyncClient(base_url=bridge.base_url) as http:
+                bearer = {"Authorization": f"Bearer {admin_tokens.access_token}"}
+                admin_me = (await http.get("/api/auth/me", headers=bearer)).json()
             campaign_id = await _create_over_stdio(bridge.data_dir, "Made by Claude")
             made_here = (await admin.create_campaign("Made at the table"))["id"]
             unclaimed = await admin.list_unclaimed_campaigns()
@@ -69,6 +75,9 @@ async def test_the_admin_sees_and_claims_a_campaign_made_over_stdio(bridge: Runn
             async with admin.connect() as table:
                 snapshot = await table.join(campaign_id)
                 content = await table.call_tool("get_campaign", {"campaign_id": campaign_id})
+    assert admin_tokens.user["is_admin"] is True
+    assert other_tokens.user["is_admin"] is False
+    assert admin_me["is_admin"] is True
     assert [c["id"] for c in unclaimed if c["id"] == campaign_id] == [campaign_id]
     assert made_here not in [c["id"] for c in unclaimed]
     assert {c["name"] for c in unclaimed} >= {"Made by Claude"}

@@ -24,6 +24,9 @@ class UserInfo(BaseModel):
     id: str = Field(description="Stable user id, e.g. usr_3fQ9...")
     name: str = Field(description="Login name, unique regardless of case.")
     display_name: str = Field(description="Name shown to other players.")
+    is_admin: bool = Field(
+        default=False, description="The bridge's administrator: may list and claim campaigns nobody is in."
+    )
 
 
 class TokenPair(BaseModel):
