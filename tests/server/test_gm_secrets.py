@@ -276,11 +276,15 @@ async def test_only_the_gm_may_change_what_is_secret(data_dir: Path) -> None:
                 allowed = await session.call_tool(
                     "save_campaign", {"campaign_id": campaign["id"], "world_state": {"y": "2"}}, meta=meta
                 )
+                rollback = await session.call_tool(
+                    "rollback_campaign", {"campaign_id": campaign["id"], "version": 1}, meta=meta
+                )
             after = await call(session, "get_campaign", campaign_id=campaign["id"])
     assert notes.is_error
     assert "gm_notes" in text_of(notes)
     assert world.is_error
     assert keys.is_error
     assert not allowed.is_error
+    assert rollback.is_error
     assert after["world_state"] == {"x": "1", "y": "2"}
     assert after["secret_keys"] == ["x"]

@@ -242,6 +242,11 @@ def rollback_campaign(
         raise NotFoundError(
             f"campaign {campaign_id!r} has no version {version}; known versions: {sorted(known)}"
         )
+    if not viewer.is_gm_of(campaign_id) and (campaign.secret_keys or saved.snapshot.get("secret_keys")):
+        # A rollback rewrites world_state and secret_keys whole: it could reveal a secret.
+        raise InvalidInputError(
+            "only the campaign's GM may roll back a campaign with secret world_state keys"
+        )
     _record_version(db, campaign, f"before rollback to version {version}")
     for field in EDITABLE_FIELDS:
         if field in saved.snapshot:
