@@ -4,7 +4,9 @@
 over a WebSocket, over two kinds of HTTP request: ``GET /api/events`` streams every message of
 the session (``session_created`` first), and each message sent is a ``POST /api/messages``
 carrying this session's ``session_id``, answered in the HTTP response. So replies never come on
-the stream: :meth:`SseConnection.events` yields everything else, in arrival order.
+the stream: :meth:`SseConnection.events` yields everything else, in arrival order. Changes
+(rolls, state, strokes...) are POSTed one at a time, in the order they were sent, because
+separate HTTP requests may overtake each other; reads and tool calls go side by side.
 
 A single reader task owns the stream, from the request to its end; :meth:`SseConnection.close`
 cancels it (safe to call twice). When the stream ends, :meth:`events` ends, later requests raise
@@ -42,6 +44,8 @@ HANDSHAKE_TIMEOUT = 30.0
 # (heartbeats and keep-alive comments arrive anyway; the server ends a stream it gives up on).
 _STREAM_TIMEOUT = httpx.Timeout(HANDSHAKE_TIMEOUT, read=None)
 _END = object()
+# Messages that change nothing at the table: the bridge runs them side by side with others.
+SIDE_BY_SIDE = frozenset({"tool_call", "tool_discover", "resource_get", "prompt_get", "heartbeat"})
 
 
 class SseConnection(TableApi):
@@ -68,6 +72,7 @@ class SseConnection(TableApi):
         self._opened: asyncio.Future[dict[str, Any]] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ended = False
+        self._change_lane = asyncio.Lock()
 
     @property
     def session_id(self) -> str:
@@ -141,10 +146,14 @@ class SseConnection(TableApi):
             raise ConnectionClosed(self.close_code, self.close_reason or "the event stream has ended")
         body = dict(message) | {"session_id": self.session_id}
         headers = {"Authorization": f"Bearer {token or self._token}"}
+        # Concurrent POSTs may travel on different HTTP connections and overtake each other;
+        # changes wait for the one before to be answered, so the bridge gets them in order.
+        lane = contextlib.nullcontext() if message.get("type") in SIDE_BY_SIDE else self._change_lane
         try:
-            return await self._http.post(
-                MESSAGES_PATH, json=body, headers=headers, timeout=timeout or DEFAULT_REQUEST_TIMEOUT
-            )
+            async with lane:
+                return await self._http.post(
+                    MESSAGES_PATH, json=body, headers=headers, timeout=timeout or DEFAULT_REQUEST_TIMEOUT
+                )
         except httpx.TimeoutException:
             raise TimeoutError(f"no reply to {message.get('type')!r} in time") from None
         except httpx.TransportError as exc:

@@ -7,7 +7,8 @@ A connection goes through these states::
 It authenticates with ``?token=`` at once, or with an ``authenticate`` message within
 ``auth_timeout`` seconds; anything else closes it with 1008 and a reason. Once open, three tasks
 share one task group: the reader (each frame is handled in its own task, at most
-:data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll), the
+:data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll; each
+takes its turn as it is read, so changes are still applied in the order sent), the
 writer (the only task that sends, draining a bounded outbox), and the heartbeat (a ``heartbeat``
 every ``heartbeat_interval``; a peer silent for ``idle_timeout`` is closed). When any of them
 ends, the group is cancelled; in-flight MCP requests are then cancelled in their child too.
@@ -32,6 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ttrpg_mcp.bridge import protocol
 from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ class WebSocketConnection:
         self._cancel: anyio.CancelScope | None = None
         self._too_slow = False
         self._early: list[dict[str, Any]] | None = []
+        self._order = ArrivalOrder()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -193,13 +196,16 @@ class WebSocketConnection:
                 # flight at once are still two borrowers.
                 borrower = object()
                 await limiter.acquire_on_behalf_of(borrower)  # waits when too many are running
-                group.start_soon(self._handle, raw, limiter, borrower)
+                # The turn is taken here, in read order; changes are applied in that order.
+                group.start_soon(self._handle, raw, limiter, borrower, self._order.take())
             group.cancel_scope.cancel()
 
-    async def _handle(self, raw: str | bytes, limiter: anyio.CapacityLimiter, borrower: object) -> None:
+    async def _handle(
+        self, raw: str | bytes, limiter: anyio.CapacityLimiter, borrower: object, turn: Turn
+    ) -> None:
         self.in_flight += 1
         try:
-            outcome = await self._bridge.dispatcher.handle_raw(self.session, raw)
+            outcome = await self._bridge.dispatcher.handle_raw(self.session, raw, turn)
             for reply in outcome.replies:
                 await self.send(reply)
             if outcome.close is not None:
