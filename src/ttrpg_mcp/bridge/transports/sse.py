@@ -52,6 +52,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge.delivered import DeliveredEvents
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Outcome
 from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
 from ttrpg_mcp.bridge.http.auth_routes import ErrorDetail, error_response, error_responses
@@ -164,6 +165,7 @@ class SseStream:
         self._announced = False
         # POSTs of one session are applied in the order they arrive, like one socket's frames.
         self._order = ArrivalOrder()
+        self._delivered = DeliveredEvents()
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -179,6 +181,8 @@ class SseStream:
         except BaseException:
             await self.finish(logged=False)
             raise
+        for reply in self._replies:
+            self._delivered.admit(reply)
         bridge.connections.add(self)
         self._sessions.add(self)
         bridge.pool.add_listener(self.session.session_id, self._on_notification)
@@ -217,6 +221,8 @@ class SseStream:
         self.in_flight += 1
         try:
             outcome = await self._bridge.dispatcher.handle_raw(self.session, raw, turn)
+            for reply in outcome.replies[:1]:  # answered in the POST's response
+                self._delivered.admit(reply)
             for extra in outcome.replies[1:]:
                 await self.send(extra)
             if outcome.close is not None:
@@ -232,6 +238,8 @@ class SseStream:
         self._queue(message)
 
     def _queue(self, message: dict[str, Any]) -> None:
+        if not self._delivered.admit(message):
+            return  # a replay overlapping what this stream already got: sent once only
         if self.state is StreamState.OPENING:
             if len(self._early) >= self._early_limit:
                 self._cut()

@@ -31,6 +31,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge.delivered import DeliveredEvents
 from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
@@ -93,6 +94,7 @@ class WebSocketConnection:
         self._too_slow = False
         self._early: list[dict[str, Any]] | None = []
         self._order = ArrivalOrder()
+        self._delivered = DeliveredEvents()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class WebSocketConnection:
                     epoch=query.get("epoch"),
                 )
                 for reply in replies:
+                    self._delivered.admit(reply)
                     await self._send_now(reply)
             else:
                 with anyio.fail_after(self._settings.auth_timeout):
@@ -165,6 +168,7 @@ class WebSocketConnection:
                 for reply in await dispatcher.open_session(
                     self.session, message.token, message.campaign_id, message.id
                 ):
+                    self._delivered.admit(reply)
                     await self._send_now(reply)
         except TimeoutError:
             self._bridge.metrics.ws_errors_total.labels(error_type="auth_timeout").inc()
@@ -220,6 +224,8 @@ class WebSocketConnection:
         """Queue a message for this client; a client too slow to drain its queue is disconnected."""
         if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
             return
+        if not self._delivered.admit(message):
+            return  # a replay overlapping what this connection already got: sent once only
         # Before the writer runs (authentication, replay), hold messages aside, bounded by the
         # longest replay plus a full queue.
         early_room = self._settings.replay_limit + self._settings.outbox_limit
