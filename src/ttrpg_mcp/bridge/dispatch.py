@@ -25,6 +25,7 @@ import anyio
 import structlog
 from jsonschema import Draft202012Validator
 
+from ttrpg_mcp import tool_arguments
 from ttrpg_mcp.bridge import audit, events, protocol, requests
 from ttrpg_mcp.bridge.cache import ResponseCache
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -548,6 +549,9 @@ class Dispatcher:
         )
         if not schema:
             return
+        unknown = tool_arguments.find_unknown(name, arguments, schema)
+        if unknown is not None:  # the child's model would drop them in silence
+            raise BridgeError("invalid_params", f"{name}: {unknown.message}", unknown.to_data())
         key = json.dumps(schema, sort_keys=True)
         validator = self._validators.get(key)
         if validator is None:
@@ -555,8 +559,8 @@ class Dispatcher:
         problems = sorted(validator.iter_errors(arguments), key=lambda error: list(error.absolute_path))
         if problems:
             errors = [{"loc": [str(p) for p in e.absolute_path], "msg": e.message} for e in problems[:10]]
-            where = ".".join(errors[0]["loc"]) or "params"
-            raise BridgeError("invalid_params", f"{name}: {where}: {errors[0]['msg']}", {"errors": errors})
+            message = tool_arguments.sentence(name, errors[0]["loc"], errors[0]["msg"])
+            raise BridgeError("invalid_params", message, {"errors": errors})
 
     def _check_tool_policy(self, session: BridgeSession, name: str) -> None:
         """Who may call which tool: by role at the joined table, else the lobby's list."""
