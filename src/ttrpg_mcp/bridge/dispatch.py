@@ -387,10 +387,17 @@ class Dispatcher:
         return protocol.envelope(
             "session_created",
             session_id=session.session_id,
-            user={"id": user.user_id, "name": user.name, "display_name": user.display_name},
+            user={
+                "id": user.user_id,
+                "username": user.name,
+                "name": user.name,
+                "display_name": user.display_name,
+            },
             campaign_id=session.campaign_id,
             capabilities=await self._capabilities(session),
             heartbeat_interval=int(self._settings.heartbeat_interval * 1000),
+            # A client silent this long is closed; it sends heartbeats well within it.
+            idle_timeout=int(self._settings.idle_timeout * 1000),
             protocol_version=protocol.PROTOCOL_VERSION,
         )
 

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
@@ -51,6 +51,8 @@ SIDE_BY_SIDE = frozenset({"tool_call", "tool_discover", "resource_get", "prompt_
 class SseConnection(TableApi):
     """An authenticated session over ``GET /api/events`` and ``POST /api/messages``."""
 
+    transport: Literal["websocket", "sse"] = "sse"
+
     def __init__(
         self,
         http: httpx.AsyncClient,
@@ -70,6 +72,7 @@ class SseConnection(TableApi):
         self.close_reason = ""
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._opened: asyncio.Future[dict[str, Any]] | None = None
+        self._joined: asyncio.Future[dict[str, Any]] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ended = False
         self._change_lane = asyncio.Lock()
@@ -90,11 +93,16 @@ class SseConnection(TableApi):
 
     async def start(self, *, timeout: float = HANDSHAKE_TIMEOUT) -> None:
         """Open the stream and wait for ``session_created``; a refusal raises BridgeClientError."""
-        self._opened = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._opened = loop.create_future()
+        # With a campaign, the message after session_created is the seat: a snapshot or a refusal.
+        self._joined = loop.create_future() if self.campaign_id else None
         self._reader = asyncio.create_task(self._read_loop(), name="sse-reader")
         try:
             async with asyncio.timeout(timeout):
                 self.session = await self._opened
+                if self._joined is not None:
+                    await self._joined
         except BaseException:
             await self.close()
             raise
@@ -194,8 +202,9 @@ class SseConnection(TableApi):
             self.close_reason = self.close_reason or f"the stream failed: {exc!r}"
         finally:
             self._ended = True
-            if self._opened is not None and not self._opened.done():
-                self._opened.set_exception(ConnectionClosed(None, self.close_reason or "closed"))
+            for waiting in (self._opened, self._joined):
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(ConnectionClosed(None, self.close_reason or "closed"))
             self._events.put_nowait(_END)
 
     def _refused(self, response: httpx.Response) -> None:
@@ -220,6 +229,16 @@ class SseConnection(TableApi):
             )
             return
         kind = message.get("type")
+        if self._joined is not None and not self._joined.done():
+            if kind == "error":
+                error = message.get("error") or {}
+                self._joined.set_exception(
+                    BridgeClientError(
+                        error.get("code", "unexpected"), error.get("message", str(message)), error.get("data")
+                    )
+                )
+                return
+            self._joined.set_result(message)
         if kind == "campaign_snapshot":
             self._note_snapshot(message.get("data") or {})
         elif isinstance(message.get("seq"), int):
