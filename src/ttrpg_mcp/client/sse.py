@@ -105,6 +105,9 @@ class SseConnection(TableApi):
                     await self._joined
         except BaseException:
             await self.close()
+            for waiting in (self._opened, self._joined):  # failed or not, nobody waits any more
+                if waiting is not None and waiting.done() and not waiting.cancelled():
+                    waiting.exception()
             raise
 
     async def close(self) -> None:
