@@ -72,8 +72,11 @@ async def test_a_turn_released_early_lets_later_ones_pass_without_waiting_for_it
 
 
 def _change(index: int) -> dict[str, Any]:
-    """The index-th change of a mixed run: a roll, a state change or a stroke."""
+    """The index-th change of a mixed run: a roll, a state change, a stroke or a presence change."""
     message_id = f"m{index:03d}-{uuid.uuid4().hex[:6]}"
+    if index % 4 == 3:
+        data = {"status": "typing" if index % 8 == 3 else "online", "character_name": str(index)}
+        return {"id": message_id, "type": "presence_update", "data": data, "ack": True}
     match index % 3:
         case 0:
             return {
@@ -97,6 +100,8 @@ def _index_of(event: dict[str, Any], strokes: dict[str, int]) -> int | None:
             return int(data["purpose"])
         case "state_update" if data.get("path") == ["custom", "order"]:
             return int(data["value"])
+        case "presence_update" if str(data.get("character_name", "")).isdigit():
+            return int(data["character_name"])
         case "canvas_draw" if data.get("action") == "stroke":
             return strokes.get(str((data.get("stroke") or {}).get("id")))
         case _:
@@ -140,7 +145,7 @@ async def _applied_in_send_order(table: Table, messages: list[dict[str, Any]]) -
 
 
 async def test_two_hundred_changes_sent_back_to_back_get_seq_in_send_order(bridge: RunningBridge) -> None:
-    """Rolls, state changes and strokes from one WebSocket get their seq in the order sent."""
+    """Rolls, state changes, strokes and presence from one WebSocket get their seq in the order sent."""
     with anyio.fail_after(TEST_TIMEOUT):
         async with party(bridge.base_url, places()) as (_campaign, (gm,)):
             messages = [_change(index) for index in range(CHANGES)]
