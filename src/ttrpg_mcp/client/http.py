@@ -102,11 +102,11 @@ class BridgeClient:
     # -- accounts -----------------------------------------------------------------------------
 
     async def register(self, name: str, password: str, *, display_name: str | None = None) -> Tokens:
-        body = {"name": name, "password": password, "display_name": display_name}
+        body = {"username": name, "password": password, "display_name": display_name}
         return self._keep(await self._post("/api/auth/register", json=body))
 
     async def login(self, name: str, password: str) -> Tokens:
-        return self._keep(await self._post("/api/auth/login", json={"name": name, "password": password}))
+        return self._keep(await self._post("/api/auth/login", json={"username": name, "password": password}))
 
     async def refresh(self) -> Tokens:
         return self._keep(await self._post("/api/auth/refresh", headers=self._bearer(refresh=True)))
