@@ -84,6 +84,24 @@ async def test_sessions_outlive_three_access_token_lifetimes_without_a_reconnect
     assert '"idle_timeout"' not in bridge.log()
 
 
+async def test_a_seat_that_only_listens_is_not_closed_for_silence(bridge: RunningBridge) -> None:
+    """Over twice the 3 s idle timeout of listening: heartbeats keep both seats, no reconnect."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with gm_with_campaign(bridge.base_url) as (gm, campaign_id), AsyncExitStack() as stack:
+            listener = await stack.enter_async_context(
+                gm.connect(campaign_id=campaign_id, transport="websocket")
+            )
+            seat = ResilientTable(gm, campaign_id)
+            await seat.start()
+            stack.push_async_callback(seat.close)
+            assert listener.heartbeat_period() == 1.0  # min(heartbeat 1 s, idle 3 s / 3)
+            while listener.heartbeats_sent < 7 and listener.close_code is None:  # noqa: ASYNC110  # a counter the client exposes
+                await anyio.sleep(0.2)
+            assert listener.close_code is None
+            assert seat.reconnects == 0
+            assert (await listener.heartbeat())["type"] == "ack"
+
+
 @pytest.mark.parametrize("transport", ["websocket", "sse"])
 async def test_connect_raises_when_the_table_refuses_the_seat(bridge: RunningBridge, transport: str) -> None:
     """Not a member, no such campaign, a full table: connect raises with the bridge's code."""
