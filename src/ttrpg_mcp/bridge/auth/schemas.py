@@ -11,7 +11,7 @@ Token fields are left out of ``repr`` so that a stray log of a model never print
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
@@ -25,15 +25,18 @@ class UserInfo(BaseModel):
     """Who a token belongs to."""
 
     id: str = Field(description="Stable user id, e.g. usr_3fQ9...")
-    username: str = Field(default="", description="Login name, unique regardless of case.")
+    username: str = Field(description="Login name, unique regardless of case.")
     name: str = Field(description="The login name again (same as username), for older clients.")
     display_name: str = Field(description="Name shown to other players.")
 
-    @model_validator(mode="after")
-    def _same_login_name(self) -> UserInfo:
+    @model_validator(mode="before")
+    @classmethod
+    def _same_login_name(cls, data: Any) -> Any:
         # One login name under both spellings: built with either, answered with both.
-        self.username = self.username or self.name
-        return self
+        if isinstance(data, dict):
+            login = data.get("username") or data.get("name")
+            data = {**data, "username": login, "name": data.get("name") or login}
+        return data
 
 
 class TokenPair(BaseModel):

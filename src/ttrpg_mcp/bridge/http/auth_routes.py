@@ -199,4 +199,4 @@ async def logout(token: RefreshBearer, auth: AuthDep) -> None:
 )
 async def me(token: AccessBearer, auth: AuthDep) -> UserInfo:
     user = await auth.verify_access(token)
-    return UserInfo(id=user.user_id, name=user.name, display_name=user.display_name)
+    return UserInfo(id=user.user_id, username=user.name, name=user.name, display_name=user.display_name)
