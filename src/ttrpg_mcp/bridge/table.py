@@ -89,7 +89,10 @@ class TableActions:
             result = roll(data.expression, advantage=Advantage(data.advantage))
         except DiceError as error:
             raise BridgeError("invalid_dice", str(error), {"expression": data.expression}) from None
-        full = result.model_dump(mode="json") | {"purpose": data.purpose, "visibility": data.visibility}
+        full = protocol.dice_result_fields(result.model_dump(mode="json")) | {
+            "purpose": data.purpose,
+            "visibility": data.visibility,
+        }
 
         def result_message(shown: dict[str, Any]) -> dict[str, Any]:
             if data.visibility == "blind" and not (participant is None or participant.viewer.reveal_hidden):

@@ -1,5 +1,8 @@
 """The ``ttrpg-mcp`` command: serve MCP over stdio (the default), import documents, or demo.
 
+``--data-dir`` and ``--log-level`` are accepted before the subcommand and after it
+(``ttrpg-mcp import FILE --data-dir DIR``); one given after the subcommand wins.
+
 stdout belongs to the protocol when serving, so everything this command logs goes to
 stderr; Claude Desktop shows that stream in its MCP log.
 """
@@ -11,6 +14,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ttrpg_mcp import __version__
 from ttrpg_mcp.config import DATA_DIR_ENV, resolve_data_dir
@@ -27,8 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"Data lives in --data-dir, else ${DATA_DIR_ENV}, else the per-user data folder.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--data-dir", help="where the campaign database lives")
-    parser.add_argument("--log-level", choices=_LOG_LEVELS, default="WARNING", help="stderr log level")
+    _add_global_options(parser, data_dir=None, log_level="WARNING")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("serve", help="serve MCP over stdio (the default)")
     importer = commands.add_parser("import", help="index Markdown, text or PDF files for search")
@@ -40,7 +43,17 @@ def _parser() -> argparse.ArgumentParser:
         "--gm-only", action="store_true", help="GM material (an adventure): players never see it"
     )
     commands.add_parser("demo", help="run a short scripted session against a fresh server and print it")
+    for command in dict.fromkeys(commands.choices.values()):
+        # SUPPRESS: an option not given after the subcommand keeps the value given before it.
+        _add_global_options(command, data_dir=argparse.SUPPRESS, log_level=argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, data_dir: Any, log_level: Any) -> None:
+    parser.add_argument("--data-dir", default=data_dir, help="where the campaign database lives")
+    parser.add_argument(
+        "--log-level", choices=_LOG_LEVELS, default=log_level, help="stderr log level (default WARNING)"
+    )
 
 
 def _import(

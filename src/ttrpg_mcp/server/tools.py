@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ttrpg_mcp import dice
 from ttrpg_mcp.server import campaigns, entities, play, rules
+from ttrpg_mcp.server.arguments import check_tool_arguments
 from ttrpg_mcp.server.errors import InvalidInputError
 from ttrpg_mcp.server.replies import reply, tool_errors
 from ttrpg_mcp.server.secrecy import (
@@ -128,6 +129,7 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True)
 
 def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa: PLR0915  # one place lists every tool
     """Add every tool to ``server``, bound to ``database``."""
+    check_tool_arguments(server)  # unknown arguments are refused, not dropped in silence
 
     @server.tool(
         description="Roll dice: 2d6+3, 4d6kh3, 1d20 [attack], 8d6!, 4d6ro1, d% ... with advantage too."

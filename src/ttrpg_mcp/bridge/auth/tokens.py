@@ -178,7 +178,11 @@ class TokenService:
             refresh_token=refresh,
             expires_in=self.access_ttl,
             user_info=UserInfo(
-                id=user.id, name=user.name, display_name=user.display_name, is_admin=user.is_admin
+                id=user.id,
+                username=user.name,
+                name=user.name,
+                display_name=user.display_name,
+                is_admin=user.is_admin,
             ),
         )
 

@@ -201,4 +201,10 @@ async def logout(token: RefreshBearer, auth: AuthDep) -> None:
 async def me(token: AccessBearer, auth: AuthDep) -> UserInfo:
     user = await auth.verify_access(token)
     admin = await auth.store.run(lambda db: claims.is_admin(db, user.user_id), readonly=True)
-    return UserInfo(id=user.user_id, name=user.name, display_name=user.display_name, is_admin=admin)
+    return UserInfo(
+        id=user.user_id,
+        username=user.name,
+        name=user.name,
+        display_name=user.display_name,
+        is_admin=admin,
+    )
