@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,7 +16,16 @@ from ttrpg_mcp.server import campaigns, rules
 from ttrpg_mcp.server.app import open_database
 from ttrpg_mcp.server.errors import ContentError, InvalidInputError
 from ttrpg_mcp.server.ingest import Section
+from ttrpg_mcp.server.store import database as database_module
 from ttrpg_mcp.server.store.database import CONTENT_DB_NAME, Database
+
+
+def _head_revision() -> str | None:
+    """The newest migration shipped with the package."""
+    scripts = Path(database_module.__file__).parent / "migrations"
+    config = Config()
+    config.set_main_option("script_location", str(scripts))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def test_opening_migrates_and_uses_write_ahead_logging(data_dir: Path) -> None:
@@ -26,7 +37,8 @@ def test_opening_migrates_and_uses_write_ahead_logging(data_dir: Path) -> None:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"campaigns", "characters", "rule_sections", "rule_sections_fts", "alembic_version"} <= tables
-        assert connection.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert "content_changes" in tables
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchone()[0] == _head_revision()
     finally:
         connection.close()
 

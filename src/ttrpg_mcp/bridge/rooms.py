@@ -29,6 +29,7 @@ import structlog
 
 from ttrpg_mcp.bridge import audit, campaigns, protocol, requests
 from ttrpg_mcp.bridge import events as events_log
+from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.visibility import Viewer, render_event
 
@@ -350,7 +351,11 @@ class Rooms:
         return protocol.envelope(
             event_type,
             session_id=session.session_id,
-            data=render_event(event_type, data, viewer),
+            data=(
+                mask_content_event(event_type, data, viewer)
+                if event_type in CONTENT_EVENTS
+                else render_event(event_type, data, viewer)
+            ),
             scope="campaign",
             campaign_id=campaign_id,
             seq=seq,

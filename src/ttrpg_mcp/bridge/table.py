@@ -4,7 +4,8 @@ Each action checks the permission table first (a refusal is ``forbidden`` and ch
 nothing), makes its change and logs its events in one transaction through
 :meth:`ttrpg_mcp.bridge.rooms.Rooms.commit`, then answers the sender. Campaign content
 (the campaign itself, characters) has one source of truth, the MCP server's store: those edits
-go through its tools, and the bridge broadcasts the result.
+go through its tools, and the content feed (:mod:`ttrpg_mcp.bridge.content_feed`) broadcasts
+every change it records, whoever made it.
 """
 
 from __future__ import annotations
@@ -272,10 +273,7 @@ class TableActions:
         campaign_id = self._campaign(session)
         arguments = {"campaign_id": campaign_id} | data.model_dump(exclude_none=True)
         result = await self._call_tool(session, "save_campaign", arguments)
-        campaign = result.get("structuredContent") or {}
-        await self._rooms.publish(
-            campaign_id, "campaign_update", {"campaign": campaign, "by": participant.user_id}
-        )
+        # The table hears of it from the content feed, like of any other change to the campaign.
         return self._response(session, request_id, result)
 
     async def update_character(
@@ -295,10 +293,7 @@ class TableActions:
             require(participant.role, Action.EDIT_ANY_CHARACTER, "edit someone else's character")
         arguments = {"character_id": data.character_id, "changes": data.changes}
         result = await self._call_tool(session, "update_character", arguments)
-        updated = result.get("structuredContent") or {}
-        await self._rooms.publish(
-            campaign_id, "character_update", {"character": updated, "by": participant.user_id}
-        )
+        # Published by the content feed (one path for every change, whoever made it).
         return self._response(session, request_id, result)
 
     async def _call_tool(

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 
 from ttrpg_mcp import __version__
 from ttrpg_mcp.server import rules
+from ttrpg_mcp.server.actor import ActorMiddleware
 from ttrpg_mcp.server.prompts import register_prompts
 from ttrpg_mcp.server.resources import register_resources
 from ttrpg_mcp.server.store.database import Database
@@ -48,6 +49,8 @@ def build_server(database: Database) -> MCPServer[Any]:
         instructions=INSTRUCTIONS,
         website_url="https://github.com/ttrpg-mcp/ttrpg-mcp",
     )
+    # Each write records who made it (the change feed); the bridge names its user in _meta.
+    server.middleware.append(ActorMiddleware())
     register_tools(server, database)
     register_resources(server, database)
     register_prompts(server, database)

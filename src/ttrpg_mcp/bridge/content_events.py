@@ -1,0 +1,59 @@
+"""The table events that report changes to campaign content, and what each viewer sees of them.
+
+The bridge follows the MCP content store's change log (:mod:`ttrpg_mcp.bridge.content_feed`)
+and turns each change into one of these events. Every one of them, live or replayed, reaches a
+seat through :func:`mask_content_event`, the single point where campaign content is cut down
+for a viewer: hidden combatants are masked for players and spectators here today, and GM-only
+parts of notes, NPCs and the campaign are left out here too. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ttrpg_mcp.bridge.visibility import mask_combatants
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.visibility import Viewer
+
+__all__ = ["CONTENT_EVENTS", "EVENT_FOR_KIND", "event_type_for", "mask_content_event"]
+
+# The event a change to each kind of entity becomes (a note that is new is ``note_added``).
+EVENT_FOR_KIND = {
+    "campaign": "campaign_update",
+    "character": "character_update",
+    "npc": "npc_update",
+    "location": "location_update",
+    "item": "item_update",
+    "note": "note_update",
+    "play_session": "combat_update",
+    "roll": "dice_roll",
+}
+CONTENT_EVENTS = frozenset({*EVENT_FOR_KIND.values(), "note_added", "content_deleted"} - {"dice_roll"})
+
+
+def event_type_for(kind: str, operation: str) -> str:
+    """The table event for a change of ``kind`` (``campaign``, ``note``...) and ``operation``."""
+    if operation == "deleted":
+        return "content_deleted"
+    if kind == "note" and operation == "created":
+        return "note_added"
+    return EVENT_FOR_KIND[kind]
+
+
+def _mask_combat(payload: dict[str, Any]) -> dict[str, Any]:
+    masked = dict(payload)
+    if "order" in masked:
+        masked["order"] = mask_combatants(masked["order"])
+    if isinstance(masked.get("current"), dict):
+        masked["current"] = mask_combatants(masked["current"])
+    return masked
+
+
+def mask_content_event(event_type: str, payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    """``payload`` of a content event as ``viewer`` may see it (a GM sees it whole)."""
+    if viewer.reveal_hidden:
+        return payload
+    if event_type == "combat_update":
+        return _mask_combat(payload)
+    return payload
