@@ -96,3 +96,23 @@ async def test_a_request_names_its_actor_in_meta_and_a_stdio_client_is_the_local
         ]
     finally:
         database.close()
+
+
+def test_a_tool_roll_belongs_to_the_campaign_whose_session_is_live(data_dir: Path) -> None:
+    """Without a campaign id a roll goes to the one running session's campaign, else it is not logged."""
+    database = open_database(data_dir)
+    result = {"expression": "1d20", "total": 12, "dice": [{"value": 12}], "text": "1d20 (12) = 12"}
+    try:
+        with database.write() as db:
+            ferry = campaigns.create_campaign(db, name="Ferry")
+            other = campaigns.create_campaign(db, name="Other")
+            assert play.log_roll(db, None, result) is None  # nothing is running
+            play.start_session(db, ferry.id)
+            assert play.log_roll(db, None, result, purpose="stealth") is not None
+            play.start_session(db, other.id)
+            assert play.log_roll(db, None, result) is None  # two tables: which one is unclear
+            assert play.log_roll(db, other.id, result, visibility="public") is not None
+        rolls = [(kind, actor) for kind, _op, _v, actor, _role in _changes(database) if kind == "roll"]
+        assert rolls == [("roll", "local"), ("roll", "local")]
+    finally:
+        database.close()

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from ttrpg_mcp.bridge.content_events import event_type_for
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -260,6 +261,31 @@ class ContentFeed:
         self.last_id = 0
         self.published = 0
 
+    def _open(self) -> Database:
+        if self._database is None:
+            self._database = Database(self._path)
+        return self._database
+
+    async def combat_of(self, campaign_id: str) -> dict[str, Any] | None:
+        """The combat of the campaign's running play session (as a ``combat_update`` has it), if any."""
+        if not self._path.exists():
+            return None
+        database = self._open()
+
+        def read() -> dict[str, Any] | None:
+            with database.read() as db:
+                session = db.scalar(
+                    select(PlaySession).where(
+                        PlaySession.campaign_id == campaign_id, PlaySession.ended_at.is_(None)
+                    )
+                )
+                return None if session is None else _combat(session)
+
+        try:
+            return await anyio.to_thread.run_sync(read)
+        except OperationalError:  # not migrated yet: no combat to show
+            return None
+
     async def start(self) -> None:
         """Begin after the newest change already logged: the table's history is its own log."""
         self.last_id = await self._signal.newest()
@@ -289,9 +315,7 @@ class ContentFeed:
 
     async def step(self) -> int:
         """Publish the changes logged since the last step; how many there were."""
-        if self._database is None:
-            self._database = Database(self._path)
-        database = self._database
+        database = self._open()
 
         def read() -> list[ContentChangeEvent]:
             with database.read() as db:

@@ -199,7 +199,7 @@ class CharacterUpdate(_Envelope):
 
 
 class InitiativeUpdateMessage(_Envelope):
-    """Change the initiative order, turn or round; broadcast as ``state_update`` events."""
+    """Change the campaign's combat (order, turn, round); every seat gets a ``combat_update`` event."""
 
     type: Literal["initiative_update"]
     data: InitiativeUpdate

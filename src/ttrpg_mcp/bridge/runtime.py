@@ -83,6 +83,7 @@ class Bridge:
             self.rooms,
             on_change=self.dispatcher.cache.invalidate_campaign,
         )
+        self.rooms.combat_of = self.content_feed.combat_of
         self.connections: set[LiveConnection] = set()
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(

@@ -18,6 +18,7 @@ from ttrpg_mcp.server.actor import ActorMiddleware
 from ttrpg_mcp.server.prompts import register_prompts
 from ttrpg_mcp.server.resources import register_resources
 from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.subscriptions import ResourceWatch
 from ttrpg_mcp.server.tools import register_tools
 
 __all__ = ["INSTRUCTIONS", "build_server", "open_database"]
@@ -42,8 +43,11 @@ def open_database(data_dir: Path) -> Database:
 
 
 def build_server(database: Database) -> MCPServer[Any]:
+    # resources/subscribe, fed by the content store's change log (writes from any process).
+    watch = ResourceWatch(database)
     server: MCPServer[Any] = MCPServer(
         "ttrpg-mcp",
+        lifespan=watch.lifespan,
         title="TTRPG campaign tools",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -53,5 +57,6 @@ def build_server(database: Database) -> MCPServer[Any]:
     server.middleware.append(ActorMiddleware())
     register_tools(server, database)
     register_resources(server, database)
+    watch.install(server)
     register_prompts(server, database)
     return server

@@ -12,9 +12,10 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
-from ttrpg_mcp.server import campaigns, entities, rules
+from ttrpg_mcp.server import campaigns, entities, play, rules
 from ttrpg_mcp.server.errors import ContentError
 from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.views import PlaySessionView
 
 __all__ = ["register_resources"]
 
@@ -23,7 +24,7 @@ def register_resources(server: MCPServer[Any], database: Database) -> None:
     @server.resource(
         "campaign://{campaign_id}",
         name="campaign",
-        description="A campaign with its characters, NPCs and locations",
+        description="A campaign with its characters, NPCs, locations and running session (combat)",
         mime_type="application/json",
     )
     def campaign_resource(campaign_id: str) -> str:
@@ -34,6 +35,10 @@ def register_resources(server: MCPServer[Any], database: Database) -> None:
                 for kind in ("characters", "npcs", "locations"):
                     listing = entities.list_entities(db, campaign_id, kind, limit=200)
                     document[kind] = listing.items
+                # The running session and its combat: the initiative the table sees.
+                running = play.active_session(db, campaign_id)
+                session = None if running is None else PlaySessionView.model_validate(running)
+                document["session"] = None if session is None else session.model_dump(mode="json")
         except ContentError as error:
             raise ResourceError(str(error)) from None
         return json.dumps(document, indent=2, ensure_ascii=False)
