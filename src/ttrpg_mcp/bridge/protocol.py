@@ -348,6 +348,14 @@ SERVER_TYPES = frozenset(
         "canvas_draw",
         "campaign_update",
         "character_update",
+        # content events from the change feed (see content_events.py)
+        "npc_update",
+        "location_update",
+        "item_update",
+        "note_added",
+        "note_update",
+        "combat_update",
+        "content_deleted",
         # batched, not logged
         "cursor_move",
     }
