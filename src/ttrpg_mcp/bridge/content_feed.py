@@ -133,7 +133,7 @@ class SqliteNewestIdPoll:
 
 @dataclass(frozen=True)
 class ContentChangeEvent:
-    """One change of the log, as the table event it becomes."""
+    """One change of the log, as the table event it becomes (``event_type`` empty: none)."""
 
     change_id: int
     campaign_id: str
@@ -223,6 +223,10 @@ def read_changes(db: Session, after: int, limit: int = _BATCH) -> list[ContentCh
     )
     found: list[ContentChangeEvent] = []
     for change in changes:
+        if change.entity_kind == "campaign" and change.operation == "created":
+            # No table exists before its campaign: the creator learns of it from the API's reply.
+            found.append(ContentChangeEvent(change.id, change.campaign_id, "", {}))
+            continue
         event_type = event_type_for(change.entity_kind, change.operation)
         if change.operation == "deleted":
             payload: dict[str, Any] | None = {"kind": change.entity_kind, "id": change.entity_id}
@@ -325,6 +329,9 @@ class ContentFeed:
         for change in found:
             if self._on_change is not None:
                 self._on_change(change.campaign_id)
+            if not change.event_type:  # nothing to show at a table
+                self.last_id = change.change_id
+                continue
             try:
                 await self._rooms.publish(change.campaign_id, change.event_type, change.payload)
                 self.published += 1
