@@ -13,7 +13,7 @@ from ttrpg_mcp.server import campaigns, entities, play
 from ttrpg_mcp.server.app import open_database
 from ttrpg_mcp.server.errors import InvalidInputError
 from ttrpg_mcp.server.launch import connect
-from ttrpg_mcp.server.store.changes import Actor, acting_as
+from ttrpg_mcp.server.store.changes import Actor, acting_as, prune_changes
 from ttrpg_mcp.server.store.database import Database
 from ttrpg_mcp.server.store.models import ContentChange
 
@@ -114,5 +114,29 @@ def test_a_tool_roll_belongs_to_the_campaign_whose_session_is_live(data_dir: Pat
             assert play.log_roll(db, other.id, result, visibility="public") is not None
         rolls = [(kind, actor) for kind, _op, _v, actor, _role in _changes(database) if kind == "roll"]
         assert rolls == [("roll", "local"), ("roll", "local")]
+    finally:
+        database.close()
+
+
+def test_pruning_keeps_the_newest_changes_and_each_entitys_latest_version(data_dir: Path) -> None:
+    """Old changes go; an entity's newest change stays, so its next version still counts on."""
+    database = open_database(data_dir)
+    try:
+        with database.write() as db:
+            campaign = campaigns.create_campaign(db, name="Ferry")
+            mira = entities.create_character(db, campaign.id, name="Mira", hp_max=50)
+        for _ in range(5):
+            with database.write() as db:
+                entities.update_hp(db, mira.id, 1, "damage")
+        with database.write() as db:
+            assert prune_changes(db, keep=2) == 4  # character v1..v4 go; campaign v1, character v5, v6 stay
+        with database.write() as db:
+            entities.update_hp(db, mira.id, 1, "damage")
+        assert [(kind, version) for kind, _op, version, _a, _r in _changes(database)] == [
+            ("campaign", 1),
+            ("character", 5),
+            ("character", 6),
+            ("character", 7),
+        ]
     finally:
         database.close()

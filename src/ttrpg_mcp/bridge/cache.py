@@ -4,8 +4,9 @@ Players at one table ask the same things (the campaign, a character, a rules sea
 again; each answer from the MCP server costs a round trip through a child. Only tools the server
 marks read-only (``readOnlyHint``) are cached, never the spike's non-cacheable operations, keyed
 by the campaign the session sits at, the tool and its canonical parameters. A write through the
-bridge to a campaign clears that campaign's entries at once; a write that bypasses the bridge
-(Claude Desktop on the same store) shows after at most ``ttl`` seconds. Pure: time is passed in.
+bridge to a campaign clears that campaign's entries at once, and the content feed
+(:mod:`ttrpg_mcp.bridge.content_feed`) clears them for every write it sees, whoever made it
+(Claude Desktop on the same store included), within one poll. Pure: time is passed in.
 """
 
 from __future__ import annotations

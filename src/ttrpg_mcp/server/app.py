@@ -17,6 +17,7 @@ from ttrpg_mcp.server import rules
 from ttrpg_mcp.server.actor import ActorMiddleware
 from ttrpg_mcp.server.prompts import register_prompts
 from ttrpg_mcp.server.resources import register_resources
+from ttrpg_mcp.server.store.changes import prune_changes
 from ttrpg_mcp.server.store.database import Database
 from ttrpg_mcp.server.subscriptions import ResourceWatch
 from ttrpg_mcp.server.tools import register_tools
@@ -39,6 +40,9 @@ def open_database(data_dir: Path) -> Database:
     with database.write() as db:
         if rules.ensure_compendium(db):
             log.info("indexed the starter compendium")
+        pruned = prune_changes(db)
+        if pruned:
+            log.info("pruned %d old entries of the change log", pruned)
     return database
 
 

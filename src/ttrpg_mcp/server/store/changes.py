@@ -20,7 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ttrpg_mcp.server.store.models import (
@@ -35,7 +35,20 @@ from ttrpg_mcp.server.store.models import (
     RollLogEntry,
 )
 
-__all__ = ["LOCAL", "Actor", "acting_as", "current_actor", "entity_kind", "track_changes"]
+__all__ = [
+    "CHANGE_LOG_KEEP",
+    "LOCAL",
+    "Actor",
+    "acting_as",
+    "current_actor",
+    "entity_kind",
+    "prune_changes",
+    "track_changes",
+]
+
+# Changes kept in the log: hours of the busiest table for a follower that was away. Older ones
+# go, except each entity's newest, which carries its version.
+CHANGE_LOG_KEEP = 100_000
 
 
 @dataclass(frozen=True)
@@ -140,3 +153,13 @@ def track_changes(sessions: sessionmaker[Session]) -> None:
     """Record a change for every write made through ``sessions``."""
     event.listen(sessions, "before_flush", _record)
     event.listen(sessions, "after_transaction_end", _forget)
+
+
+def prune_changes(db: Session, keep: int = CHANGE_LOG_KEEP) -> int:
+    """Delete all but the newest ``keep`` changes (each entity's newest stays); how many went."""
+    newest = db.scalar(select(func.max(ContentChange.id))) or 0
+    latest = select(func.max(ContentChange.id)).group_by(ContentChange.entity_kind, ContentChange.entity_id)
+    result = db.execute(
+        delete(ContentChange).where(ContentChange.id <= newest - keep, ContentChange.id.not_in(latest))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
