@@ -38,6 +38,11 @@ __all__ = ["POLL_INTERVAL", "ResourceWatch", "uris_of"]
 POLL_INTERVAL = 0.1
 
 
+def _client_of(ctx: ServerRequestContext[Any, Any]) -> object:
+    """The client connection a request came on: the SDK builds a new session proxy per request."""
+    return getattr(ctx.session, "_connection", ctx.session)
+
+
 def uris_of(campaign_id: str, kind: str, entity_id: str) -> list[str]:
     """The resource URIs a change makes stale."""
     uris = [f"campaign://{campaign_id}"]
@@ -52,7 +57,8 @@ class ResourceWatch:
     def __init__(self, database: Database, interval: float = POLL_INTERVAL) -> None:
         self._database = database
         self._interval = interval
-        self._subscribers: dict[str, set[ServerSession]] = {}
+        # uri -> {client connection: a session proxy of that connection, to notify it with}
+        self._subscribers: dict[str, dict[object, ServerSession]] = {}
         self._last_id: int | None = None
         self._wake = anyio.Event()
 
@@ -85,15 +91,15 @@ class ResourceWatch:
     ) -> types.EmptyResult:
         if self._last_id is None:
             self._last_id = await anyio.to_thread.run_sync(self._newest)
-        self._subscribers.setdefault(str(params.uri), set()).add(ctx.session)
+        self._subscribers.setdefault(str(params.uri), {})[_client_of(ctx)] = ctx.session
         self._wake.set()
         return types.EmptyResult()
 
     async def _unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
-        sessions = self._subscribers.get(str(params.uri), set())
-        sessions.discard(ctx.session)
+        sessions = self._subscribers.get(str(params.uri), {})
+        sessions.pop(_client_of(ctx), None)
         if not sessions:
             self._subscribers.pop(str(params.uri), None)
         return types.EmptyResult()
@@ -136,8 +142,8 @@ class ResourceWatch:
 
     async def _notify(self, uris: list[str]) -> None:
         for uri in uris:
-            for session in list(self._subscribers.get(uri, ())):
+            for client, session in list(self._subscribers.get(uri, {}).items()):
                 try:
                     await session.send_resource_updated(uri)
                 except Exception:  # a client that went away: forget it, keep the others
-                    self._subscribers.get(uri, set()).discard(session)
+                    self._subscribers.get(uri, {}).pop(client, None)
