@@ -278,3 +278,8 @@ async def test_a_roll_made_with_the_tool_is_broadcast_like_a_table_roll(bridge: 
             (morale,) = await dice_rolls(player.table, 1)
             assert (morale["purpose"], morale["player_name"]) == ("morale", "GM")
             assert 2 <= morale["total"] <= 12
+            # The table's dice log keeps tool rolls too: a late seat's snapshot shows them.
+            async with player.client.connect() as second_tab:
+                logged = (await second_tab.join(campaign_id))["state"]["dice_rolls"]
+            assert [roll["purpose"] for roll in logged][-2:] == ["", "morale"]
+            assert logged[-1]["total"] == morale["total"]

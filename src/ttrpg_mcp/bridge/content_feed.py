@@ -37,6 +37,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from ttrpg_mcp.bridge.campaigns import add_roll
 from ttrpg_mcp.bridge.content_events import event_type_for
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.server.store.database import Database
@@ -139,6 +140,8 @@ class ContentChangeEvent:
     campaign_id: str
     event_type: str
     payload: dict[str, Any]
+    # A tool roll as the table's dice log keeps it (result, expression, purpose), else None.
+    roll: dict[str, Any] | None = None
 
 
 def _change_info(change: ContentChange) -> dict[str, Any]:
@@ -241,7 +244,12 @@ def read_changes(db: Session, after: int, limit: int = _BATCH) -> list[ContentCh
                 for key, value in payload.items()
             }
             payload |= {"by": change.actor, "change": _change_info(change)}
-        found.append(ContentChangeEvent(change.id, change.campaign_id, event_type, payload))
+        roll = None
+        if event_type == "dice_roll":
+            entry = db.get(RollLogEntry, change.entity_id)
+            if entry is not None:
+                roll = entry.result | {"purpose": entry.purpose, "source": "tool"}
+        found.append(ContentChangeEvent(change.id, change.campaign_id, event_type, payload, roll))
     return found
 
 
@@ -317,6 +325,22 @@ class ContentFeed:
                 log.exception("content_feed_step_failed", last_id=self.last_id)
                 await anyio.sleep(POLL_INTERVAL * 10)
 
+    async def _publish_roll(self, change: ContentChangeEvent, roll: dict[str, Any]) -> None:
+        """A tool roll joins the table's dice log (what late joiners see) with its event."""
+        payload = dict(change.payload)
+        actor = str(payload.get("player_id") or "local")
+        room = self._rooms.room(change.campaign_id)
+        participant = room.participants.get(actor) if room is not None else None
+        if participant is not None:
+            payload["player_name"] = participant.display_name
+        user_id = None if actor == "local" or participant is None else actor
+        name, visibility = str(payload.get("player_name") or "GM"), str(payload.get("visibility"))
+
+        def work(db: Session) -> dict[str, Any]:
+            return add_roll(db, change.campaign_id, user_id, name, roll, visibility)
+
+        await self._rooms.commit(change.campaign_id, work, lambda _stored: [("dice_roll", payload)])
+
     async def step(self) -> int:
         """Publish the changes logged since the last step; how many there were."""
         database = self._open()
@@ -333,7 +357,10 @@ class ContentFeed:
                 self.last_id = change.change_id
                 continue
             try:
-                await self._rooms.publish(change.campaign_id, change.event_type, change.payload)
+                if change.roll is not None:
+                    await self._publish_roll(change, change.roll)
+                else:
+                    await self._rooms.publish(change.campaign_id, change.event_type, change.payload)
                 self.published += 1
             except BridgeError as error:
                 # A campaign nobody has opened at a table yet (made over stdio, not claimed).
