@@ -76,6 +76,8 @@ log = structlog.get_logger("ttrpg_mcp.bridge.content_feed")
 POLL_INTERVAL = 0.05
 # At most this many changes are read and published per step, so a burst (an import) is paced.
 _BATCH = 500
+# Failed attempts at the same change before it is skipped (a store that is busy recovers sooner).
+_MAX_FAILURES = 5
 
 
 class ChangeSignal(Protocol):
@@ -315,14 +317,21 @@ class ContentFeed:
             self._database = None
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             try:
                 await self._signal.wait_past(self.last_id)
                 await self.step()
+                failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed step is retried from the same id; the feed goes on
-                log.exception("content_feed_step_failed", last_id=self.last_id)
+                failures += 1
+                log.exception("content_feed_step_failed", last_id=self.last_id, failures=failures)
+                if failures >= _MAX_FAILURES:
+                    # One change that cannot be shown must not stop every later one: skip it.
+                    self.last_id += 1
+                    failures = 0
                 await anyio.sleep(POLL_INTERVAL * 10)
 
     async def _publish_roll(self, change: ContentChangeEvent, roll: dict[str, Any]) -> None:
