@@ -11,7 +11,8 @@ Claude Desktop does. Rows:
   request until the *player* receives the event (write through the pool, then the feed).
 
 Idle cost: the follower's own poll (one ``SqliteNewestIdPoll`` on the same database, run in
-this process with nothing else to do) as a share of one core, and the whole bridge process
+this process with nothing else to do) as a share of one core, beside bare event-loop wake-ups
+at the same rate (no query: the part the poll cannot save), and the whole bridge process
 (feed, cursor ticker, event loop) over the same idle time. The load generator shares the
 machine with the bridge. Prints a table and writes ``bench/results/change_feed.json``.
 """
@@ -68,6 +69,14 @@ async def _idle_poll_share(database: Path, seconds: float) -> float:
     return round(share, 3)
 
 
+async def _idle_sleep_share(seconds: float) -> float:
+    """The same wake-ups with no query at all: what the event loop itself costs at this rate."""
+    started_cpu, started = time.process_time(), time.perf_counter()
+    for _tick in range(round(seconds / POLL_INTERVAL)):
+        await asyncio.sleep(POLL_INTERVAL)
+    return round((time.process_time() - started_cpu) / (time.perf_counter() - started) * 100, 3)
+
+
 def _process_share(process: psutil.Process, seconds: float) -> float:
     before = process.cpu_times()
     time.sleep(seconds)
@@ -116,6 +125,7 @@ async def _run(changes: int, idle_seconds: float) -> dict[str, Any]:
                         table.append((time.perf_counter() - start) * 1000)
                     await asyncio.sleep(1.0)  # let the last events settle before measuring idle
                     poll_share = await _idle_poll_share(data_dir / CONTENT_DB_NAME, idle_seconds)
+                    sleep_share = await _idle_sleep_share(idle_seconds)
                     bridge_share = await asyncio.to_thread(_process_share, _bridge_process(), idle_seconds)
     return {
         "benchmark": "change_feed",
@@ -125,7 +135,11 @@ async def _run(changes: int, idle_seconds: float) -> dict[str, Any]:
             "stdio change -> seat": percentiles(stdio),
             "table change -> other seat": percentiles(table),
         },
-        "idle_cpu_percent_of_one_core": {"feed_poll": poll_share, "bridge_process": bridge_share},
+        "idle_cpu_percent_of_one_core": {
+            "feed_poll": poll_share,
+            "bare_wakeups_same_rate": sleep_share,
+            "bridge_process": bridge_share,
+        },
         "idle_seconds": idle_seconds,
     }
 
@@ -138,7 +152,11 @@ def main() -> None:
     report = asyncio.run(_run(args.changes, args.idle_seconds))
     print_and_save(report, RESULTS, ratio_key="ratio")
     idle = report["idle_cpu_percent_of_one_core"]
-    print(f"idle CPU (% of one core): feed poll {idle['feed_poll']}, whole bridge {idle['bridge_process']}")
+    print(
+        f"idle CPU (% of one core): feed poll {idle['feed_poll']} "
+        f"(bare wake-ups at the same rate {idle['bare_wakeups_same_rate']}), "
+        f"whole bridge process {idle['bridge_process']}"
+    )
 
 
 if __name__ == "__main__":
