@@ -6,7 +6,8 @@ new campaign, and starts a separate ``ttrpg-mcp`` over stdio on the same data di
 Claude Desktop does. Rows:
 
 * ``stdio change -> seat``: ``update_hp`` called by the stdio client, timed from the call until
-  the player's seat receives the ``character_update`` (so it includes the stdio round trip).
+  the player's seat receives the ``character_update`` (so it includes the stdio round trip);
+  ``stdio reply -> seat`` times the same from the tool's reply (the change is committed by then).
 * ``table change -> other seat``: the GM's ``character_update`` at the table, timed from the
   request until the *player* receives the event (write through the pool, then the feed).
 
@@ -108,14 +109,16 @@ async def _run(changes: int, idle_seconds: float) -> dict[str, Any]:
                     character_id = created.structured_content["id"]
                     await _next(player_table, "character_update")
                     stdio: list[float] = []
+                    after_reply: list[float] = []
                     for index in range(changes):
                         kind = "damage" if index % 2 == 0 else "healing"
+                        hurt = {"target_id": character_id, "amount": 1, "kind": kind}
                         start = time.perf_counter()
-                        await claude.call_tool(
-                            "update_hp", {"target_id": character_id, "amount": 1, "kind": kind}
-                        )
+                        await claude.call_tool("update_hp", hurt)
+                        replied = time.perf_counter()
                         await _next(player_table, "character_update")
                         stdio.append((time.perf_counter() - start) * 1000)
+                        after_reply.append((time.perf_counter() - replied) * 1000)
                     table: list[float] = []
                     for index in range(changes):
                         start = time.perf_counter()
@@ -133,6 +136,7 @@ async def _run(changes: int, idle_seconds: float) -> dict[str, Any]:
         "poll_interval_s": POLL_INTERVAL,
         "rows": {
             "stdio change -> seat": percentiles(stdio),
+            "stdio reply -> seat": percentiles(after_reply),
             "table change -> other seat": percentiles(table),
         },
         "idle_cpu_percent_of_one_core": {
