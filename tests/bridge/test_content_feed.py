@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from bridge_process import RunningBridge, run_bridge
+from bridge_process import RunningBridge, restart, run_bridge
 from mcp import ClientSession
 from tables import Table, drain, party, places
 
+from ttrpg_mcp.client import BridgeClient
 from ttrpg_mcp.server.launch import connect
 
 pytestmark = pytest.mark.anyio
@@ -149,3 +152,32 @@ async def test_combat_run_over_stdio_reaches_the_table_with_hidden_combatants_ma
             assert "Lurker" not in str(ordered)
             gm_events = [e for e in await drain(gm.table) if e["type"] == "combat_update"]
             assert gm_events[-1]["data"]["order"][0]["name"] == "Lurker"
+
+
+async def test_a_change_made_while_the_bridge_was_down_reaches_a_reattaching_seat(data_dir: Path) -> None:
+    """The feed resumes after the last change it published: nothing Claude did offline is lost."""
+    with run_bridge(data_dir) as running, anyio.fail_after(TEST_TIMEOUT):
+        async with (
+            BridgeClient(running.base_url) as gm,
+            BridgeClient(running.base_url) as player,
+            connect(running.data_dir) as claude,
+        ):
+            await gm.register(f"gm-{uuid.uuid4().hex[:8]}", "password123")
+            await player.register(f"pl-{uuid.uuid4().hex[:8]}", "password123")
+            campaign_id = (await gm.create_campaign("Power cut"))["id"]
+            await player.join_campaign((await gm.create_invite(campaign_id, role="player"))["code"])
+            async with player.connect(campaign_id=campaign_id) as table:
+                snapshot = (await table.next_event("campaign_snapshot"))["data"]
+                mira = await call(claude, "create_character", campaign_id=campaign_id, name="Mira", hp_max=12)
+                last_seq = (await next_of(table, "character_update"))["seq"]
+            running.terminate()
+            await call(claude, "update_hp", target_id=mira["id"], amount=5)  # while the bridge is down
+            restart(running)
+            async with player.connect(
+                campaign_id=campaign_id, last_seq=last_seq, epoch=snapshot["epoch"]
+            ) as again:
+                resumed = (await again.next_event("campaign_snapshot"))["data"]
+                assert resumed["recovered"] is True
+                missed = await next_of(again, "character_update")
+            assert missed["seq"] > last_seq
+            assert missed["data"]["character"]["hp_current"] == 7

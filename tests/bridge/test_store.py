@@ -59,7 +59,7 @@ def test_migrate_creates_the_tables_and_the_parent_directory(data_dir: Path) -> 
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"users", "refresh_tokens", "registration_invites", "bridge_alembic_version"} <= tables
         assert "alembic_version" not in tables
-        assert connection.execute("SELECT version_num FROM bridge_alembic_version").fetchone()[0] == "0005"
+        assert connection.execute("SELECT version_num FROM bridge_alembic_version").fetchone()[0] == "0006"
     finally:
         connection.close()
 

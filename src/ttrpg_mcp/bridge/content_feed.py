@@ -18,8 +18,13 @@ the newest change id every :data:`POLL_INTERVAL` seconds on one open connection:
 ``max(id)`` that costs microseconds, far under 1 % of a core when idle. A PostgreSQL store
 would implement the same protocol with ``LISTEN``/``NOTIFY`` and no polling at all.
 
-Cancellation: :meth:`ContentFeed.stop` cancels the task; a batch interrupted half-way is read
-again from the last published id on the next start (events are at-least-once across a crash).
+Exactly once, across restarts: the id of the last change handled is a
+:class:`~ttrpg_mcp.bridge.store.models.FeedCursor` in the bridge's store, saved in the same
+transaction that logs the change's event. A restarted bridge resumes right after it, so a change
+Claude made while the bridge was down still reaches the table (and the replay of a client that
+reattaches), and none is published twice. The first start begins at the newest change.
+Cancellation: :meth:`ContentFeed.stop` cancels the task; an interrupted change is handled again
+on the next start, since its cursor was not saved.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from sqlalchemy.exc import OperationalError
 from ttrpg_mcp.bridge.campaigns import add_roll
 from ttrpg_mcp.bridge.content_events import event_type_for
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.store.models import FeedCursor, utcnow
 from ttrpg_mcp.server.store.database import Database
 from ttrpg_mcp.server.store.models import (
     Campaign,
@@ -66,6 +72,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ttrpg_mcp.bridge.rooms import Rooms
+    from ttrpg_mcp.bridge.store import BridgeStore
 
 __all__ = ["POLL_INTERVAL", "ChangeSignal", "ContentChangeEvent", "ContentFeed", "SqliteNewestIdPoll"]
 
@@ -221,6 +228,20 @@ def _entity_payload(db: Session, change: ContentChange) -> dict[str, Any] | None
     return None
 
 
+def _load_cursor(db: Session, source: str) -> int | None:
+    cursor = db.get(FeedCursor, source)
+    return None if cursor is None else cursor.last_id
+
+
+def _save_cursor(db: Session, source: str, last_id: int) -> None:
+    cursor = db.get(FeedCursor, source)
+    if cursor is None:
+        db.add(FeedCursor(source=source, last_id=last_id, updated_at=utcnow()))
+    else:
+        cursor.last_id, cursor.updated_at = last_id, utcnow()
+    db.flush()
+
+
 def read_changes(db: Session, after: int, limit: int = _BATCH) -> list[ContentChangeEvent]:
     """The changes after id ``after``, oldest first, each with its event and payload."""
     changes = db.scalars(
@@ -262,12 +283,15 @@ class ContentFeed:
         self,
         content_db: Path,
         rooms: Rooms,
+        store: BridgeStore,
         *,
         on_change: Callable[[str], None] | None = None,
         signal: ChangeSignal | None = None,
     ) -> None:
         self._path = content_db
+        self._source = str(content_db)[-200:]
         self._rooms = rooms
+        self._store = store
         self._on_change = on_change
         self._signal = signal or SqliteNewestIdPoll(content_db)
         self._database: Database | None = None
@@ -301,8 +325,14 @@ class ContentFeed:
             return None
 
     async def start(self) -> None:
-        """Begin after the newest change already logged: the table's history is its own log."""
-        self.last_id = await self._signal.newest()
+        """Resume after the last change published, or (first start) after the newest one."""
+        newest = await self._signal.newest()
+        source = self._source
+        saved = await self._store.run(lambda db: _load_cursor(db, source), readonly=True)
+        # A cursor past the newest change belongs to another (replaced) content store.
+        self.last_id = saved if saved is not None and saved <= newest else newest
+        if saved != self.last_id:
+            await self._save_cursor(self.last_id)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="content-feed")
 
     async def stop(self) -> None:
@@ -334,8 +364,22 @@ class ContentFeed:
                     failures = 0
                 await anyio.sleep(POLL_INTERVAL * 10)
 
+    async def _save_cursor(self, last_id: int) -> None:
+        source = self._source
+        await self._store.run(lambda db: _save_cursor(db, source, last_id))
+
+    async def _publish(self, change: ContentChangeEvent) -> None:
+        """Log the change's event (and move the cursor) in one transaction, then deliver it."""
+        source = self._source
+
+        def work(db: Session) -> None:
+            _save_cursor(db, source, change.change_id)
+
+        await self._rooms.commit(change.campaign_id, work, lambda _: [(change.event_type, change.payload)])
+
     async def _publish_roll(self, change: ContentChangeEvent, roll: dict[str, Any]) -> None:
         """A tool roll joins the table's dice log (what late joiners see) with its event."""
+        source = self._source
         payload = dict(change.payload)
         actor = str(payload.get("player_id") or "local")
         room = self._rooms.room(change.campaign_id)
@@ -346,6 +390,7 @@ class ContentFeed:
         name, visibility = str(payload.get("player_name") or "GM"), str(payload.get("visibility"))
 
         def work(db: Session) -> dict[str, Any]:
+            _save_cursor(db, source, change.change_id)
             return add_roll(db, change.campaign_id, user_id, name, roll, visibility)
 
         await self._rooms.commit(change.campaign_id, work, lambda _stored: [("dice_roll", payload)])
@@ -359,20 +404,25 @@ class ContentFeed:
                 return read_changes(db, self.last_id)
 
         found = await anyio.to_thread.run_sync(read)
+        unsaved = False  # changes handled without an event: their cursor is saved once at the end
         for change in found:
             if self._on_change is not None:
                 self._on_change(change.campaign_id)
             if not change.event_type:  # nothing to show at a table
-                self.last_id = change.change_id
+                self.last_id, unsaved = change.change_id, True
                 continue
             try:
                 if change.roll is not None:
                     await self._publish_roll(change, change.roll)
                 else:
-                    await self._rooms.publish(change.campaign_id, change.event_type, change.payload)
+                    await self._publish(change)
                 self.published += 1
+                unsaved = False
             except BridgeError as error:
                 # A campaign nobody has opened at a table yet (made over stdio, not claimed).
                 log.debug("content_change_not_published", code=error.code, campaign_id=change.campaign_id)
+                unsaved = True
             self.last_id = change.change_id
+        if unsaved:
+            await self._save_cursor(self.last_id)
         return len(found)

@@ -81,6 +81,7 @@ class Bridge:
         self.content_feed = ContentFeed(
             settings.resolved_data_dir / CONTENT_DB_NAME,
             self.rooms,
+            self.store,
             on_change=self.dispatcher.cache.invalidate_campaign,
         )
         self.rooms.combat_of = self.content_feed.combat_of
