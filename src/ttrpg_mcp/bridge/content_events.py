@@ -3,8 +3,9 @@
 The bridge follows the MCP content store's change log (:mod:`ttrpg_mcp.bridge.content_feed`)
 and turns each change into one of these events. Every one of them, live or replayed, reaches a
 seat through :func:`mask_content_event`, the single point where campaign content is cut down
-for a viewer: hidden combatants are masked for players and spectators here today, and GM-only
-parts of notes, NPCs and the campaign are left out here too. Pure: no I/O.
+for a viewer: hidden combatants are masked for players and spectators here, and any other
+GM-only part of an entity belongs here as well, so that live events and replays show a viewer
+no more than the MCP server itself would. Pure: no I/O.
 """
 
 from __future__ import annotations
