@@ -49,6 +49,7 @@ __all__ = [
     "UpdateCombatant",
     "apply_operation",
     "is_defeated",
+    "operation_problems",
     "parse_operation",
     "sort_by_initiative",
 ]
