@@ -39,12 +39,13 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-## bench: stdio and bridge latency, table fan-out, resume after a reconnect (bench/results/*.json)
+## bench: stdio and bridge latency, table fan-out, resume, change feed (bench/results/*.json)
 bench: install
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/resume.py
+	$(BIN)/python bench/change_feed.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

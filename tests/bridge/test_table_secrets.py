@@ -122,8 +122,8 @@ async def test_a_player_at_the_table_never_reads_a_gm_secret(bridge: RunningBrid
             events = [await player.table.next_event("campaign_update")]
             while events[-1]["data"]["campaign"]["description"] != "Fog over the ford":
                 events.append(await player.table.next_event("campaign_update"))
-    # The combat order is read at the table through its events, not through these paths.
-    assert _leaks(gm_view) == sorted(set(SECRETS) - {"hidden_combatant"})
+    # campaign:// carries the running session's combat, hidden combatants masked for non-GMs.
+    assert _leaks(gm_view) == sorted(SECRETS)
     assert _leaks(player_view) == []
     assert _leaks(spectator_view) == []
     assert PUBLIC_NOTE in player_view

@@ -28,6 +28,7 @@ def test_opening_migrates_and_uses_write_ahead_logging(data_dir: Path) -> None:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"campaigns", "characters", "rule_sections", "rule_sections_fts", "alembic_version"} <= tables
+        assert "content_changes" in tables
         head = ScriptDirectory(
             str(resources.files("ttrpg_mcp.server.store") / "migrations")
         ).get_current_head()

@@ -37,6 +37,7 @@ EXPECTED_TOOLS = {
     "start_session",
     "set_initiative",
     "next_turn",
+    "update_initiative",
     "update_hp",
     "end_session",
 }

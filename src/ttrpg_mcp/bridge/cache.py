@@ -6,9 +6,10 @@ marks read-only (``readOnlyHint``) are cached, never the spike's non-cacheable o
 by the campaign the session sits at, the tool, its canonical parameters and the audience: the
 MCP server leaves the GM's secrets out of what players and spectators read, so a GM's answer is
 never served to a player, and since a note may be shared with one player alone, every
-non-GM's answers are their own. A write through the
-bridge to a campaign clears that campaign's entries at once; a write that bypasses the bridge
-(Claude Desktop on the same store) shows after at most ``ttl`` seconds. Pure: time is passed in.
+non-GM's answers are their own. A write through the bridge to a campaign clears that campaign's
+entries at once, and the content feed (:mod:`ttrpg_mcp.bridge.content_feed`) clears them for
+every write it sees, whoever made it (Claude Desktop on the same store included), within one
+poll. Pure: time is passed in.
 """
 
 from __future__ import annotations

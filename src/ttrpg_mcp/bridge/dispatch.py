@@ -511,6 +511,7 @@ class Dispatcher:
             case protocol.ToolCall(method=name, params=arguments):
                 await self._check_tool(session, name)
                 self._check_tool_policy(session, name)
+                arguments = self._table.tool_arguments(session, name, arguments)
                 await self._check_arguments(session, name, arguments)
                 self._check_campaign_scope(session, arguments.get("campaign_id"))
                 read_only = await self._read_only(session, message)

@@ -200,7 +200,7 @@ class CharacterUpdate(_Envelope):
 
 
 class InitiativeUpdateMessage(_Envelope):
-    """Change the initiative order, turn or round; broadcast as ``state_update`` events."""
+    """Change the campaign's combat (order, turn, round); every seat gets a ``combat_update`` event."""
 
     type: Literal["initiative_update"]
     data: InitiativeUpdate
@@ -349,6 +349,14 @@ SERVER_TYPES = frozenset(
         "canvas_draw",
         "campaign_update",
         "character_update",
+        # content events from the change feed (see content_events.py)
+        "npc_update",
+        "location_update",
+        "item_update",
+        "note_added",
+        "note_update",
+        "combat_update",
+        "content_deleted",
         # batched, not logged
         "cursor_move",
     }

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ttrpg_mcp.bridge.permissions import Action, Role, allowed
-from ttrpg_mcp.server import secrecy
 
 __all__ = ["Viewer", "can_see_roll", "mask_combatants", "render_event"]
 
@@ -73,27 +72,8 @@ def _render_state(payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     return payload | {"value": mask_combatants(payload.get("value"))}
 
 
-# Events that carry a piece of campaign content: (payload key, secrecy kind).
-_CONTENT_EVENTS = {
-    "campaign_update": ("campaign", "campaign"),
-    "character_update": ("character", "character"),
-}
-
-
-def _render_content(event_type: str, payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
-    # The GM-only parts of campaign content (server.secrecy): the same rules as the MCP server's.
-    key, kind = _CONTENT_EVENTS[event_type]
-    entity = payload.get(key)
-    if not isinstance(entity, dict):
-        return payload
-    seen = secrecy.redact(kind, entity, secrecy.Viewer(viewer.role, viewer.user_id))
-    return payload | {key: seen}
-
-
 def render_event(event_type: str, payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     """The payload of one event as ``viewer`` may see it."""
-    if event_type in _CONTENT_EVENTS:
-        return _render_content(event_type, payload, viewer)
     if event_type == "dice_roll":
         return _render_roll(payload, viewer)
     if event_type == "state_update":

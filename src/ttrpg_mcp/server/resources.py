@@ -13,11 +13,12 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
-from ttrpg_mcp.server import campaigns, entities, rules
+from ttrpg_mcp.server import campaigns, entities, play, rules
 from ttrpg_mcp.server.errors import ContentError
-from ttrpg_mcp.server.secrecy import GM
+from ttrpg_mcp.server.secrecy import GM, redact_session
 from ttrpg_mcp.server.store.database import Database
 from ttrpg_mcp.server.viewers import request_viewer
+from ttrpg_mcp.server.views import PlaySessionView
 
 __all__ = ["register_resources"]
 
@@ -26,7 +27,7 @@ def register_resources(server: MCPServer[Any], database: Database) -> None:
     @server.resource(
         "campaign://{campaign_id}",
         name="campaign",
-        description="A campaign with its characters, NPCs and locations",
+        description="A campaign with its characters, NPCs, locations and running session (combat)",
         mime_type="application/json",
     )
     def campaign_resource(campaign_id: str, ctx: Context | None = None) -> str:
@@ -38,6 +39,12 @@ def register_resources(server: MCPServer[Any], database: Database) -> None:
                 for kind in ("characters", "npcs", "locations"):
                     listing = entities.list_entities(db, campaign_id, kind, limit=200, viewer=viewer)
                     document[kind] = listing.items
+                # The running session and its combat: the initiative the table sees.
+                running = play.active_session(db, campaign_id)
+                session = None if running is None else PlaySessionView.model_validate(running)
+                document["session"] = (
+                    None if session is None else redact_session(session.model_dump(mode="json"), viewer)
+                )
         except ContentError as error:
             raise ResourceError(str(error)) from None
         return json.dumps(document, indent=2, ensure_ascii=False)

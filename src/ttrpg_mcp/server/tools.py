@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp import dice
-from ttrpg_mcp.server import campaigns, entities, play, rules
+from ttrpg_mcp.server import campaigns, combat, entities, play, rules
 from ttrpg_mcp.server.arguments import check_tool_arguments
 from ttrpg_mcp.server.errors import InvalidInputError
 from ttrpg_mcp.server.replies import reply, tool_errors
@@ -29,6 +29,7 @@ from ttrpg_mcp.server.secrecy import (
     redact_initiative,
     redact_session,
 )
+from ttrpg_mcp.server.store.changes import current_actor
 from ttrpg_mcp.server.store.database import Database
 from ttrpg_mcp.server.store.models import PlaySession
 from ttrpg_mcp.server.viewers import request_viewer
@@ -140,10 +141,22 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         purpose: Annotated[
             str, Field(description="What the roll is for, shown with it", max_length=200)
         ] = "",
+        campaign_id: Annotated[
+            str | None,
+            Field(description="Show it at this campaign's table (default: the one with a running session)"),
+        ] = None,
+        visibility: Annotated[
+            Literal["public", "gm", "blind", "self"] | None,
+            Field(description="Who at the table sees it; default gm for a GM, public for a player"),
+        ] = None,
     ) -> Annotated[CallToolResult, DiceRoll]:
         with tool_errors():
             result = dice.roll(expression, advantage=advantage)
         roll = DiceRoll(**result.model_dump(), purpose=purpose)
+        shown = visibility or ("gm" if current_actor().role == "gm" else "public")
+        with tool_errors(), database.write() as db:
+            # The table's dice log shows it (through the change feed) when it belongs to a campaign.
+            play.log_roll(db, campaign_id, roll.model_dump(mode="json"), purpose=purpose, visibility=shown)
         text = result.text + (f"  ({purpose})" if purpose else "")
         if result.crit:
             text += "  Natural 20!"
@@ -546,6 +559,24 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         with tool_errors(), database.write() as db:
             view = play.next_turn(db, session_id)
         view = InitiativeView.model_validate(redact_initiative(view.model_dump(), request_viewer(ctx)))
+        current = view.current.name if view.current else "nobody"
+        return reply(view, f"Round {view.round_number}: {current}'s turn.\n{_initiative_text(view)}")
+
+    @server.tool(
+        description="Change the initiative of a campaign's running session like the table does: "
+        "set, next, previous, add, remove, update (hp, conditions, hidden...), clear."
+    )
+    def update_initiative(
+        campaign_id: CampaignId,
+        operation: Annotated[
+            combat.CombatOperation,
+            Field(description="{'action': 'next'}, {'action': 'add', 'combatant': {...}}, ..."),
+        ],
+        ctx: Context | None = None,
+    ) -> Annotated[CallToolResult, InitiativeView]:
+        with tool_errors(), database.write() as db:
+            view = play.update_initiative(db, campaign_id, operation)
+        _notify(ctx, f"campaign://{campaign_id}")
         current = view.current.name if view.current else "nobody"
         return reply(view, f"Round {view.round_number}: {current}'s turn.\n{_initiative_text(view)}")
 

@@ -161,7 +161,8 @@ class Combatant(BaseModel):
 
     id: str = Field(description="Stable within the session; a character's id when it is one")
     name: str
-    initiative: int
+    initiative: int | float
+    modifier: int = 0
     character_id: str | None = None
     hp: int | None = None
     max_hp: int | None = None

@@ -19,11 +19,13 @@ __all__ = [
     "Campaign",
     "CampaignVersion",
     "Character",
+    "ContentChange",
     "Item",
     "Location",
     "Note",
     "Npc",
     "PlaySession",
+    "RollLogEntry",
     "RuleSection",
     "RuleSource",
     "utcnow",
@@ -214,3 +216,43 @@ class RuleSection(Base):
     kind: Mapped[str] = mapped_column(String(20))
     path: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text)
+
+
+class ContentChange(Base):
+    """One write to campaign content, recorded in the write's own transaction: the change feed.
+
+    ``id`` is monotonic (SQLite's rowid under the write lock), so a follower that remembers the
+    last id it handled reads exactly the changes after it. No foreign key: the log outlives
+    what it describes, and a follower must still learn that something was deleted.
+    """
+
+    __tablename__ = "content_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(32), index=True)
+    # campaign, character, npc, location, item, note, play_session or roll.
+    entity_kind: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(32), index=True)
+    # The entity's version after this change (a campaign's own version; a count for the others).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    operation: Mapped[str] = mapped_column(String(10))  # created, updated or deleted
+    # Who made it: a bridge user id from the request's _meta, else "local" (a stdio client).
+    actor: Mapped[str] = mapped_column(String(100), default="local")
+    actor_role: Mapped[str] = mapped_column(String(20), default="gm")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RollLogEntry(Base):
+    """A roll made with the ``roll_dice`` tool for a campaign: what the table's dice log shows."""
+
+    __tablename__ = "roll_log"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    expression: Mapped[str] = mapped_column(String(500))
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    # public, gm, blind or self, as at the table.
+    visibility: Mapped[str] = mapped_column(String(10), default="public")
+    result: Mapped[dict[str, Any]] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(100), default="local")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
