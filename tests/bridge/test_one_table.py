@@ -236,7 +236,7 @@ async def test_the_table_runs_the_content_stores_combat_with_modifiers_and_permi
                 await gm.table.initiative("remove", combatant_id="nobody")
             assert missing.value.code == "not_found"
             with pytest.raises(BridgeClientError) as closed:
-                await gm.table.update_state(["initiative_order"], [])
+                await gm.table.update_state(["active_turn"], 1)
             assert closed.value.code == "invalid_params"
             # A late seat's snapshot shows the same combat, masked the same way.
             async with player.client.connect() as second_tab:
@@ -246,6 +246,14 @@ async def test_the_table_runs_the_content_stores_combat_with_modifiers_and_permi
                 "name": "Hidden combatant",
                 "hidden": True,
             }
+            # The design document's updateInitiative, a state_update setting initiative_order,
+            # sets the same combat: the seats hear of it as combat_update.
+            await gm.table.update_state(
+                ["initiative_order"], [{"id": "ogre", "name": "Ogre", "initiative": 12}]
+            )
+            (reset,) = await content_events(player.table, 1)
+            assert reset["type"] == "combat_update"
+            assert [c["name"] for c in reset["data"]["order"]] == ["Ogre"]
 
 
 async def dice_rolls(table: Table, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:

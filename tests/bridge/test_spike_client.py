@@ -204,14 +204,12 @@ async def test_a_client_written_from_the_spike_plays_a_full_table(bridge: Runnin
                     },
                 }
             )
-            await player.until(lambda m: m.get("type") == "state_update")
+            # The initiative is the campaign's one tracker (its combat): the seats hear of the
+            # change as combat_update, the one event every initiative move makes.
+            await player.until(lambda m: m.get("type") == "combat_update")
             update = player.events[-1]["data"]
-            assert (update["path"], update["operation"], update["value"][0]["name"]) == (
-                ["initiative_order"],
-                "set",
-                "Ogre",
-            )
-            assert update["version"] >= 1
+            assert [combatant["name"] for combatant in update["order"]] == ["Ogre"]
+            assert (update["active_turn"], update["round_number"]) == (0, 1)
 
             # heartbeat, as enableHeartbeat would send it.
             assert (await player.request({"type": "heartbeat"}))["type"] == "ack"

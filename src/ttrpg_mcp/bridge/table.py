@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ttrpg_mcp.bridge import campaigns, protocol
 from ttrpg_mcp.bridge.canvas import DrawStroke, EraseStroke
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.initiative import parse_initiative_update
 from ttrpg_mcp.bridge.limits import DANGEROUS_KEYS
 from ttrpg_mcp.bridge.permissions import Action, allowed, require
 from ttrpg_mcp.bridge.state import StateChange, apply_change
@@ -167,7 +168,13 @@ class TableActions:
             )
         if data.path[0] in _INITIATIVE_KEYS:
             require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
-            # One tracker: the initiative is the campaign's combat in the content store.
+            # One tracker: the initiative is the campaign's combat in the content store. The
+            # design document's updateInitiative (a ``set`` of the whole ``initiative_order``)
+            # becomes the same operation as an initiative_update ``set``; the seats hear of it
+            # as ``combat_update``. Other writes to these keys have no meaning on a combat.
+            if data.path == ["initiative_order"] and data.operation == "set" and isinstance(data.value, list):
+                operation = parse_initiative_update({"action": "set", "combatants": data.value})
+                return await self.change_initiative(session, request_id, operation)
             raise BridgeError(
                 "invalid_params",
                 "the initiative is the campaign's combat: change it with initiative_update",
