@@ -1,0 +1,28 @@
+import { sveltekit } from '@sveltejs/kit/vite';
+import { defineConfig } from 'vitest/config';
+
+/**
+ * The dev server proxies the bridge (HTTP, WebSocket and SSE) so the app talks to one origin,
+ * as it does when the bridge serves the built files. TTRPG_BRIDGE_URL overrides the target.
+ */
+const bridge = process.env.TTRPG_BRIDGE_URL ?? 'http://127.0.0.1:8765';
+
+export default defineConfig({
+	plugins: [sveltekit()],
+	server: {
+		proxy: {
+			'/api': { target: bridge, changeOrigin: true },
+			'/ws': { target: bridge, ws: true, changeOrigin: true },
+			'/readyz': { target: bridge },
+			'/healthz': { target: bridge }
+		}
+	},
+	test: {
+		include: ['src/**/*.test.ts'],
+		environment: 'node',
+		passWithNoTests: true,
+		testTimeout: 30_000,
+		hookTimeout: 60_000,
+		pool: 'forks'
+	}
+});
