@@ -30,7 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the bridge (HTTP API, /ws, /metrics)")
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8080)")
-    commands.add_parser("schema", help="print the JSON Schema of client messages")
+    schema = commands.add_parser("schema", help="print the JSON Schema of client (or server) messages")
+    schema.add_argument(
+        "--messages", choices=("client", "server"), default="client", help="whose messages (default: client)"
+    )
     add_admin_commands(commands)
     return parser
 
@@ -52,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "schema":
         from ttrpg_mcp.bridge.protocol import json_schema  # noqa: PLC0415  # keep other commands light
+        from ttrpg_mcp.bridge.server_messages import server_json_schema  # noqa: PLC0415
 
-        json.dump(json_schema(), sys.stdout, indent=2)
+        json.dump(server_json_schema() if args.messages == "server" else json_schema(), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     try:
