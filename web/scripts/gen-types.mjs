@@ -38,7 +38,9 @@ function named(schema, name) {
 		const out = {};
 		for (const [key, value] of Object.entries(node)) {
 			if (key === 'title') continue;
-			out[key] = strip(value);
+			// Draft 2020 tuples (pydantic's tuple[float, float]) as the draft-07 form the generator reads.
+			if (key === 'prefixItems') out.items = strip(value);
+			else out[key] = strip(value);
 		}
 		return out;
 	};
@@ -64,6 +66,7 @@ for (const { side, name, file } of targets) {
 	const ts = await compile(schema, name, {
 		bannerComment: banner,
 		additionalProperties: false,
+		ignoreMinAndMaxItems: true,
 		unreachableDefinitions: true,
 		strictIndexSignatures: true,
 		format: true,

@@ -360,148 +360,7 @@ export interface StateChangeData {
 	 * @minItems 1
 	 * @maxItems 16
 	 */
-	path:
-		| [string | number]
-		| [string | number, string | number]
-		| [string | number, string | number, string | number]
-		| [string | number, string | number, string | number, string | number]
-		| [string | number, string | number, string | number, string | number, string | number]
-		| [string | number, string | number, string | number, string | number, string | number, string | number]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ]
-		| [
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number,
-				string | number
-		  ];
+	path: (string | number)[];
 	operation: 'set' | 'merge' | 'delete';
 	value?: {
 		[k: string]: unknown | undefined;
@@ -572,7 +431,7 @@ export interface Stroke {
 	 * @minItems 1
 	 * @maxItems 5000
 	 */
-	points: [[unknown, unknown], ...[unknown, unknown][]];
+	points: [number, number][];
 	/**
 	 * CSS hex: #rgb, #rrggbb or #rrggbbaa.
 	 */

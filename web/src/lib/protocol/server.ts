@@ -419,7 +419,7 @@ export interface StoredRoll {
 export interface StoredStroke {
 	id: string;
 	tool: 'pen' | 'line' | 'rect' | 'ellipse' | 'text' | 'eraser';
-	points: [unknown, unknown][];
+	points: [number, number][];
 	color: string;
 	width: number;
 	text?: string | null;
