@@ -18,11 +18,26 @@ export default defineConfig({
 		}
 	},
 	test: {
-		include: ['src/**/*.test.ts'],
 		environment: 'node',
-		passWithNoTests: true,
-		testTimeout: 30_000,
+		testTimeout: 60_000,
 		hookTimeout: 60_000,
-		pool: 'forks'
+		projects: [
+			{
+				// Pure parts: no network, no bridge.
+				extends: true,
+				test: { name: 'unit', include: ['src/**/*.test.ts'], exclude: ['src/**/*.bridge.test.ts'] }
+			},
+			{
+				// Against a real ttrpg-bridge started once for the run (scripts/bridge-global-setup.ts).
+				extends: true,
+				test: {
+					name: 'bridge',
+					include: ['src/**/*.bridge.test.ts'],
+					globalSetup: ['scripts/bridge-global-setup.ts'],
+					// One bridge on a shared machine: files run one after another.
+					fileParallelism: false
+				}
+			}
+		]
 	}
 });

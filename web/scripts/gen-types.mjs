@@ -42,6 +42,9 @@ function named(schema, name) {
 			if (key === 'prefixItems') out.items = strip(value);
 			else out[key] = strip(value);
 		}
+		// `Any` in pydantic is a schema with no constraint; the generator would read it as an object.
+		const shaped = ['type', '$ref', 'anyOf', 'oneOf', 'allOf', 'enum', 'const', 'properties', 'items', 'prefixItems'];
+		if (!shaped.some((key) => key in node)) out.tsType = 'unknown';
 		return out;
 	};
 	/** @type {Record<string, any>} */

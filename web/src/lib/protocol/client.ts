@@ -113,6 +113,7 @@ export interface RequestMetadata {
 	 */
 	timeout?: number | null;
 	retry?: boolean | null;
+	tsType?: 'unknown';
 }
 /**
  * List the MCP server's tools, resources, resource templates and prompts.
@@ -150,6 +151,7 @@ export interface ResourceGet {
 }
 export interface ResourceGetParams {
 	uri: string;
+	tsType?: 'unknown';
 }
 /**
  * Render one MCP prompt: ``method`` is the prompt's name, ``params`` its arguments.
@@ -190,6 +192,7 @@ export interface DiceRollData {
 	purpose?: string | null;
 	advantage?: 'none' | 'advantage' | 'disadvantage';
 	visibility?: 'public' | 'gm' | 'blind' | 'self';
+	tsType?: 'unknown';
 }
 /**
  * Change the joined campaign (GM); broadcast as a ``campaign_update`` event.
@@ -221,6 +224,7 @@ export interface CampaignChanges {
 	archived?: boolean | null;
 	expected_version?: number | null;
 	reason?: string;
+	tsType?: 'unknown';
 }
 /**
  * Change a character (players: their own only); broadcast as a ``character_update`` event.
@@ -242,6 +246,7 @@ export interface CharacterChanges {
 	changes: {
 		[k: string]: unknown | undefined;
 	};
+	tsType?: 'unknown';
 }
 /**
  * Change the initiative order, turn or round; broadcast as ``state_update`` events.
@@ -268,6 +273,7 @@ export interface SetOrder {
 	 * @maxItems 200
 	 */
 	combatants: Combatant[];
+	tsType?: 'unknown';
 }
 /**
  * One entry of the initiative order.
@@ -287,18 +293,21 @@ export interface Combatant {
 	conditions?: string[];
 	hidden?: boolean;
 	character_id?: string | null;
+	tsType?: 'unknown';
 }
 /**
  * The next combatant acts; past the last one a new round begins.
  */
 export interface NextTurn {
 	action: 'next';
+	tsType?: 'unknown';
 }
 /**
  * Go back one turn (a mistake at the table), not before turn 0 of round 1.
  */
 export interface PreviousTurn {
 	action: 'previous';
+	tsType?: 'unknown';
 }
 /**
  * Insert one combatant where its initiative puts it; whoever is acting keeps acting.
@@ -306,6 +315,7 @@ export interface PreviousTurn {
 export interface AddCombatant {
 	action: 'add';
 	combatant: Combatant;
+	tsType?: 'unknown';
 }
 /**
  * Take one combatant out; if it was acting, the turn passes on.
@@ -313,6 +323,7 @@ export interface AddCombatant {
 export interface RemoveCombatant {
 	action: 'remove';
 	combatant_id: string;
+	tsType?: 'unknown';
 }
 /**
  * Patch one combatant; a new initiative re-sorts the order, keeping the acting one acting.
@@ -320,6 +331,7 @@ export interface RemoveCombatant {
 export interface UpdateCombatant {
 	action: 'update';
 	combatant: CombatantPatch;
+	tsType?: 'unknown';
 }
 /**
  * The fields of one combatant to change, found by ``id``; fields left out stay as they are.
@@ -333,12 +345,14 @@ export interface CombatantPatch {
 	conditions?: string[] | null;
 	hidden?: boolean | null;
 	character_id?: string | null;
+	tsType?: 'unknown';
 }
 /**
  * End the encounter: no combatants, turn 0 of round 1.
  */
 export interface ClearInitiative {
 	action: 'clear';
+	tsType?: 'unknown';
 }
 /**
  * Change the shared state at a path; a stale ``previous_version`` is a ``conflict``.
@@ -362,14 +376,13 @@ export interface StateChangeData {
 	 */
 	path: (string | number)[];
 	operation: 'set' | 'merge' | 'delete';
-	value?: {
-		[k: string]: unknown | undefined;
-	};
+	value?: unknown;
 	previous_version?: number | null;
 	/**
 	 * Ignored: the bridge assigns versions.
 	 */
 	version?: number | null;
+	tsType?: 'unknown';
 }
 /**
  * Where the user's pointer is; coalesced and sent to the table in batches, never stored.
@@ -389,12 +402,14 @@ export interface CursorMove {
 }
 export interface CursorData {
 	position: CursorPosition;
+	tsType?: 'unknown';
 }
 export interface CursorPosition {
 	x: number;
 	y: number;
 	element?: string | null;
 	timestamp?: number | null;
+	tsType?: 'unknown';
 }
 /**
  * Draw a stroke, erase one, or clear the canvas (GM); durable and broadcast.
@@ -417,6 +432,7 @@ export interface CanvasDraw {
 export interface DrawStroke {
 	action: 'stroke';
 	stroke: Stroke;
+	tsType?: 'unknown';
 }
 /**
  * One thing drawn on the canvas.
@@ -439,6 +455,7 @@ export interface Stroke {
 	width: number;
 	text?: string | null;
 	layer?: 'map' | 'tokens' | 'notes';
+	tsType?: 'unknown';
 }
 /**
  * Remove one stroke by its id (one's own, or anyone's for a GM).
@@ -446,12 +463,14 @@ export interface Stroke {
 export interface EraseStroke {
 	action: 'erase';
 	stroke_id: string;
+	tsType?: 'unknown';
 }
 /**
  * Remove every stroke (GM only).
  */
 export interface ClearCanvas {
 	action: 'clear';
+	tsType?: 'unknown';
 }
 /**
  * The user's status at the table and the character they play.
@@ -473,6 +492,7 @@ export interface PresenceData {
 	status?: ('online' | 'away' | 'typing') | null;
 	character_id?: string | null;
 	character_name?: string | null;
+	tsType?: 'unknown';
 }
 /**
  * Liveness from the client; answered with ``ack``.

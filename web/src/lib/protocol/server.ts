@@ -58,6 +58,7 @@ export interface SessionUser {
 	id: string;
 	name: string;
 	display_name: string;
+	tsType?: 'unknown';
 }
 /**
  * The reply to an MCP operation: ``result`` or ``error``.
@@ -103,6 +104,7 @@ export interface ErrorBody {
 	data?: {
 		[k: string]: unknown | undefined;
 	} | null;
+	tsType?: 'unknown';
 }
 export interface DiceRollResult {
 	id: string;
@@ -146,6 +148,7 @@ export interface RolledDice {
 	text: string;
 	purpose: string | null;
 	visibility: 'public' | 'gm' | 'blind' | 'self';
+	tsType?: 'unknown';
 }
 /**
  * One die rolled, including those that were dropped or rerolled and no longer count.
@@ -179,6 +182,7 @@ export interface DieResult {
 	 * Index of the die's dice term in the expression, 0-based, left to right.
 	 */
 	group: number;
+	tsType?: 'unknown';
 }
 /**
  * A blind roll as the player who made it sees it: only that it was made.
@@ -188,6 +192,7 @@ export interface HiddenRollResult {
 	purpose: string | null;
 	visibility: 'blind';
 	hidden: true;
+	tsType?: 'unknown';
 }
 export interface Ack {
 	id: string;
@@ -231,6 +236,7 @@ export interface AckData {
 	 * The new token's expiry (Unix seconds).
 	 */
 	expires_at?: number | null;
+	tsType?: 'unknown';
 }
 export interface ErrorMessage {
 	id: string;
@@ -348,6 +354,7 @@ export interface CampaignSnapshotData {
 	state?: SharedStateView | null;
 	canvas?: StoredStroke[] | null;
 	participants?: ParticipantView[];
+	tsType?: 'unknown';
 }
 /**
  * The shared state document as one viewer may see it.
@@ -363,6 +370,7 @@ export interface SharedStateView {
 	version: number;
 	last_update: string;
 	dice_rolls?: StoredRoll[];
+	tsType?: 'unknown';
 }
 /**
  * One entry of the initiative order.
@@ -382,6 +390,7 @@ export interface Combatant {
 	conditions?: string[];
 	hidden?: boolean;
 	character_id?: string | null;
+	tsType?: 'unknown';
 }
 /**
  * A hidden combatant as players and spectators see it.
@@ -390,6 +399,7 @@ export interface HiddenCombatant {
 	id: string | null;
 	name: string;
 	hidden: true;
+	tsType?: 'unknown';
 }
 /**
  * One entry of the roll log in a snapshot.
@@ -412,6 +422,7 @@ export interface StoredRoll {
 	player_id: string;
 	player_name: string;
 	created_at: string;
+	tsType?: 'unknown';
 }
 /**
  * A stroke on the canvas, with the id the bridge gave it.
@@ -426,6 +437,7 @@ export interface StoredStroke {
 	layer: 'map' | 'tokens' | 'notes';
 	user_id: string;
 	created_at?: string | null;
+	tsType?: 'unknown';
 }
 export interface ParticipantView {
 	user_id: string;
@@ -439,6 +451,7 @@ export interface ParticipantView {
 	character_id: string | null;
 	character_name: string | null;
 	sessions: number;
+	tsType?: 'unknown';
 }
 export interface ParticipantJoined {
 	id: string;
@@ -483,6 +496,7 @@ export interface ParticipantLeft {
 export interface ParticipantLeftData {
 	user_id: string;
 	username: string;
+	tsType?: 'unknown';
 }
 export interface PresenceChanged {
 	id: string;
@@ -539,6 +553,7 @@ export interface RollEventData {
 	crit: boolean;
 	fumble: boolean;
 	text: string;
+	tsType?: 'unknown';
 }
 /**
  * A roll this viewer may not see: who rolled and how, not what.
@@ -549,6 +564,7 @@ export interface HiddenRollEventData {
 	player_name: string | null;
 	visibility: ('public' | 'gm' | 'blind' | 'self') | null;
 	hidden: true;
+	tsType?: 'unknown';
 }
 export interface StateChanged {
 	id: string;
@@ -573,13 +589,12 @@ export interface StateChanged {
 export interface StateChangedData {
 	path: (string | number)[];
 	operation: 'set' | 'merge' | 'delete';
-	value?: {
-		[k: string]: unknown | undefined;
-	};
+	value?: unknown;
 	version: number;
 	previous_version: number | null;
 	last_update: string;
 	by?: string | null;
+	tsType?: 'unknown';
 }
 export interface CanvasDrawn {
 	id: string;
@@ -605,15 +620,18 @@ export interface StrokeDrawn {
 	action: 'stroke';
 	stroke: StoredStroke;
 	by: string;
+	tsType?: 'unknown';
 }
 export interface StrokeErased {
 	action: 'erase';
 	stroke_id: string;
 	by: string;
+	tsType?: 'unknown';
 }
 export interface CanvasCleared {
 	action: 'clear';
 	by: string;
+	tsType?: 'unknown';
 }
 export interface CampaignChanged {
 	id: string;
@@ -640,6 +658,7 @@ export interface CampaignChangedData {
 		[k: string]: unknown | undefined;
 	};
 	by?: string | null;
+	tsType?: 'unknown';
 }
 export interface CharacterChanged {
 	id: string;
@@ -666,6 +685,7 @@ export interface CharacterChangedData {
 		[k: string]: unknown | undefined;
 	};
 	by?: string | null;
+	tsType?: 'unknown';
 }
 /**
  * The latest cursor of everyone who moved since the last tick; no seq, never stored.
@@ -691,6 +711,7 @@ export interface CursorBatch {
 }
 export interface CursorBatchData {
 	cursors: CursorEntry[];
+	tsType?: 'unknown';
 }
 export interface CursorEntry {
 	user_id: string;
@@ -701,4 +722,5 @@ export interface CursorEntry {
 	position: {
 		[k: string]: unknown | undefined;
 	};
+	tsType?: 'unknown';
 }

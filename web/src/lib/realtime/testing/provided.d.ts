@@ -1,0 +1,9 @@
+// What scripts/bridge-global-setup.ts provides to the bridge tests (`inject(...)`).
+import 'vitest';
+
+declare module 'vitest' {
+	export interface ProvidedContext {
+		bridgeUrl: string;
+		accessTokenTtl: number;
+	}
+}
