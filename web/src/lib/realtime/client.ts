@@ -150,9 +150,11 @@ export interface TTRPGClientConfig {
 	maxReconnectAttempts?: number;
 	/** Heartbeat interval (ms) when the bridge does not say (it does, in `session_created`). */
 	heartbeatIntervalMs?: number;
+	/** Most changes sent together in one frame (the bridge's `max_batch`, default 10). */
+	maxBatch?: number;
 	/** Minimum ms between two `cursor_move` messages (default 50). */
 	cursorThrottleMs?: number;
-	/** Renew the access token this long before it expires (ms, default 60 s; at most half its life). */
+	/** Renew the access token this long before it expires (ms; default: 60 s, at most half its life). */
 	renewBeforeMs?: number;
 	limits?: Partial<TableLimits>;
 	random?: () => number;
@@ -175,6 +177,8 @@ export interface RollOptions extends RequestOptions {
 export type ChangeResult = AckData;
 
 const CLOSE_BY_CLIENT = 1000;
+/** The bridge's default `max_batch`: most messages in one frame. */
+const MAX_BATCH = 10;
 const CLOSE_DEAD = 4000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_HEARTBEAT_MS = 30_000;
@@ -768,7 +772,7 @@ export class TTRPGWebSocketClient {
 		this.attempt = 0;
 		if (this.transport?.kind === 'websocket') this.wsFailures = 0;
 		this.publishStatus('authenticated', this.transport?.kind ?? null, null);
-		this.flush();
+		this.pump();
 		this.scheduleRenewal();
 		this.settleWaiters(null);
 	}
@@ -796,26 +800,45 @@ export class TTRPGWebSocketClient {
 			};
 			this.outbox.add(entry);
 			this.publishStatus(this.currentState(), this.transport?.kind ?? null, this.currentError());
-			if (this.ready) this.send(entry);
+			this.pump();
 		});
 	}
 
-	private send(entry: OutboxEntry): void {
-		if (this.transport === null) return;
-		if (entry.sends > 0) this.stats.resent += 1;
-		entry.sends += 1;
-		entry.sentOn = this.generation;
-		if (entry.timer !== null) clearTimeout(entry.timer);
-		entry.timer = setTimeout(() => {
-			if (this.outbox.take(entry.id) === undefined) return;
-			this.failed(entry, new RealtimeError('timeout', `${entry.message.type} got no reply in ${entry.timeoutMs} ms`));
-		}, entry.timeoutMs);
-		this.transport.send(entry.message);
+	/**
+	 * Send what waits. Reads go out at once and may run side by side. Changes go out in the order
+	 * they were made, one frame at a time: the next frame waits for every reply to the previous
+	 * one, and the changes that queued up meanwhile travel together as one batch (a JSON array,
+	 * which the bridge handles in order). The bridge handles separate frames concurrently, so
+	 * this is what keeps "applied in the order made" true, across reconnects too.
+	 */
+	private pump(): void {
+		if (!this.ready || this.transport === null) return;
+		const unsent = this.outbox.unsentOn(this.generation);
+		for (const entry of unsent) if (!entry.change) this.transmit([entry]);
+		const inFlight = this.outbox.all().some((entry) => entry.change && entry.sentOn === this.generation);
+		if (inFlight) return;
+		const batch = unsent.filter((entry) => entry.change).slice(0, this.config.maxBatch ?? MAX_BATCH);
+		if (batch.length > 0) this.transmit(batch);
 	}
 
-	/** Send, in their original order, every request not yet sent on this connection. */
-	private flush(): void {
-		for (const entry of this.outbox.unsentOn(this.generation)) this.send(entry);
+	private transmit(entries: OutboxEntry[]): void {
+		if (this.transport === null) return;
+		for (const entry of entries) {
+			if (entry.sends > 0) this.stats.resent += 1;
+			entry.sends += 1;
+			entry.sentOn = this.generation;
+			if (entry.timer !== null) clearTimeout(entry.timer);
+			entry.timer = setTimeout(() => {
+				if (this.outbox.take(entry.id) === undefined) return;
+				this.failed(
+					entry,
+					new RealtimeError('timeout', `${entry.message.type} got no reply in ${entry.timeoutMs} ms`)
+				);
+				this.pump();
+			}, entry.timeoutMs);
+		}
+		const [only] = entries;
+		this.transport.send(entries.length === 1 && only !== undefined ? only.message : entries.map((entry) => entry.message));
 	}
 
 	private settle(reply: Reply | Server.CampaignSnapshot): void {
@@ -830,6 +853,7 @@ export class TTRPGWebSocketClient {
 			entry.resolve(reply as Reply);
 		}
 		this.publishStatus(this.currentState(), this.transport?.kind ?? null, this.currentError());
+		this.pump();
 	}
 
 	private failed(entry: OutboxEntry, error: RealtimeError): void {
@@ -874,7 +898,7 @@ export class TTRPGWebSocketClient {
 		if (this.renewTimer !== null) clearTimeout(this.renewTimer);
 		this.renewTimer = null;
 		if (this.auth.refresh === undefined || !this.wanted) return;
-		const delay = renewalDelay(this.auth.accessToken(), this.config.renewBeforeMs ?? 60_000);
+		const delay = renewalDelay(this.auth.accessToken(), this.config.renewBeforeMs);
 		if (delay === null) return;
 		this.renewTimer = setTimeout(() => {
 			this.renewTimer = null;

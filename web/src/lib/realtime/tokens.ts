@@ -35,16 +35,24 @@ export function tokenTimes(token: string): { expiresAt: number | null; issuedAt:
 	}
 }
 
+/** Renew this long before expiry by default... */
+export const DEFAULT_RENEW_BEFORE_MS = 60_000;
+
 /**
- * Milliseconds from `nowMs` until the token should be renewed: `renewBeforeMs` ahead of expiry,
- * but never past half its life (a short-lived token is renewed halfway), and never negative.
- * Null when the token carries no expiry.
+ * Milliseconds from `nowMs` until the token should be renewed, or null when it carries no expiry.
+ * By default a minute ahead of expiry, but not before half its life (a 30 s token is renewed at
+ * 15 s); an explicit `renewBeforeMs` is honoured up to 90 % of its life. Never negative.
  */
-export function renewalDelay(token: string, renewBeforeMs: number, nowMs: number = Date.now()): number | null {
+export function renewalDelay(
+	token: string,
+	renewBeforeMs?: number,
+	nowMs: number = Date.now()
+): number | null {
 	const { expiresAt, issuedAt } = tokenTimes(token);
 	if (expiresAt === null) return null;
 	const expiresMs = expiresAt * 1000;
-	const lifetime = issuedAt !== null ? expiresMs - issuedAt * 1000 : renewBeforeMs * 2;
-	const ahead = Math.min(renewBeforeMs, lifetime / 2);
+	const before = renewBeforeMs ?? DEFAULT_RENEW_BEFORE_MS;
+	const lifetime = issuedAt !== null ? expiresMs - issuedAt * 1000 : before * 2;
+	const ahead = Math.min(before, lifetime * (renewBeforeMs === undefined ? 0.5 : 0.9));
 	return Math.max(0, expiresMs - ahead - nowMs);
 }

@@ -8,6 +8,7 @@ import { createParser } from 'eventsource-parser';
 import type { ServerMessage } from './messages';
 
 export type TransportKind = 'websocket' | 'sse';
+export type Outgoing = Record<string, unknown> | Record<string, unknown>[];
 
 export interface CloseInfo {
 	/** WebSocket close code, or the HTTP status that refused the stream (0: network failure). */
@@ -26,7 +27,8 @@ export interface TransportHandlers {
 
 export interface Transport {
 	readonly kind: TransportKind;
-	send(message: Record<string, unknown>): void;
+	/** One message, or several as one batch frame (handled by the bridge in order). */
+	send(message: Outgoing): void;
 	close(code?: number, reason?: string): void;
 }
 
@@ -87,7 +89,7 @@ export class WebSocketTransport implements Transport {
 		};
 	}
 
-	send(message: Record<string, unknown>): void {
+	send(message: Outgoing): void {
 		if (this.socket.readyState === 1) this.socket.send(JSON.stringify(message));
 	}
 
@@ -180,13 +182,15 @@ export class SseTransport implements Transport {
 		}
 	}
 
-	send(message: Record<string, unknown>): void {
+	send(message: Outgoing): void {
 		if (this.ended) return;
 		void this.post(message);
 	}
 
-	private async post(message: Record<string, unknown>): Promise<void> {
-		const body = this.sessionId !== null ? { ...message, session_id: this.sessionId } : message;
+	private async post(message: Outgoing): Promise<void> {
+		const inSession = (one: Record<string, unknown>) =>
+			this.sessionId !== null ? { ...one, session_id: this.sessionId } : one;
+		const body = Array.isArray(message) ? message.map(inSession) : inSession(message);
 		let response: Response;
 		try {
 			response = await this.options.fetch(new URL('/api/messages', this.options.baseUrl), {
