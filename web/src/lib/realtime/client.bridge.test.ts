@@ -38,6 +38,8 @@ describe('a table over WebSocket', () => {
 		expect(own.mine).toBe(true);
 		expect(own.dice).toHaveLength(2);
 		expect(own.dice.filter((die) => die.dropped)).toHaveLength(1);
+		// Another seat learns the dice from the event: the dropped one is marked too.
+		expect(seen.dice.map((die) => die.dropped).sort()).toEqual([false, true]);
 		expect(get(player.participants).size).toBe(2);
 	});
 

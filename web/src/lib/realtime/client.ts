@@ -252,6 +252,7 @@ export class TTRPGWebSocketClient {
 	private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
 	private renewTimer: ReturnType<typeof setTimeout> | null = null;
 	private cursorTimer: ReturnType<typeof setTimeout> | null = null;
+	private retryTimer: ReturnType<typeof setTimeout> | null = null;
 	private cursorLastSent = 0;
 	private cursorNext: Client.CursorPosition | null = null;
 	private readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
@@ -705,7 +706,6 @@ export class TTRPGWebSocketClient {
 		this.transport = null;
 		this.ready = false;
 		this.stopHeartbeat();
-		this.sequencer.isJoining && this.sequencer.beginJoin();
 		for (const entry of this.outbox.all()) {
 			if (entry.timer !== null) clearTimeout(entry.timer);
 			entry.timer = null;
@@ -793,6 +793,7 @@ export class TTRPGWebSocketClient {
 				change: kind.change,
 				timeoutMs: options.timeoutMs ?? this.config.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS,
 				sentOn: null,
+				notBefore: 0,
 				sends: 0,
 				resolve,
 				reject,
@@ -813,11 +814,15 @@ export class TTRPGWebSocketClient {
 	 */
 	private pump(): void {
 		if (!this.ready || this.transport === null) return;
+		const now = Date.now();
 		const unsent = this.outbox.unsentOn(this.generation);
-		for (const entry of unsent) if (!entry.change) this.transmit([entry]);
+		for (const entry of unsent) if (!entry.change && entry.notBefore <= now) this.transmit([entry]);
 		const inFlight = this.outbox.all().some((entry) => entry.change && entry.sentOn === this.generation);
 		if (inFlight) return;
-		const batch = unsent.filter((entry) => entry.change).slice(0, this.config.maxBatch ?? MAX_BATCH);
+		const changes = unsent.filter((entry) => entry.change);
+		// A change told to wait (rate_limited) holds back every change made after it.
+		const ready = changes.findIndex((entry) => entry.notBefore > now);
+		const batch = changes.slice(0, ready === -1 ? undefined : ready).slice(0, this.config.maxBatch ?? MAX_BATCH);
 		if (batch.length > 0) this.transmit(batch);
 	}
 
@@ -843,10 +848,28 @@ export class TTRPGWebSocketClient {
 
 	private settle(reply: Reply | Server.CampaignSnapshot): void {
 		if (reply.request_id == null) return;
-		const entry = this.outbox.take(reply.request_id);
-		if (entry === undefined) return; // a heartbeat's ack, or a reply to a request given up on
-		if ('duplicate' in reply && reply.duplicate) this.stats.duplicateReplies += 1;
+		const waiting = this.outbox.get(reply.request_id);
+		if (waiting === undefined) return; // a heartbeat's ack, or a reply to a request given up on
 		const error = 'error' in reply ? reply.error : null;
+		if (error?.code === 'rate_limited' && waiting.resend) {
+			// Nothing happened: send it again (same id, same place in line) once the bridge allows.
+			const seconds = Number((error.data as { retry_after?: unknown } | null)?.retry_after ?? 1);
+			const delay = Math.max(50, seconds * 1000);
+			if (waiting.timer !== null) clearTimeout(waiting.timer);
+			waiting.timer = null;
+			waiting.sentOn = null;
+			waiting.notBefore = Date.now() + delay;
+			if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+			this.retryTimer = setTimeout(() => {
+				this.retryTimer = null;
+				this.pump();
+			}, delay);
+			this.pump();
+			return;
+		}
+		const entry = this.outbox.take(reply.request_id);
+		if (entry === undefined) return;
+		if ('duplicate' in reply && reply.duplicate) this.stats.duplicateReplies += 1;
 		if (error != null) {
 			this.failed(entry, RealtimeError.from(error));
 		} else {
@@ -885,7 +908,10 @@ export class TTRPGWebSocketClient {
 				this.drop('no message from the bridge for too long');
 				return;
 			}
-			this.transport?.send({ id: newMessageId(), type: 'heartbeat', timestamp: Date.now() });
+			// An SSE session has no idle timeout, and a POST per beat would be waste.
+			if (this.transport?.kind === 'websocket') {
+				this.transport.send({ id: newMessageId(), type: 'heartbeat', timestamp: Date.now() });
+			}
 		}, interval);
 	}
 
@@ -913,9 +939,10 @@ export class TTRPGWebSocketClient {
 
 	private clearTimers(): void {
 		this.stopHeartbeat();
-		for (const timer of [this.reconnectTimer, this.renewTimer, this.cursorTimer]) {
+		for (const timer of [this.reconnectTimer, this.renewTimer, this.cursorTimer, this.retryTimer]) {
 			if (timer !== null) clearTimeout(timer);
 		}
+		this.retryTimer = null;
 		this.reconnectTimer = null;
 		this.renewTimer = null;
 		this.cursorTimer = null;

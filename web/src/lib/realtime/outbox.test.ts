@@ -9,6 +9,7 @@ function entry(id: string, change = true): OutboxEntry {
 		change,
 		timeoutMs: 1000,
 		sentOn: null,
+		notBefore: 0,
 		sends: 0,
 		resolve: () => {},
 		reject: () => {},

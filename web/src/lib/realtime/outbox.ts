@@ -19,6 +19,8 @@ export interface OutboxEntry {
 	timeoutMs: number;
 	/** The connection (generation) it was last sent on; null = not sent yet. */
 	sentOn: number | null;
+	/** Not to be sent before this time (ms since epoch): the bridge said wait (`rate_limited`). */
+	notBefore: number;
 	sends: number;
 	resolve: (reply: Reply) => void;
 	reject: (error: Error) => void;

@@ -6,6 +6,7 @@ import {
 	applyRollResult,
 	applySnapshot,
 	applyStateChange,
+	diceFromText,
 	emptySharedState,
 	emptyTable,
 	initiativeOf,
@@ -104,6 +105,23 @@ describe('table reducers', () => {
 		expect(table.rolls).toHaveLength(1);
 		expect(table.rolls[0]).toMatchObject({ hidden: true, total: null, playerName: 'Oskar' });
 		expect(table.activity.at(-1)?.summary).toContain('hidden');
+	});
+
+	it("reads dropped and exploded dice of someone else's roll from its text", () => {
+		const table = applyEvent(emptyTable('c'), rollEvent(5, publicRoll), 'u9');
+		expect(table.rolls[0]!.dice).toEqual([
+			{ value: 20, sides: 20, kept: true, dropped: false, rerolled: false, exploded: false },
+			{ value: 11, sides: 20, kept: false, dropped: true, rerolled: false, exploded: false }
+		]);
+		expect(diceFromText('1d6! (6!, 3) + 4d6kh3 (6, 5, 3, ~~1~~) + 2 = 23', [6, 3, 6, 5, 3, 1])?.map((d) => [d.sides, d.exploded, d.dropped])).toEqual([
+			[6, true, false],
+			[6, false, false],
+			[6, false, false],
+			[6, false, false],
+			[6, false, false],
+			[6, false, true]
+		]);
+		expect(diceFromText('1d20 (14) + 5 = 19', [15])).toBeNull();
 	});
 
 	it('applies set, merge and delete at a path, keeping version and last update', () => {

@@ -154,6 +154,30 @@ function diceFromValues(values: number[]): RollDie[] {
 	}));
 }
 
+// A rolled dice term in a roll's text: `4d6kh3 (6, 5, 3, ~~1~~)`; a struck value did not count.
+const ROLLED_TERM = /\d*d(\d+|%)[^\s(]* \(((?:~~)?\d+!?(?:~~)?(?:, (?:~~)?\d+!?(?:~~)?)*)\)/g;
+
+/**
+ * Every die of someone else's roll, read from its text (the event carries only the values): which
+ * ones were struck (dropped or rerolled), which exploded, and their sides. Null when the text does
+ * not account for exactly the values given, so nothing is ever guessed.
+ */
+export function diceFromText(text: string, values: number[]): RollDie[] | null {
+	const dice: RollDie[] = [];
+	for (const match of text.matchAll(ROLLED_TERM)) {
+		const sides = match[1] === '%' ? 100 : Number(match[1]);
+		for (const item of (match[2] ?? '').split(', ')) {
+			const struck = item.startsWith('~~');
+			const bare = struck ? item.slice(2, -2) : item;
+			const exploded = bare.endsWith('!');
+			const value = Number(exploded ? bare.slice(0, -1) : bare);
+			dice.push({ value, sides, kept: !struck, dropped: struck, rerolled: false, exploded });
+		}
+	}
+	if (dice.length !== values.length || dice.some((die, i) => die.value !== values[i])) return null;
+	return dice;
+}
+
 function rollFromStored(stored: Server.StoredRoll, me: string | null): RollEntry {
 	return {
 		key: `roll:${stored.id}`,
@@ -210,7 +234,7 @@ function rollFromEvent(event: Extract<CampaignEvent, { type: 'dice_roll' }>, me:
 		purpose: data.purpose,
 		visibility: data.visibility,
 		total: data.total,
-		dice: diceFromValues(data.results),
+		dice: diceFromText(data.text, data.results) ?? diceFromValues(data.results),
 		text: data.text,
 		crit: data.crit,
 		fumble: data.fumble,
