@@ -2,7 +2,7 @@
  * Shared steps of the browser tests: fresh people, signing in through the page, a campaign with
  * a GM and a player seated, and a watch on the console so that any error fails the test.
  */
-import { expect, type Browser, type BrowserContext, type ConsoleMessage, type Page } from '@playwright/test';
+import { expect, type Browser, type BrowserContext, type ConsoleMessage, type Page, type WebSocketRoute } from '@playwright/test';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -77,9 +77,13 @@ export async function expectConnected(page: Page, words: RegExp = /Connected/): 
 }
 
 /** A GM and a player at one new campaign's table: the player joined through the invite link. */
-export async function gmAndPlayer(browser: Browser): Promise<{ gm: Seat; player: Seat; campaign: string; url: string }> {
+export async function gmAndPlayer(
+	browser: Browser,
+	options: { preparePlayer?: (player: Seat) => Promise<void> } = {}
+): Promise<{ gm: Seat; player: Seat; campaign: string; url: string }> {
 	const gm = await newSeat(browser, 'gm');
 	const player = await newSeat(browser, 'pl');
+	await options.preparePlayer?.(player);
 	const campaign = uniqueName('Campaign ');
 	await gm.page.goto('/');
 	await createAccount(gm.page, gm.name);
@@ -116,4 +120,38 @@ export async function roll(page: Page, expression: string, visibility?: 'Public'
 	if (visibility) await page.getByLabel('Visibility').selectOption({ label: visibility });
 	await page.getByLabel('Dice expression').fill(expression);
 	await page.getByRole('button', { name: 'Roll', exact: true }).click();
+}
+
+/**
+ * A network cable for one browser context's WebSocket: every /ws connection goes through a
+ * proxy that can be cut (both sides closed, new connections hang) and mended.
+ * `context.setOffline` alone leaves an open socket untouched in Chromium, unlike a real outage.
+ */
+export async function cableFor(context: BrowserContext): Promise<{ cut: () => Promise<void>; mend: () => Promise<void> }> {
+	let up = true;
+	const live: { page: WebSocketRoute; server: WebSocketRoute }[] = [];
+	// Attempts made while the cable is cut hang, as a real connect does, until it is mended.
+	const hanging: WebSocketRoute[] = [];
+	await context.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+		if (!up) {
+			hanging.push(ws);
+			return;
+		}
+		live.push({ page: ws, server: ws.connectToServer() });
+	});
+	return {
+		async cut() {
+			up = false;
+			await context.setOffline(true);
+			for (const { page, server } of live.splice(0)) {
+				await page.close({ code: 4000, reason: 'network down' });
+				await server.close({ code: 1001, reason: 'network down' });
+			}
+		},
+		async mend() {
+			up = true;
+			await context.setOffline(false);
+			for (const ws of hanging.splice(0)) await ws.close({ code: 4000, reason: 'network down' });
+		}
+	};
 }
