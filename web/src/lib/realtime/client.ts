@@ -253,6 +253,7 @@ export class TTRPGWebSocketClient {
 	private renewTimer: ReturnType<typeof setTimeout> | null = null;
 	private cursorTimer: ReturnType<typeof setTimeout> | null = null;
 	private retryTimer: ReturnType<typeof setTimeout> | null = null;
+	private presence: PresenceData | null = null;
 	private cursorLastSent = 0;
 	private cursorNext: Client.CursorPosition | null = null;
 	private readyWaiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
@@ -495,8 +496,12 @@ export class TTRPGWebSocketClient {
 		return (reply as Server.Response).result ?? {};
 	}
 
-	/** Your status at the table (online, away, typing) and the character you play. */
+	/**
+	 * Your status at the table (online, away, typing) and the character you play. Kept and sent
+	 * again after every reconnect, since a new session starts as plain "online".
+	 */
 	setPresence(presence: PresenceData): void {
+		this.presence = { ...this.presence, ...presence };
 		if (this.ready) this.transport?.send({ id: newMessageId(), type: 'presence_update', data: presence });
 	}
 
@@ -772,6 +777,9 @@ export class TTRPGWebSocketClient {
 		this.attempt = 0;
 		if (this.transport?.kind === 'websocket') this.wsFailures = 0;
 		this.publishStatus('authenticated', this.transport?.kind ?? null, null);
+		if (this.presence !== null && this.campaignId !== null) {
+			this.transport?.send({ id: newMessageId(), type: 'presence_update', data: this.presence });
+		}
 		this.pump();
 		this.scheduleRenewal();
 		this.settleWaiters(null);
