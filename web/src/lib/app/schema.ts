@@ -32,7 +32,7 @@ function kindOf(schema: Schema): { kind: FieldKind; choices: string[] } {
 	if (Array.isArray(s.enum)) return { kind: 'choice', choices: (s.enum as unknown[]).map(String) };
 	switch (s.type) {
 		case 'string':
-			return { kind: (s.maxLength as number | undefined) && (s.maxLength as number) <= 500 ? 'text' : 'longtext', choices: [] };
+			return { kind: ((s.maxLength as number | undefined) ?? 0) > 1000 ? 'longtext' : 'text', choices: [] };
 		case 'integer':
 			return { kind: 'integer', choices: [] };
 		case 'number':
@@ -53,12 +53,17 @@ function labelOf(name: string, schema: Schema): string {
 	return title.charAt(0).toUpperCase() + title.slice(1);
 }
 
+// Free-text fields people write paragraphs in, whatever their schema's limits say.
+const LONG_TEXT = /(^|_)(notes?|description|body|text|house_rules)$/;
+
 export function fieldsOf(inputSchema: unknown): FormField[] {
 	const schema = (inputSchema ?? {}) as Schema;
 	const properties = (schema.properties ?? {}) as Record<string, Schema>;
 	const required = new Set((schema.required as string[] | undefined) ?? []);
 	return Object.entries(properties).map(([name, property]) => {
-		const { kind, choices } = kindOf(property);
+		const found = kindOf(property);
+		const kind: FieldKind = found.kind === 'text' && LONG_TEXT.test(name) ? 'longtext' : found.kind;
+		const choices = found.choices;
 		return {
 			name,
 			label: labelOf(name, property),
