@@ -200,3 +200,32 @@ test('with the WebSocket blocked the table works on SSE and says so', async ({ b
 	await gm.context.close();
 	await player.context.close();
 });
+
+test('what people type is shown as text, never run as markup; presence follows the window', async ({ browser }) => {
+	const { gm, player } = await gmAndPlayer(browser);
+	const markup = '<img src=x onerror="document.title=`pwned`"><b>bold</b>';
+	await player.page.getByLabel('Purpose').fill(markup);
+	await roll(player.page, '1d4');
+	const gmLog = gm.page.getByRole('region', { name: 'Roll log' });
+	await expect(gmLog.getByText(markup)).toBeVisible();
+	await expect(gmLog.locator('img')).toHaveCount(0);
+	await expect(gmLog.locator('b')).toHaveCount(0);
+
+	await openTab(player.page, 'Notes');
+	await player.page.getByRole('region', { name: 'Shared notes' }).getByRole('textbox').fill(markup);
+	await player.page.getByRole('button', { name: 'Save notes' }).click();
+	await openTab(gm.page, 'Notes');
+	await expect(gm.page.getByRole('region', { name: 'Shared notes' }).getByRole('textbox')).toHaveValue(markup);
+	expect(await gm.page.title()).not.toBe('pwned');
+	expect(await player.page.title()).not.toBe('pwned');
+
+	// Away when the window loses focus, online when it comes back.
+	await player.page.evaluate(() => window.dispatchEvent(new Event('blur')));
+	const seen = gm.page.getByRole('region', { name: 'Participants' }).getByTestId('participant').filter({ hasText: player.name });
+	await expect(seen).toHaveAttribute('data-status', 'away');
+	await player.page.evaluate(() => window.dispatchEvent(new Event('focus')));
+	await expect(seen).toHaveAttribute('data-status', 'online');
+	expectNoConsoleErrors(gm, player);
+	await gm.context.close();
+	await player.context.close();
+});
