@@ -4,7 +4,7 @@
  * the tests (`inject('bridgeUrl')`). The bridge command is TTRPG_BRIDGE_BIN, else the repo's
  * `.venv/bin/ttrpg-bridge` (`make install` creates it).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -82,6 +82,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 		throw new Error(`the bridge (${bin}) did not become ready; log:\n${text.slice(-4000)}`);
 	}
 	project.provide('bridgeUrl', url);
+	// What the bridge says it sends: the tests check every message they saw against it.
+	project.provide('serverSchema', JSON.parse(execFileSync(bin, ['schema', '--messages', 'server'], { encoding: 'utf8' })));
 	project.provide('accessTokenTtl', ACCESS_TOKEN_TTL);
 	return async () => {
 		if (child.exitCode === null) {

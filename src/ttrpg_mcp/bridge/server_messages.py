@@ -98,6 +98,7 @@ class RolledDice(_Closed):
     text: str
     purpose: str | None
     visibility: Visibility
+    roll_id: int | str | None = Field(default=None, description="At a table: the roll's id in its log.")
 
 
 class HiddenRollResult(_Closed):

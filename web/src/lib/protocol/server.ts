@@ -148,6 +148,10 @@ export interface RolledDice {
 	text: string;
 	purpose: string | null;
 	visibility: 'public' | 'gm' | 'blind' | 'self';
+	/**
+	 * At a table: the roll's id in its log.
+	 */
+	roll_id?: number | string | null;
 	tsType?: 'unknown';
 }
 /**
@@ -418,6 +422,10 @@ export interface StoredRoll {
 	text: string;
 	purpose: string | null;
 	visibility: 'public' | 'gm' | 'blind' | 'self';
+	/**
+	 * At a table: the roll's id in its log.
+	 */
+	roll_id?: number | string | null;
 	id: number | string;
 	player_id: string;
 	player_name: string;

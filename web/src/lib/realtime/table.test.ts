@@ -92,6 +92,26 @@ describe('table reducers', () => {
 		expect(rolls[0]!.dice.map((die) => die.dropped)).toEqual([false, true]);
 	});
 
+	it('numbers my roll when its reply came before its event', () => {
+		let table = { ...emptyTable('c'), rolls: [pendingRoll('r1', '2d20kh1+5', 'attack', 'public', 'u1', 'Mira')] };
+		const rolls = applyRollResult(table.rolls, 'r1', {
+			expression: '2d20kh1+5',
+			label: null,
+			total: 25,
+			dice: [],
+			rolls: [20],
+			crit: true,
+			fumble: false,
+			text: '',
+			purpose: 'attack',
+			visibility: 'public',
+			roll_id: 7
+		});
+		table = applyEvent({ ...table, rolls }, rollEvent(3, publicRoll), 'u1');
+		expect(table.rolls).toHaveLength(1);
+		expect(table.rolls[0]).toMatchObject({ key: 'roll:7', seq: 3, pending: false, requestId: 'r1' });
+	});
+
 	it("shows someone else's blind roll as hidden, and a repeated event once", () => {
 		const hidden: Server.HiddenRollEventData = {
 			roll_id: 8,

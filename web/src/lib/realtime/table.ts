@@ -374,7 +374,15 @@ function withRoll(rolls: RollEntry[], entry: RollEntry, limit: number): RollEntr
 			return capped(next, limit);
 		}
 	}
-	if (rolls.some((roll) => roll.key === entry.key)) return rolls;
+	const known = rolls.findIndex((roll) => roll.key === entry.key);
+	const existing = known >= 0 ? rolls[known] : undefined;
+	if (existing !== undefined) {
+		// My roll whose reply came first (over SSE the reply and the event travel apart).
+		if (existing.seq !== null) return rolls;
+		const next = [...rolls];
+		next[known] = { ...existing, seq: entry.seq, pending: false };
+		return next;
+	}
 	return capped([...rolls, entry], limit);
 }
 
@@ -392,8 +400,11 @@ export function applyRollResult(
 		next[index] = { ...entry, hidden: true, pending: entry.seq === null && entry.rollId === null };
 		return next;
 	}
+	const rollId = entry.rollId ?? result.roll_id ?? null;
 	next[index] = {
 		...entry,
+		rollId,
+		key: rollId !== null ? `roll:${rollId}` : entry.key,
 		total: result.total,
 		dice: diceFromResult(result.dice),
 		text: result.text,

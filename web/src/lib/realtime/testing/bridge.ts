@@ -121,6 +121,9 @@ export function controlledSockets(): SocketControl {
 	return control;
 }
 
+/** Every message the bridge sent to any seat client of this test file, for the schema check. */
+export const received: unknown[] = [];
+
 /** A client for one seat, on `ws`, with quick reconnects (tests wait on conditions, not time). */
 export function seatClient(
 	baseUrl: string,
@@ -134,7 +137,11 @@ export function seatClient(
 		campaignId,
 		WebSocketImpl: WebSocket as unknown as WebSocketFactory,
 		backoff: { initialMs: 50, maxMs: 500 },
-		...extra
+		...extra,
+		onMessage: (message) => {
+			received.push(message);
+			extra.onMessage?.(message);
+		}
 	});
 }
 

@@ -5,5 +5,6 @@ declare module 'vitest' {
 	export interface ProvidedContext {
 		bridgeUrl: string;
 		accessTokenTtl: number;
+		serverSchema: Record<string, unknown>;
 	}
 }
