@@ -4,7 +4,11 @@ import { createAccount, createCampaign, createInvite, expectHttpError, expectNoC
 test('an account is created, signs out and back in, and makes a campaign with an invite', async ({ browser }) => {
 	const gm = await newSeat(browser, 'lobby');
 	const page = gm.page;
-	await page.goto('/');
+	const response = await page.goto('/');
+	// The page allows its own bootstrap script by hash, and no other inline script.
+	const policy = response?.headers()['content-security-policy'] ?? '';
+	const scripts = policy.split('; ').find((directive) => directive.startsWith('script-src ')) ?? '';
+	expect(scripts).toMatch(/^script-src 'self' 'sha256-[A-Za-z0-9+/=]+'$/);
 	await expect(page.getByRole('heading', { name: 'ttrpg table' })).toBeVisible();
 	await page.screenshot({ path: `${SCREENSHOTS}/sign-in-desktop.png` });
 

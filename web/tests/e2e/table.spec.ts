@@ -161,19 +161,24 @@ test('a player offline for 5 seconds gets every roll made meanwhile, once each',
 
 	await cable!.cut();
 	const offlineSince = Date.now();
-	await expect(player.page.getByTestId('connection-status')).toHaveText(/Reconnecting|Offline|Connecting/);
+	await expect(player.page.getByTestId('connection-status')).toHaveText(/^Offline/);
 	for (const purpose of ['first', 'second', 'third']) {
 		await roll(gm.page, `/r 1d20 ${purpose}`);
 		await expect(gm.page.getByRole('region', { name: 'Roll log' }).getByText(purpose, { exact: true })).toBeVisible();
 	}
 	// The scenario is five seconds without a network, not a wait for a condition.
 	await player.page.waitForTimeout(Math.max(0, 5_000 - (Date.now() - offlineSince)));
+	// A change made while offline waits, and says so.
+	await expect(player.page.getByTestId('connection-status')).toHaveText(/^Offline/);
+	await roll(player.page, '/r 1d12 made offline');
+	await expect(player.page.getByTestId('connection-status')).toHaveText('Offline, 1 change waiting');
 	await cable!.mend();
 
 	// The client backs off while the network is down (at most 15 s between attempts).
 	await expect(player.page.getByTestId('connection-status')).toHaveText(/Connected/, { timeout: 45_000 });
-	await expect(playerLog.getByTestId('roll')).toHaveCount(4);
-	for (const purpose of ['first', 'second', 'third']) {
+	await expect(playerLog.getByTestId('roll')).toHaveCount(5);
+	await expect(gm.page.getByRole('region', { name: 'Roll log' }).getByText('made offline', { exact: true })).toHaveCount(1);
+	for (const purpose of ['first', 'second', 'third', 'made offline']) {
 		await expect(playerLog.getByText(purpose, { exact: true })).toHaveCount(1);
 	}
 	expectNoConsoleErrors(gm, player);
