@@ -23,6 +23,8 @@ test('a roll by the player reaches the GM, a blind roll shows only for the GM', 
 	await expect(playerLog.getByTestId('roll').nth(1).getByTestId('roll-total')).toHaveCount(0);
 
 	await gm.page.screenshot({ path: `${SCREENSHOTS}/table-gm-desktop.png` });
+	await gm.page.emulateMedia({ colorScheme: 'dark' });
+	await gm.page.screenshot({ path: `${SCREENSHOTS}/table-gm-dark-desktop.png` });
 	await player.page.setViewportSize({ width: 360, height: 740 });
 	await player.page.screenshot({ path: `${SCREENSHOTS}/table-player-360.png` });
 	expectNoConsoleErrors(gm, player);
