@@ -128,7 +128,9 @@ async def test_without_a_build_pages_say_how_to_build_it(data_dir: Path, tmp_pat
     """No index.html: a 503 page naming the commands; the API is unaffected."""
     async with _client(data_dir, tmp_path / "no-build-here") as http:
         page = await http.get("/join/K7Q-2XF")
+        icon = await http.get("/favicon.ico")
         health = await http.get("/healthz")
+    assert icon.status_code == 404
     assert page.status_code == 503
     assert "make run" in page.text
     assert "npm run build" in page.text

@@ -151,16 +151,19 @@ class WebAppFiles:
         first = path.split("/", 1)[0]
         if first in BRIDGE_PATH_PREFIXES:
             raise BridgeError("not_found", f"no route {request.url.path}")
-        if path in ("", "index.html") or not self.built:
+        if path in ("", "index.html"):
             return self.page()
-        assert self._static is not None
+        # A missing page path is the app's to route; a missing file (a name with an extension,
+        # or anything under _app/) stays a 404 so a broken asset shows as one.
+        is_file = "." in path.rsplit("/", 1)[-1] or first == "_app"
+        if not self.built or self._static is None:
+            if is_file:
+                raise BridgeError("not_found", f"no file {request.url.path}")
+            return self.page()
         try:
             response = await self._static.get_response(path, request.scope)
         except HTTPException as exc:
-            # A missing page path is the app's to route; a missing file (a name with an
-            # extension, or anything under _app/) stays a 404 so a broken asset shows as one.
-            last = path.rsplit("/", 1)[-1]
-            if exc.status_code != 404 or "." in last or first == "_app":
+            if exc.status_code != 404 or is_file:
                 raise BridgeError("not_found", f"no file {request.url.path}") from None
             return self.page()
         if path.startswith("_app/immutable/"):
