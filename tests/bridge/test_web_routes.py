@@ -63,6 +63,7 @@ async def test_the_app_is_served_at_the_root_with_a_hash_based_csp(data_dir: Pat
     assert "unsafe-inline" not in script_src
     assert "unsafe-eval" not in script_src
     assert "frame-ancestors 'none'" in policy
+    assert "connect-src 'self' ws://bridge.test wss://bridge.test" in policy
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -176,3 +177,13 @@ async def test_docs_work_offline_from_the_bridges_own_assets(data_dir: Path, web
     assert "SwaggerUIBundle" in script.text
     assert style.status_code == 200
     assert redirect.status_code == 200
+
+
+async def test_a_strange_host_header_never_enters_the_policy(data_dir: Path, web_build: Path) -> None:
+    """Only a plain host[:port] is echoed into connect-src; anything else leaves just 'self'."""
+    async with _client(data_dir, web_build) as http:
+        odd = await http.get("/", headers={"Host": "evil.test; script-src *"})
+        ipv6 = await http.get("/", headers={"Host": "[::1]:8080"})
+    assert "connect-src 'self';" in odd.headers["content-security-policy"]
+    assert "evil" not in odd.headers["content-security-policy"]
+    assert "ws://[::1]:8080" in ipv6.headers["content-security-policy"]

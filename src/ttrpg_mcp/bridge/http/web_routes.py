@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from importlib import resources
@@ -39,6 +40,9 @@ __all__ = ["BRIDGE_PATH_PREFIXES", "WebAppFiles", "content_security_policy", "in
 BRIDGE_PATH_PREFIXES = frozenset(
     {"api", "ws", "docs", "redoc", "openapi.json", "metrics", "healthz", "readyz"}
 )
+
+# host, IPv4 or [IPv6], with an optional port: all a Host header may put into the policy.
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
 # A year: files under _app/immutable have a content hash in their names, so they never change.
 _IMMUTABLE_MAX_AGE = 365 * 86400
@@ -79,9 +83,11 @@ class _InlineScripts(HTMLParser):
             self._current = None
 
 
-def content_security_policy(index_html: str) -> str:
+def content_security_policy(index_html: str, host: str | None = None) -> str:
     """The policy for a page: scripts from the bridge itself plus the page's own inline scripts,
-    allowed by hash; no ``unsafe-inline`` or ``unsafe-eval`` for scripts."""
+    allowed by hash; no ``unsafe-inline`` or ``unsafe-eval`` for scripts. ``host`` (the request's
+    ``Host``) names the WebSocket origins explicitly, for browsers whose ``'self'`` does not
+    cover ``ws:``/``wss:`` yet."""
     parser = _InlineScripts()
     parser.feed(index_html)
     parser.close()
@@ -96,8 +102,7 @@ def content_security_policy(index_html: str) -> str:
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data: blob:",
         "font-src 'self'",
-        # 'self' covers same-origin ws:/wss: in CSP 3; the explicit schemes keep older browsers working.
-        "connect-src 'self' ws: wss:",
+        "connect-src " + " ".join(["'self'", *([f"ws://{host}", f"wss://{host}"] if host else [])]),
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",
@@ -110,7 +115,7 @@ def content_security_policy(index_html: str) -> str:
 class _IndexPage:
     mtime_ns: int
     body: bytes
-    policy: str
+    text: str
 
 
 class WebAppFiles:
@@ -131,18 +136,19 @@ class WebAppFiles:
         mtime_ns = path.stat().st_mtime_ns
         if self._index is None or self._index.mtime_ns != mtime_ns:
             body = path.read_bytes()
-            self._index = _IndexPage(mtime_ns, body, content_security_policy(body.decode()))
+            self._index = _IndexPage(mtime_ns, body, body.decode())
         return self._index
 
-    def page(self) -> Response:
+    def page(self, host: str | None = None) -> Response:
         """``index.html``: the entry to every page of the app."""
         if not self.built:
             return HTMLResponse(_NOT_BUILT_PAGE, status_code=503, headers={"Cache-Control": "no-store"})
         index = self._index_page()
+        policy = content_security_policy(index.text, _plain_host(host))
         return Response(
             index.body,
             media_type="text/html; charset=utf-8",
-            headers={"Content-Security-Policy": index.policy, "Cache-Control": "no-cache"},
+            headers={"Content-Security-Policy": policy, "Cache-Control": "no-cache"},
         )
 
     async def handle(self, request: Request) -> Response:
@@ -151,26 +157,32 @@ class WebAppFiles:
         first = path.split("/", 1)[0]
         if first in BRIDGE_PATH_PREFIXES:
             raise BridgeError("not_found", f"no route {request.url.path}")
+        host = request.headers.get("host")
         if path in ("", "index.html"):
-            return self.page()
+            return self.page(host)
         # A missing page path is the app's to route; a missing file (a name with an extension,
         # or anything under _app/) stays a 404 so a broken asset shows as one.
         is_file = "." in path.rsplit("/", 1)[-1] or first == "_app"
         if not self.built or self._static is None:
             if is_file:
                 raise BridgeError("not_found", f"no file {request.url.path}")
-            return self.page()
+            return self.page(host)
         try:
             response = await self._static.get_response(path, request.scope)
         except HTTPException as exc:
             if exc.status_code != 404 or is_file:
                 raise BridgeError("not_found", f"no file {request.url.path}") from None
-            return self.page()
+            return self.page(host)
         if path.startswith("_app/immutable/"):
             response.headers["Cache-Control"] = f"public, max-age={_IMMUTABLE_MAX_AGE}, immutable"
         else:
             response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+def _plain_host(host: str | None) -> str | None:
+    """The Host header when it is a plain host[:port], so nothing else can enter the policy."""
+    return host if host and _HOST.fullmatch(host) else None
 
 
 def packaged_web_dir() -> Path | None:
