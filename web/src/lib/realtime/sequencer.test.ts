@@ -59,13 +59,27 @@ describe('EventSequencer', () => {
 		expect(sequencer.stats).toMatchObject({ resets: 1, replayed: 3, gaps: 0 });
 	});
 
-	it('treats a recovered snapshot that leaves a hole as a gap', () => {
+	it('treats held events that skip a seq as a gap', () => {
 		const sequencer = new EventSequencer();
 		sequencer.beginJoin();
 		sequencer.snapshot(snapshot(3, false));
 		sequencer.beginJoin();
 		sequencer.offer(event(4));
-		expect(sequencer.snapshot(snapshot(6, true)).gap).toBe(true);
+		sequencer.offer(event(6));
+		const outcome = sequencer.snapshot(snapshot(6, true));
+		expect(outcome.gap).toBe(true);
+		expect(outcome.apply.map((e) => e.seq)).toEqual([4]);
+	});
+
+	it('takes the replay after a recovered snapshot, as SSE sends it', () => {
+		const sequencer = new EventSequencer();
+		sequencer.beginJoin();
+		sequencer.snapshot(snapshot(3, false));
+		sequencer.beginJoin();
+		const outcome = sequencer.snapshot(snapshot(6, true));
+		expect(outcome).toEqual({ reset: false, apply: [], gap: false });
+		expect([4, 5, 6].map((seq) => sequencer.offer(event(seq)).kind)).toEqual(['apply', 'apply', 'apply']);
+		expect(sequencer.lastSeq).toBe(6);
 	});
 
 	it('starts over when the epoch changed', () => {

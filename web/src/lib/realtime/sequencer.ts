@@ -3,8 +3,9 @@
  *
  * The bridge numbers every event of a campaign (`seq`, no gaps) within an `epoch`. While a join
  * or re-attach is in flight, events may arrive before the `campaign_snapshot` that anchors them
- * (the bridge replays missed events, or announces the joiner, before it answers), so they are
- * held until the snapshot says where the table stands. After that an event is applied only if it
+ * (over a WebSocket the bridge replays missed events, or announces the joiner, before it
+ * answers), so they are held until the snapshot says where the table stands; over SSE the
+ * replay follows the snapshot, as ordinary events. After that an event is applied only if it
  * is the next one: an older `seq` is a duplicate and dropped, a jump ahead is a gap (the caller
  * re-attaches to fetch what is missing).
  */
@@ -38,6 +39,8 @@ export class EventSequencer {
 	readonly stats: SequencerStats = { duplicates: 0, gaps: 0, resets: 0, replayed: 0 };
 	private joining = false;
 	private held: CampaignEvent[] = [];
+	/** After a recovered snapshot: events up to this seq are the replay (counted in stats). */
+	private replayUntil = 0;
 
 	/** Forget the table (another campaign, or a fresh start). */
 	reset(): void {
@@ -76,6 +79,7 @@ export class EventSequencer {
 			return { kind: 'gap', expected: this.lastSeq + 1 };
 		}
 		this.lastSeq = event.seq;
+		if (event.seq <= this.replayUntil) this.stats.replayed += 1;
 		return { kind: 'apply' };
 	}
 
@@ -88,6 +92,7 @@ export class EventSequencer {
 		}
 		this.epoch = data.epoch;
 		this.joining = false;
+		this.replayUntil = reset ? 0 : data.seq;
 		const held = [...this.held].sort((a, b) => a.seq - b.seq);
 		this.held = [];
 		const apply: CampaignEvent[] = [];
@@ -106,7 +111,8 @@ export class EventSequencer {
 				break;
 			}
 		}
-		if (!reset && (this.lastSeq ?? 0) < data.seq) gap = true;
+		// A recovered snapshot may come before the replayed events (SSE sends it first): those
+		// follow as ordinary events from lastSeq on, so falling short of data.seq is no gap.
 		return { reset, apply, gap };
 	}
 }

@@ -81,7 +81,10 @@ export class WebSocketTransport implements Transport {
 			this.handlers.open();
 		};
 		this.socket.onmessage = (event) => {
-			for (const message of parseFrame(decode(event.data))) this.handlers.message(message);
+			for (const message of parseFrame(decode(event.data))) {
+				if (this.ended) return; // what arrives after the end belongs to no connection
+				this.handlers.message(message);
+			}
 		};
 		this.socket.onclose = (event) => this.end({ code: event.code, reason: event.reason, opened: this.opened });
 		this.socket.onerror = () => {
@@ -164,6 +167,7 @@ export class SseTransport implements Transport {
 		const parser = createParser({
 			onEvent: (event) => {
 				for (const message of parseFrame(event.data)) {
+					if (this.ended) return;
 					if (message.type === 'session_created') this.sessionId = message.session_id ?? null;
 					this.handlers.message(message);
 				}
@@ -212,7 +216,7 @@ export class SseTransport implements Transport {
 			this.close(1006, 'session no longer streams');
 			return;
 		}
-		for (const reply of replies) this.handlers.message(reply);
+		for (const reply of replies) if (!this.ended) this.handlers.message(reply);
 	}
 
 	close(code = 1000, reason = ''): void {

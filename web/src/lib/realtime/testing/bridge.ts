@@ -2,6 +2,7 @@
  * Helpers for tests against a real bridge: accounts, a campaign with seats, clients wired to
  * `ws` (Node 20 has no WebSocket), sockets the test can cut, and bounded waits.
  */
+import Ajv2020 from 'ajv/dist/2020';
 import WebSocket from 'ws';
 import { TTRPGWebSocketClient, type TTRPGClientConfig } from '../client';
 import { AuthSession, BridgeApi } from '../http';
@@ -157,4 +158,35 @@ export async function until(condition: () => boolean, what: string, polls = 1500
 		await new Promise((done) => setTimeout(done, POLL_MS));
 	}
 	throw new Error(`timed out waiting for: ${what}`);
+}
+
+/**
+ * Each kind of mismatch between what the seats of this file received and the bridge's server
+ * schema, one line per kind (message type, where, what); empty when everything fits.
+ */
+export function schemaMisfits(serverSchema: Record<string, unknown>): string[] {
+	// Pydantic's discriminators carry a `mapping` that Ajv does not read; the consts suffice.
+	const withoutMapping = (node: unknown): unknown => {
+		if (Array.isArray(node)) return node.map(withoutMapping);
+		if (node === null || typeof node !== 'object') return node;
+		return Object.fromEntries(
+			Object.entries(node).map(([key, value]) =>
+				key === 'discriminator'
+					? [key, { propertyName: (value as { propertyName: string }).propertyName }]
+					: [key, withoutMapping(value)]
+			)
+		);
+	};
+	const validate = new Ajv2020({ strict: false, discriminator: true }).compile(
+		withoutMapping(serverSchema) as Record<string, unknown>
+	);
+	const kinds = new Set<string>();
+	for (const message of received) {
+		if (validate(message)) continue;
+		const type = (message as { type?: unknown }).type;
+		for (const error of validate.errors ?? []) {
+			kinds.add(`${String(type)} ${error.instancePath} ${error.message ?? ''} ${JSON.stringify(error.params)}`);
+		}
+	}
+	return [...kinds];
 }
