@@ -86,6 +86,15 @@ test('the table works by keyboard alone and on a phone-sized screen', async ({ b
 	await expect(page.getByRole('region', { name: 'Canvas' })).toBeVisible();
 	await page.screenshot({ path: `${SCREENSHOTS}/table-canvas-360.png` });
 
+	// Drawing by keyboard: the pen goes down, moves, lifts; the GM gets the stroke.
+	await page.getByTestId('canvas').focus();
+	await page.keyboard.press('Space');
+	await page.keyboard.press('ArrowRight');
+	await page.keyboard.press('Shift+ArrowDown');
+	await page.keyboard.press('Space');
+	await expect(gm.page.getByTestId('canvas')).toHaveAttribute('data-strokes', '1');
+	await expect(gm.page.getByTestId('cursor').filter({ hasText: player.name })).toBeVisible();
+
 	// Nothing is wider than the screen.
 	const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 	expect(overflow).toBeLessThanOrEqual(0);
