@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defineConfig } from '@playwright/test';
@@ -23,6 +23,14 @@ async function freePort(): Promise<number> {
 
 process.env.TTRPG_E2E_PORT ??= String(await freePort());
 process.env.TTRPG_E2E_DATA_DIR ??= mkdtempSync(join(tmpdir(), 'ttrpg-e2e-'));
+// The bridge serves a copy of the build taken now, so a rebuild while the tests run (npm run
+// build in another terminal) cannot swap the files under a page that is loading.
+if (!process.env.TTRPG_E2E_WEB_DIR) {
+	const build = resolve(import.meta.dirname, 'build');
+	if (!existsSync(resolve(build, 'index.html'))) throw new Error('web/build is missing: run `npm run build` first');
+	process.env.TTRPG_E2E_WEB_DIR = join(process.env.TTRPG_E2E_DATA_DIR, 'web');
+	cpSync(build, process.env.TTRPG_E2E_WEB_DIR, { recursive: true });
+}
 const port = Number(process.env.TTRPG_E2E_PORT);
 const dataDir = process.env.TTRPG_E2E_DATA_DIR;
 const root = resolve(import.meta.dirname, '..');
@@ -56,12 +64,15 @@ export default defineConfig({
 		stdout: 'ignore',
 		stderr: 'pipe',
 		env: {
-			TTRPG_WEB_DIR: resolve(import.meta.dirname, 'build'),
+			TTRPG_WEB_DIR: process.env.TTRPG_E2E_WEB_DIR,
 			TTRPG_LOG_FORMAT: 'json',
 			TTRPG_LOG_LEVEL: 'warning',
 			// Every test signs people in from 127.0.0.1; the per-address login throttle is for attackers.
 			TTRPG_LOGIN_PER_MINUTE_IP: '10000',
-			TTRPG_LOGIN_PER_MINUTE_ACCOUNT: '1000'
+			TTRPG_LOGIN_PER_MINUTE_ACCOUNT: '1000',
+			// Access tokens live 30 s (the shortest allowed), so every longer test also runs
+			// through token renewals: the page's own and the realtime client's reauthenticate.
+			TTRPG_ACCESS_TOKEN_TTL: '30'
 		}
 	}
 });

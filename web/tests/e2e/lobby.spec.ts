@@ -66,3 +66,17 @@ test('the API docs load offline from the bridge', async ({ page }) => {
 	await expect(page.getByText('/api/auth/login').first()).toBeVisible();
 	expect(external).toEqual([]);
 });
+
+test('tabs of one browser share the sign-in: signing out in one signs out the other', async ({ browser }) => {
+	const seat = await newSeat(browser, 'tabs');
+	await seat.page.goto('/');
+	await createAccount(seat.page, seat.name);
+	await expect(seat.page.getByRole('heading', { name: 'Your campaigns' })).toBeVisible();
+	const second = await seat.context.newPage();
+	await second.goto('/');
+	await expect(second.getByRole('heading', { name: 'Your campaigns' })).toBeVisible();
+	await second.getByRole('button', { name: 'Sign out' }).click();
+	await expect(seat.page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+	expectNoConsoleErrors(seat);
+	await seat.context.close();
+});

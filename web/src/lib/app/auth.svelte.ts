@@ -14,6 +14,12 @@ interface Stored {
 	access: string;
 	refresh: string;
 	expiresAt: number;
+	/** The access token's lifetime (ms): short-lived tokens are renewed at half their life. */
+	lifetime: number;
+}
+
+function margin(stored: Stored): number {
+	return Math.min(RENEW_MARGIN_MS, (stored.lifetime || RENEW_MARGIN_MS * 2) / 2);
 }
 
 function load(): Stored | null {
@@ -39,7 +45,8 @@ class Auth {
 			user: pair.user_info,
 			access: pair.access_token,
 			refresh: pair.refresh_token,
-			expiresAt: Date.now() + pair.expires_in * 1000
+			expiresAt: Date.now() + pair.expires_in * 1000,
+			lifetime: pair.expires_in * 1000
 		};
 		localStorage.setItem(STORAGE_KEY, JSON.stringify(this.current));
 	}
@@ -63,29 +70,53 @@ class Auth {
 	async accessToken(): Promise<string> {
 		const current = this.current;
 		if (!current) throw new Error('not signed in');
-		if (current.expiresAt - Date.now() > RENEW_MARGIN_MS) return current.access;
+		if (current.expiresAt - Date.now() > margin(current)) return current.access;
 		return this.renew();
 	}
 
-	/** A new token pair now (the realtime client asks shortly before its token expires). */
+	/**
+	 * A new token pair now (the realtime client asks shortly before its token expires). Refresh
+	 * tokens work once, and every tab of this browser shares them: renewals take a lock across
+	 * tabs, and a tab that finds the pair already renewed by another simply adopts it.
+	 */
 	renew(): Promise<string> {
-		const current = this.current;
-		if (!current) return Promise.reject(new Error('not signed in'));
-		this.#renewing ??= api
-			.refresh(current.refresh)
-			.then((pair) => {
+		if (!this.current) return Promise.reject(new Error('not signed in'));
+		this.#renewing ??= withRenewalLock(async () => {
+			const seen = this.current;
+			const stored = load();
+			if (stored && seen && stored.refresh !== seen.refresh && stored.expiresAt - Date.now() > margin(stored)) {
+				this.current = stored;
+				return stored.access;
+			}
+			if (!seen) throw new Error('not signed in');
+			try {
+				const pair = await api.refresh(seen.refresh);
 				this.#keep(pair);
 				return pair.access_token;
-			})
-			.catch((error: unknown) => {
+			} catch (error) {
 				if ((error as { status?: number }).status === 401) this.signOut();
 				throw error;
-			})
-			.finally(() => {
-				this.#renewing = null;
-			});
+			}
+		}).finally(() => {
+			this.#renewing = null;
+		});
 		return this.#renewing;
+	}
+
+	/** Follow sign-ins, renewals and sign-outs made in other tabs. */
+	follow(): void {
+		if (typeof window === 'undefined') return;
+		window.addEventListener('storage', (event) => {
+			if (event.key === STORAGE_KEY) this.current = load();
+		});
 	}
 }
 
+/** Run `task` holding a lock shared by every tab of this origin (Web Locks), where there is one. */
+function withRenewalLock<T>(task: () => Promise<T>): Promise<T> {
+	const locks = typeof navigator === 'undefined' ? undefined : navigator.locks;
+	return locks ? (locks.request('ttrpg.auth.renew', task) as Promise<T>) : task();
+}
+
 export const auth = new Auth();
+auth.follow();
