@@ -236,3 +236,17 @@ test('what people type is shown as text, never run as markup; presence follows t
 	await gm.context.close();
 	await player.context.close();
 });
+
+test('a table session outlives its 30-second access tokens', async ({ browser }) => {
+	const { gm, player, campaign } = await gmAndPlayer(browser);
+	// The scenario is time passing beyond the token's life (30 s in these tests), not a condition.
+	await player.page.waitForTimeout(40_000);
+	await expectConnected(player.page);
+	await roll(player.page, '/r 1d20 after renewal');
+	await expect(gm.page.getByRole('region', { name: 'Roll log' }).getByText('after renewal')).toBeVisible();
+	await player.page.getByRole('link', { name: '← Campaigns' }).click();
+	await expect(player.page.getByRole('link', { name: campaign })).toBeVisible();
+	expectNoConsoleErrors(gm, player);
+	await gm.context.close();
+	await player.context.close();
+});
