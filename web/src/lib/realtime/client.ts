@@ -243,6 +243,8 @@ export class TTRPGWebSocketClient {
 	private user: Server.SessionUser | null = null;
 	private useSse: boolean;
 	private wsFailures = 0;
+	/** Whether the current connection got its `session_created`. */
+	private greeted = false;
 	private attempt = 0;
 	private retryAfterMs: number | null = null;
 	private authRetried = false;
@@ -543,6 +545,7 @@ export class TTRPGWebSocketClient {
 		this.reconnectTimer = null;
 		if (!this.wanted) return;
 		const generation = ++this.generation;
+		this.greeted = false;
 		const kind: TransportKind = this.useSse ? 'sse' : 'websocket';
 		this.publishStatus(this.attempt === 0 ? 'connecting' : 'reconnecting', kind, null);
 		await this.freshTokenIfExpiring();
@@ -629,6 +632,7 @@ export class TTRPGWebSocketClient {
 	}
 
 	private onSessionCreated(message: Server.SessionCreated): void {
+		this.greeted = true;
 		if (this.sessionId !== null) this.previousSessionId = this.sessionId;
 		this.sessionId = message.session_id ?? null;
 		this.user = message.user;
@@ -721,7 +725,9 @@ export class TTRPGWebSocketClient {
 		}
 		if (!this.wanted) return;
 		const error = { code: codeOf(info), message: info.reason || `closed (${info.code})` };
-		if (kind === 'websocket' && !info.opened) {
+		// A WebSocket that never opened, or was cut before the bridge said hello (a proxy that
+		// drops upgraded connections), counts towards falling back to SSE.
+		if (kind === 'websocket' && (!info.opened || !this.greeted) && !isAuthFailure(info)) {
 			this.wsFailures += 1;
 			if (this.config.transport !== 'websocket' && this.wsFailures >= (this.config.sseFallbackAfter ?? 2)) {
 				this.useSse = true;
@@ -829,9 +835,20 @@ export class TTRPGWebSocketClient {
 		if (inFlight) return;
 		const changes = unsent.filter((entry) => entry.change);
 		// A change told to wait (rate_limited) holds back every change made after it.
-		const ready = changes.findIndex((entry) => entry.notBefore > now);
-		const batch = changes.slice(0, ready === -1 ? undefined : ready).slice(0, this.config.maxBatch ?? MAX_BATCH);
+		const held = changes.findIndex((entry) => entry.notBefore > now);
+		const batch = changes.slice(0, held === -1 ? undefined : held).slice(0, this.config.maxBatch ?? MAX_BATCH);
 		if (batch.length > 0) this.transmit(batch);
+		else if (held !== -1) this.wakeAt(changes[held]!.notBefore);
+		for (const entry of unsent) if (!entry.change && entry.notBefore > now) this.wakeAt(entry.notBefore);
+	}
+
+	/** Pump again at `time` (timers may fire a little early, so this re-arms until it is due). */
+	private wakeAt(time: number): void {
+		if (this.retryTimer !== null) return;
+		this.retryTimer = setTimeout(() => {
+			this.retryTimer = null;
+			this.pump();
+		}, Math.max(1, time - Date.now() + 1));
 	}
 
 	private transmit(entries: OutboxEntry[]): void {
@@ -867,11 +884,6 @@ export class TTRPGWebSocketClient {
 			waiting.timer = null;
 			waiting.sentOn = null;
 			waiting.notBefore = Date.now() + delay;
-			if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-			this.retryTimer = setTimeout(() => {
-				this.retryTimer = null;
-				this.pump();
-			}, delay);
 			this.pump();
 			return;
 		}
