@@ -187,3 +187,16 @@ async def test_a_strange_host_header_never_enters_the_policy(data_dir: Path, web
     assert "connect-src 'self';" in odd.headers["content-security-policy"]
     assert "evil" not in odd.headers["content-security-policy"]
     assert "ws://[::1]:8080" in ipv6.headers["content-security-policy"]
+
+
+async def test_without_a_configured_directory_the_packaged_app_is_served(
+    data_dir: Path, web_build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """web_dir unset: the app built into the package (ttrpg_mcp/web_dist) is what / serves."""
+    from ttrpg_mcp.bridge.http import web_routes
+
+    monkeypatch.setattr(web_routes, "packaged_web_dir", lambda: web_build)
+    async with _client(data_dir, None) as http:
+        response = await http.get("/c/camp_4f2a9c")
+    assert response.status_code == 200
+    assert response.text == INDEX_HTML
