@@ -1,4 +1,4 @@
-"""The description of what the bridge sends (server_messages) against the docs and the schema command."""
+"""What the bridge describes for clients: its server messages (against the docs) and its HTTP bodies."""
 
 from __future__ import annotations
 
@@ -51,3 +51,16 @@ def test_the_schema_command_prints_every_server_type() -> None:
     ).stdout
     schema = json.loads(output)
     assert set(schema["discriminator"]["mapping"]) == set(protocol.SERVER_TYPES)
+
+
+def test_the_schema_command_prints_the_http_bodies() -> None:
+    """`ttrpg-bridge schema --messages http` describes the HTTP API's bodies, for generated client types."""
+    output = subprocess.run(
+        [sys.executable, "-m", "ttrpg_mcp.bridge.cli", "schema", "--messages", "http"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    definitions = json.loads(output)["$defs"]
+    assert {"TokenPair", "LoginRequest", "CampaignDetail", "InviteView", "ErrorResponse"} <= set(definitions)
+    assert definitions["TokenPair"]["properties"]["expires_in"]["type"] == "integer"

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Generates src/lib/protocol/{client,server}.ts from the bridge's JSON Schemas
-// (`ttrpg-bridge schema --messages client|server`), so no message type is kept by hand.
+// Generates src/lib/protocol/{client,server,http}.ts from the bridge's JSON Schemas
+// (`ttrpg-bridge schema --messages client|server|http`), so no message or body type is kept by hand.
 //
 //   node scripts/gen-types.mjs          write the files
 //   node scripts/gen-types.mjs --check  regenerate in memory and fail (exit 1) when they differ
@@ -17,7 +17,7 @@ const web = resolve(here, '..');
 const bridge = process.env.TTRPG_BRIDGE_BIN ?? resolve(web, '..', '.venv', 'bin', 'ttrpg-bridge');
 const check = process.argv.includes('--check');
 
-/** @param {'client' | 'server'} side */
+/** @param {'client' | 'server' | 'http'} side */
 function schemaOf(side) {
 	const out = execFileSync(bridge, ['schema', '--messages', side], { encoding: 'utf8' });
 	return JSON.parse(out);
@@ -30,29 +30,37 @@ function schemaOf(side) {
  * @param {string} name
  */
 function named(schema, name) {
-	/** @param {any} node */
-	const strip = (node) => {
-		if (Array.isArray(node)) return node.map(strip);
+	// Keys whose value is a map from names to schemas (not a schema itself).
+	const maps = new Set(['properties', '$defs', 'patternProperties', 'dependentSchemas']);
+	// Keys whose value is a schema or a list of schemas.
+	const subschemas = new Set(['items', 'prefixItems', 'additionalProperties', 'anyOf', 'oneOf', 'allOf', 'not']);
+	// `Any` in pydantic is a schema with no constraint; the generator would read it as an object.
+	const shaped = ['type', '$ref', 'anyOf', 'oneOf', 'allOf', 'enum', 'const', 'properties', 'items', 'prefixItems'];
+	/** @param {any} node @returns {any} */
+	const schemaOf = (node) => {
+		if (Array.isArray(node)) return node.map(schemaOf);
 		if (node === null || typeof node !== 'object') return node;
 		/** @type {Record<string, any>} */
 		const out = {};
 		for (const [key, value] of Object.entries(node)) {
 			if (key === 'title') continue;
+			const converted = maps.has(key)
+				? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, schemaOf(v)]))
+				: subschemas.has(key)
+					? schemaOf(value)
+					: value;
 			// Draft 2020 tuples (pydantic's tuple[float, float]) as the draft-07 form the generator reads.
-			if (key === 'prefixItems') out.items = strip(value);
-			else out[key] = strip(value);
+			out[key === 'prefixItems' ? 'items' : key] = converted;
 		}
-		// `Any` in pydantic is a schema with no constraint; the generator would read it as an object.
-		const shaped = ['type', '$ref', 'anyOf', 'oneOf', 'allOf', 'enum', 'const', 'properties', 'items', 'prefixItems'];
 		if (!shaped.some((key) => key in node)) out.tsType = 'unknown';
 		return out;
 	};
 	/** @type {Record<string, any>} */
 	const defs = {};
 	for (const [key, value] of Object.entries(schema.$defs ?? {})) {
-		defs[key] = { ...strip(value), title: key };
+		defs[key] = { ...schemaOf(value), title: key };
 	}
-	return { ...strip(schema), $defs: defs, title: name };
+	return { ...schemaOf(schema), $defs: defs, title: name };
 }
 
 const banner = `/* eslint-disable */
@@ -60,12 +68,13 @@ const banner = `/* eslint-disable */
 
 const targets = [
 	{ side: 'client', name: 'ClientMessage', file: join(web, 'src/lib/protocol/client.ts') },
-	{ side: 'server', name: 'ServerMessage', file: join(web, 'src/lib/protocol/server.ts') }
+	{ side: 'server', name: 'ServerMessage', file: join(web, 'src/lib/protocol/server.ts') },
+	{ side: 'http', name: 'HttpBody', file: join(web, 'src/lib/protocol/http.ts') }
 ];
 
 let drift = false;
 for (const { side, name, file } of targets) {
-	const schema = named(schemaOf(/** @type {'client' | 'server'} */ (side)), name);
+	const schema = named(schemaOf(/** @type {'client' | 'server' | 'http'} */ (side)), name);
 	const ts = await compile(schema, name, {
 		bannerComment: banner,
 		additionalProperties: false,

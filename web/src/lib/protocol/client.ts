@@ -113,7 +113,6 @@ export interface RequestMetadata {
 	 */
 	timeout?: number | null;
 	retry?: boolean | null;
-	tsType?: 'unknown';
 }
 /**
  * List the MCP server's tools, resources, resource templates and prompts.
@@ -151,7 +150,6 @@ export interface ResourceGet {
 }
 export interface ResourceGetParams {
 	uri: string;
-	tsType?: 'unknown';
 }
 /**
  * Render one MCP prompt: ``method`` is the prompt's name, ``params`` its arguments.
@@ -192,7 +190,6 @@ export interface DiceRollData {
 	purpose?: string | null;
 	advantage?: 'none' | 'advantage' | 'disadvantage';
 	visibility?: 'public' | 'gm' | 'blind' | 'self';
-	tsType?: 'unknown';
 }
 /**
  * Change the joined campaign (GM); broadcast as a ``campaign_update`` event.
@@ -224,7 +221,6 @@ export interface CampaignChanges {
 	archived?: boolean | null;
 	expected_version?: number | null;
 	reason?: string;
-	tsType?: 'unknown';
 }
 /**
  * Change a character (players: their own only); broadcast as a ``character_update`` event.
@@ -246,7 +242,6 @@ export interface CharacterChanges {
 	changes: {
 		[k: string]: unknown | undefined;
 	};
-	tsType?: 'unknown';
 }
 /**
  * Change the initiative order, turn or round; broadcast as ``state_update`` events.
@@ -273,7 +268,6 @@ export interface SetOrder {
 	 * @maxItems 200
 	 */
 	combatants: Combatant[];
-	tsType?: 'unknown';
 }
 /**
  * One entry of the initiative order.
@@ -293,21 +287,18 @@ export interface Combatant {
 	conditions?: string[];
 	hidden?: boolean;
 	character_id?: string | null;
-	tsType?: 'unknown';
 }
 /**
  * The next combatant acts; past the last one a new round begins.
  */
 export interface NextTurn {
 	action: 'next';
-	tsType?: 'unknown';
 }
 /**
  * Go back one turn (a mistake at the table), not before turn 0 of round 1.
  */
 export interface PreviousTurn {
 	action: 'previous';
-	tsType?: 'unknown';
 }
 /**
  * Insert one combatant where its initiative puts it; whoever is acting keeps acting.
@@ -315,7 +306,6 @@ export interface PreviousTurn {
 export interface AddCombatant {
 	action: 'add';
 	combatant: Combatant;
-	tsType?: 'unknown';
 }
 /**
  * Take one combatant out; if it was acting, the turn passes on.
@@ -323,7 +313,6 @@ export interface AddCombatant {
 export interface RemoveCombatant {
 	action: 'remove';
 	combatant_id: string;
-	tsType?: 'unknown';
 }
 /**
  * Patch one combatant; a new initiative re-sorts the order, keeping the acting one acting.
@@ -331,7 +320,6 @@ export interface RemoveCombatant {
 export interface UpdateCombatant {
 	action: 'update';
 	combatant: CombatantPatch;
-	tsType?: 'unknown';
 }
 /**
  * The fields of one combatant to change, found by ``id``; fields left out stay as they are.
@@ -345,14 +333,12 @@ export interface CombatantPatch {
 	conditions?: string[] | null;
 	hidden?: boolean | null;
 	character_id?: string | null;
-	tsType?: 'unknown';
 }
 /**
  * End the encounter: no combatants, turn 0 of round 1.
  */
 export interface ClearInitiative {
 	action: 'clear';
-	tsType?: 'unknown';
 }
 /**
  * Change the shared state at a path; a stale ``previous_version`` is a ``conflict``.
@@ -382,7 +368,6 @@ export interface StateChangeData {
 	 * Ignored: the bridge assigns versions.
 	 */
 	version?: number | null;
-	tsType?: 'unknown';
 }
 /**
  * Where the user's pointer is; coalesced and sent to the table in batches, never stored.
@@ -402,14 +387,12 @@ export interface CursorMove {
 }
 export interface CursorData {
 	position: CursorPosition;
-	tsType?: 'unknown';
 }
 export interface CursorPosition {
 	x: number;
 	y: number;
 	element?: string | null;
 	timestamp?: number | null;
-	tsType?: 'unknown';
 }
 /**
  * Draw a stroke, erase one, or clear the canvas (GM); durable and broadcast.
@@ -432,7 +415,6 @@ export interface CanvasDraw {
 export interface DrawStroke {
 	action: 'stroke';
 	stroke: Stroke;
-	tsType?: 'unknown';
 }
 /**
  * One thing drawn on the canvas.
@@ -455,7 +437,6 @@ export interface Stroke {
 	width: number;
 	text?: string | null;
 	layer?: 'map' | 'tokens' | 'notes';
-	tsType?: 'unknown';
 }
 /**
  * Remove one stroke by its id (one's own, or anyone's for a GM).
@@ -463,14 +444,12 @@ export interface Stroke {
 export interface EraseStroke {
 	action: 'erase';
 	stroke_id: string;
-	tsType?: 'unknown';
 }
 /**
  * Remove every stroke (GM only).
  */
 export interface ClearCanvas {
 	action: 'clear';
-	tsType?: 'unknown';
 }
 /**
  * The user's status at the table and the character they play.
@@ -492,7 +471,6 @@ export interface PresenceData {
 	status?: ('online' | 'away' | 'typing') | null;
 	character_id?: string | null;
 	character_name?: string | null;
-	tsType?: 'unknown';
 }
 /**
  * Liveness from the client; answered with ``ack``.

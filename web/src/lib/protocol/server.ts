@@ -58,7 +58,6 @@ export interface SessionUser {
 	id: string;
 	name: string;
 	display_name: string;
-	tsType?: 'unknown';
 }
 /**
  * The reply to an MCP operation: ``result`` or ``error``.
@@ -104,7 +103,6 @@ export interface ErrorBody {
 	data?: {
 		[k: string]: unknown | undefined;
 	} | null;
-	tsType?: 'unknown';
 }
 export interface DiceRollResult {
 	id: string;
@@ -152,7 +150,6 @@ export interface RolledDice {
 	 * At a table: the roll's id in its log.
 	 */
 	roll_id?: number | string | null;
-	tsType?: 'unknown';
 }
 /**
  * One die rolled, including those that were dropped or rerolled and no longer count.
@@ -186,7 +183,6 @@ export interface DieResult {
 	 * Index of the die's dice term in the expression, 0-based, left to right.
 	 */
 	group: number;
-	tsType?: 'unknown';
 }
 /**
  * A blind roll as the player who made it sees it: only that it was made.
@@ -196,7 +192,6 @@ export interface HiddenRollResult {
 	purpose: string | null;
 	visibility: 'blind';
 	hidden: true;
-	tsType?: 'unknown';
 }
 export interface Ack {
 	id: string;
@@ -240,7 +235,6 @@ export interface AckData {
 	 * The new token's expiry (Unix seconds).
 	 */
 	expires_at?: number | null;
-	tsType?: 'unknown';
 }
 export interface ErrorMessage {
 	id: string;
@@ -358,7 +352,6 @@ export interface CampaignSnapshotData {
 	state?: SharedStateView | null;
 	canvas?: StoredStroke[] | null;
 	participants?: ParticipantView[];
-	tsType?: 'unknown';
 }
 /**
  * The shared state document as one viewer may see it.
@@ -374,7 +367,6 @@ export interface SharedStateView {
 	version: number;
 	last_update: string;
 	dice_rolls?: StoredRoll[];
-	tsType?: 'unknown';
 }
 /**
  * One entry of the initiative order.
@@ -394,7 +386,6 @@ export interface Combatant {
 	conditions?: string[];
 	hidden?: boolean;
 	character_id?: string | null;
-	tsType?: 'unknown';
 }
 /**
  * A hidden combatant as players and spectators see it.
@@ -403,7 +394,6 @@ export interface HiddenCombatant {
 	id: string | null;
 	name: string;
 	hidden: true;
-	tsType?: 'unknown';
 }
 /**
  * One entry of the roll log in a snapshot.
@@ -430,7 +420,6 @@ export interface StoredRoll {
 	player_id: string;
 	player_name: string;
 	created_at: string;
-	tsType?: 'unknown';
 }
 /**
  * A stroke on the canvas, with the id the bridge gave it.
@@ -445,7 +434,6 @@ export interface StoredStroke {
 	layer: 'map' | 'tokens' | 'notes';
 	user_id: string;
 	created_at?: string | null;
-	tsType?: 'unknown';
 }
 export interface ParticipantView {
 	user_id: string;
@@ -459,7 +447,6 @@ export interface ParticipantView {
 	character_id: string | null;
 	character_name: string | null;
 	sessions: number;
-	tsType?: 'unknown';
 }
 export interface ParticipantJoined {
 	id: string;
@@ -504,7 +491,6 @@ export interface ParticipantLeft {
 export interface ParticipantLeftData {
 	user_id: string;
 	username: string;
-	tsType?: 'unknown';
 }
 export interface PresenceChanged {
 	id: string;
@@ -561,7 +547,6 @@ export interface RollEventData {
 	crit: boolean;
 	fumble: boolean;
 	text: string;
-	tsType?: 'unknown';
 }
 /**
  * A roll this viewer may not see: who rolled and how, not what.
@@ -572,7 +557,6 @@ export interface HiddenRollEventData {
 	player_name: string | null;
 	visibility: ('public' | 'gm' | 'blind' | 'self') | null;
 	hidden: true;
-	tsType?: 'unknown';
 }
 export interface StateChanged {
 	id: string;
@@ -602,7 +586,6 @@ export interface StateChangedData {
 	previous_version: number | null;
 	last_update: string;
 	by?: string | null;
-	tsType?: 'unknown';
 }
 export interface CanvasDrawn {
 	id: string;
@@ -628,18 +611,15 @@ export interface StrokeDrawn {
 	action: 'stroke';
 	stroke: StoredStroke;
 	by: string;
-	tsType?: 'unknown';
 }
 export interface StrokeErased {
 	action: 'erase';
 	stroke_id: string;
 	by: string;
-	tsType?: 'unknown';
 }
 export interface CanvasCleared {
 	action: 'clear';
 	by: string;
-	tsType?: 'unknown';
 }
 export interface CampaignChanged {
 	id: string;
@@ -666,7 +646,6 @@ export interface CampaignChangedData {
 		[k: string]: unknown | undefined;
 	};
 	by?: string | null;
-	tsType?: 'unknown';
 }
 export interface CharacterChanged {
 	id: string;
@@ -693,7 +672,6 @@ export interface CharacterChangedData {
 		[k: string]: unknown | undefined;
 	};
 	by?: string | null;
-	tsType?: 'unknown';
 }
 /**
  * The latest cursor of everyone who moved since the last tick; no seq, never stored.
@@ -719,7 +697,6 @@ export interface CursorBatch {
 }
 export interface CursorBatchData {
 	cursors: CursorEntry[];
-	tsType?: 'unknown';
 }
 export interface CursorEntry {
 	user_id: string;
@@ -730,5 +707,4 @@ export interface CursorEntry {
 	position: {
 		[k: string]: unknown | undefined;
 	};
-	tsType?: 'unknown';
 }

@@ -7,78 +7,21 @@
  * rotates: each works once, so concurrent renewals share one request), and is the token source
  * the realtime client renews through.
  */
+import type * as Http from '../protocol/http';
 import type { Role } from './messages';
 import type { TokenSource } from './tokens';
 
-export interface UserInfo {
-	id: string;
-	name: string;
-	display_name: string;
-}
-
-export interface TokenPair {
-	access_token: string;
-	refresh_token: string;
-	token_type: 'bearer';
-	/** Seconds until the access token expires. */
-	expires_in: number;
-	user_info: UserInfo;
-}
-
-export interface RegisterRequest {
-	name: string;
-	password: string;
-	display_name?: string | null;
-	invite_code?: string | null;
-}
-
-export interface CampaignSummary {
-	id: string;
-	name: string;
-	role: Role;
-	member_count: number;
-	created_at: string;
-	archived: boolean;
-}
-
-export interface MemberView {
-	user_id: string;
-	name: string;
-	display_name: string;
-	role: Role;
-	joined_at: string;
-}
-
-export interface CampaignDetail extends Omit<CampaignSummary, 'member_count'> {
-	member_count: number;
-	created_by: string | null;
-	members: MemberView[];
-}
-
-export interface CreateCampaignRequest {
-	name: string;
-	system?: string;
-	setting?: string;
-	description?: string;
-}
-
-export interface CreateInviteRequest {
-	role?: Role;
-	uses?: number;
-	expires_in_seconds?: number;
-}
-
-export interface InviteView {
-	code: string;
-	campaign_id: string;
-	role: Role;
-	expires_at: string;
-	uses_left: number;
-}
-
-export interface AuditPage {
-	entries: Record<string, unknown>[];
-}
+// The bodies, generated from `ttrpg-bridge schema --messages http`.
+export type UserInfo = Http.UserInfo;
+export type TokenPair = Http.TokenPair;
+export type RegisterRequest = Http.RegisterRequest;
+export type CampaignSummary = Http.CampaignSummary;
+export type CampaignDetail = Http.CampaignDetail;
+export type MemberView = Http.MemberView;
+export type CreateCampaignRequest = Http.CreateCampaignRequest;
+export type CreateInviteRequest = Http.CreateInviteRequest;
+export type InviteView = Http.InviteView;
+export type AuditPage = Http.AuditPage;
 
 export class BridgeApiError extends Error {
 	readonly status: number;
@@ -154,7 +97,8 @@ export class BridgeApi {
 	}
 
 	login(name: string, password: string): Promise<TokenPair> {
-		return this.call('POST', '/api/auth/login', { body: { name, password } });
+		const body: Http.LoginRequest = { name, password };
+		return this.call('POST', '/api/auth/login', { body });
 	}
 
 	/** A new pair for a refresh token (which is then spent). */
@@ -174,7 +118,7 @@ export class BridgeApi {
 	// -- campaigns ----------------------------------------------------------------------------
 
 	async listCampaigns(accessToken: string): Promise<CampaignSummary[]> {
-		const list = await this.call<{ campaigns: CampaignSummary[] }>('GET', '/api/campaigns', { token: accessToken });
+		const list = await this.call<Http.CampaignList>('GET', '/api/campaigns', { token: accessToken });
 		return list.campaigns;
 	}
 
@@ -194,14 +138,15 @@ export class BridgeApi {
 	}
 
 	joinByCode(accessToken: string, code: string): Promise<CampaignSummary> {
-		return this.call('POST', '/api/campaigns/join', { token: accessToken, body: { code } });
+		const body: Http.JoinRequest = { code };
+		return this.call('POST', '/api/campaigns/join', { token: accessToken, body });
 	}
 
 	changeRole(accessToken: string, campaignId: string, userId: string, role: Role): Promise<MemberView> {
 		return this.call(
 			'PATCH',
 			`/api/campaigns/${encodeURIComponent(campaignId)}/members/${encodeURIComponent(userId)}`,
-			{ token: accessToken, body: { role } }
+			{ token: accessToken, body: { role } satisfies Http.RoleChange }
 		);
 	}
 
