@@ -113,6 +113,7 @@ test('both draw on the canvas and see each other draw and point', async ({ brows
 		})
 		.toBeCloseTo(20, 0);
 
+	await gm.page.screenshot({ path: `${SCREENSHOTS}/canvas-gm-desktop.png` });
 	await player.page.getByRole('button', { name: 'Undo my stroke' }).click();
 	await expect(gm.page.getByTestId('canvas')).toHaveAttribute('data-strokes', '1');
 	await gm.page.getByRole('button', { name: 'Clear canvas' }).click();
