@@ -207,7 +207,15 @@ export class SseTransport implements Transport {
 			this.close(1006, `POST failed: ${String(error)}`);
 			return;
 		}
-		const replies = parseFrame(await response.text());
+		let text: string;
+		try {
+			text = await response.text();
+		} catch (error) {
+			// The answer was cut off: whether the bridge applied it or not, the resend settles it.
+			this.close(1006, `POST answer lost: ${String(error)}`);
+			return;
+		}
+		const replies = parseFrame(text);
 		const lost = replies.some(
 			(reply) => reply.type === 'error' && reply.error.code === 'not_found' && response.status === 404
 		);
