@@ -33,6 +33,7 @@ test('an account is created, signs out and back in, and makes a campaign with an
 	await page.screenshot({ path: `${SCREENSHOTS}/lobby-desktop.png`, fullPage: true });
 	await page.setViewportSize({ width: 360, height: 740 });
 	await page.screenshot({ path: `${SCREENSHOTS}/lobby-360.png`, fullPage: true });
+	expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
 
 	// Someone else joins with the code typed into the lobby.
 	const other = await newSeat(browser, 'coder');
