@@ -352,11 +352,17 @@ export class TTRPGWebSocketClient {
 			return this.snapshotData();
 		}
 		this.sequencer.beginJoin();
-		const reply = await this.request({ type: 'session_create', campaign_id: campaignId }, options, {
-			resend: false,
-			change: false
-		});
-		return (reply as unknown as Server.CampaignSnapshot).data;
+		try {
+			const reply = await this.request({ type: 'session_create', campaign_id: campaignId }, options, {
+				resend: false,
+				change: false
+			});
+			return (reply as unknown as Server.CampaignSnapshot).data;
+		} catch (error) {
+			// Refused (or cut off): hold no events back waiting for a snapshot that will not come.
+			this.sequencer.reset();
+			throw error;
+		}
 	}
 
 	/** The last campaign event applied, and its epoch: where a re-attach resumes from. */

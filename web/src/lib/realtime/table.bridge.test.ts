@@ -139,6 +139,29 @@ describe('accounts and campaigns over HTTP', () => {
 	});
 });
 
+describe('the lobby', () => {
+	it('rolls without a table, then sits at one, and is refused one it is not a member of', async () => {
+		const table = await newTable(baseUrl, 1);
+		const stranger = await newTable(baseUrl, 0);
+		const client = seatClient(baseUrl, table.seats[0]!, null);
+		clients.push(client);
+		await client.connect();
+		const lobbyRoll = await client.rollDice('1d6', 'in the lobby');
+		expect('total' in lobbyRoll).toBe(true);
+		expect(get(client.rolls).find((roll) => roll.purpose === 'in the lobby')).toMatchObject({ pending: false, seq: null });
+
+		const snapshot = await client.joinCampaign(table.campaignId);
+		expect(snapshot.role).toBe('player');
+		expect(get(client.status).campaignId).toBe(table.campaignId);
+		await client.rollDice('1d6', 'at the table');
+		await until(() => get(client.rolls).some((roll) => roll.purpose === 'at the table' && roll.seq !== null), 'numbered');
+
+		const refused = await client.joinCampaign(stranger.campaignId).catch((error: unknown) => error);
+		expect(refused).toBeInstanceOf(RealtimeError);
+		expect(['forbidden', 'not_found']).toContain((refused as RealtimeError).code);
+	});
+});
+
 describe('what the bridge sent', () => {
 	it('fits the server schema the client types are generated from, message by message', () => {
 		expect(received.length).toBeGreaterThan(0);
