@@ -13,7 +13,7 @@ let counter = 0;
 /** A username no other test uses. */
 export function uniqueName(prefix: string): string {
 	counter += 1;
-	return `${prefix}${Date.now().toString(36)}${counter}`;
+	return `${prefix}${Date.now().toString(36)}${String(counter).padStart(3, '0')}`;
 }
 
 export const PASSWORD = 'correct-horse-42';
