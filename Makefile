@@ -84,12 +84,13 @@ web-test: web-deps
 e2e: install web
 	cd $(WEB) && $(NPM) run test:e2e
 
-## bench: stdio and bridge latency, table fan-out, resume after a reconnect (bench/results/*.json)
+## bench: stdio and bridge latency, table fan-out, resume, change feed (bench/results/*.json)
 bench: install
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/resume.py
+	$(BIN)/python bench/change_feed.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(WEB_DIST) $(WEB)/build $(WEB)/node_modules

@@ -106,8 +106,8 @@ def test_user_list_prints_a_table(
     capsys.readouterr()
     assert _run(settings, "user", "list") == 0
     header, row = capsys.readouterr().out.splitlines()
-    assert header.split() == ["NAME", "DISPLAY", "NAME", "DISABLED", "CREATED", "LAST", "LOGIN"]
-    assert row.startswith("alice  Alice the Bold  no  ")
+    assert header.split() == ["NAME", "DISPLAY", "NAME", "DISABLED", "ADMIN", "CREATED", "LAST", "LOGIN"]
+    assert row.startswith("alice  Alice the Bold  no        yes  ")
     assert row.endswith("never")
 
 

@@ -226,3 +226,19 @@ async def test_the_openapi_document_declares_the_error_responses(client: httpx.A
     error_schema = paths["/api/auth/me"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
     assert error_schema == {"$ref": "#/components/schemas/ErrorResponse"}
     assert {"accessToken", "refreshToken"} <= set(spec["components"]["securitySchemes"])
+
+
+async def test_login_and_register_take_username_as_the_design_document_names_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """``{"username", "password"}`` registers and logs in; ``user_info`` carries ``username``."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        registered = await client.post("/api/auth/register", json={"username": "mira", "password": PASSWORD})
+        login = await client.post("/api/auth/login", json={"username": "mira", "password": PASSWORD})
+        by_name = await client.post("/api/auth/login", json={"name": "mira", "password": PASSWORD})
+    assert registered.status_code == 201, registered.text
+    for response in (login, by_name):
+        assert response.status_code == 200, response.text
+        info = response.json()["user_info"]
+        assert info["username"] == info["name"] == "mira"
+    assert registered.json()["user_info"]["username"] == "mira"

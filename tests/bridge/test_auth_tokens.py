@@ -80,7 +80,13 @@ def test_a_fresh_access_token_decodes_to_its_user(
     assert (claims.user_id, claims.name) == (alice.id, "alice")
     assert pair.expires_in == ACCESS_TTL
     assert pair.token_type == "bearer"  # noqa: S105  # the OAuth token type, not a secret
-    assert pair.user_info.model_dump() == {"id": alice.id, "name": "alice", "display_name": "Alice"}
+    assert pair.user_info.model_dump() == {
+        "id": alice.id,
+        "username": "alice",
+        "name": "alice",
+        "display_name": "Alice",
+        "is_admin": alice.is_admin,
+    }
     with store.session(readonly=True) as db:
         assert tokens.authenticate_access(db, pair.access_token).id == alice.id
 

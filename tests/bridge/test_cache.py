@@ -11,6 +11,7 @@ from bridge_process import RunningBridge, run_bridge
 from tables import party
 
 from ttrpg_mcp.bridge.cache import ResponseCache
+from ttrpg_mcp.server.secrecy import Viewer
 
 TEST_TIMEOUT = 60.0
 
@@ -38,6 +39,23 @@ def test_parameters_in_any_order_are_one_key() -> None:
     assert ResponseCache.key("c", "search", {"query": "x", "limit": 3}) == ResponseCache.key(
         "c", "search", {"limit": 3, "query": "x"}
     )
+
+
+def test_a_gm_answer_is_never_a_player_answer() -> None:
+    """GMs share answers; each player and spectator has their own (a note may be for one player)."""
+    params = {"campaign_id": "c", "kind": "notes"}
+    gm = ResponseCache.key("c", "list_items", params, Viewer("gm", "usr_a", "c"))
+    other_gm = ResponseCache.key("c", "list_items", params, Viewer("gm", "usr_b", "c"))
+    player = ResponseCache.key("c", "list_items", params, Viewer("player", "usr_p", "c"))
+    other_player = ResponseCache.key("c", "list_items", params, Viewer("player", "usr_q", "c"))
+    spectator = ResponseCache.key("c", "list_items", params, Viewer("spectator", "usr_p", "c"))
+    assert gm == other_gm
+    assert len({gm, player, other_player, spectator}) == 4
+    cache = ResponseCache(ttl=10, max_entries=10)
+    cache.put(gm, {"secret": True}, now=0)
+    assert cache.get(player, now=1) is None
+    cache.invalidate_campaign("c")
+    assert cache.get(gm, now=1) is None
 
 
 @pytest.fixture(scope="module")

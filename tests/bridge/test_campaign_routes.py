@@ -28,6 +28,7 @@ from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.store import BridgeStore
+from ttrpg_mcp.server.secrecy import Viewer
 
 pytestmark = pytest.mark.anyio
 
@@ -46,7 +47,13 @@ class StandInPool:
     raise_error: BridgeError | None = None
 
     async def request(
-        self, method: str, params: dict[str, Any], *, session_id: str, timeout: float | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        session_id: str,
+        timeout: float | None = None,
+        viewer: Viewer | None = None,
     ) -> dict[str, Any]:
         self.calls.append((method, params, session_id))
         if self.raise_error is not None:

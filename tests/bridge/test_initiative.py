@@ -1,9 +1,12 @@
-"""Initiative operations as pure functions over the shared state: order, turns, rounds, edits."""
+"""Initiative operations as pure functions over a combat: order, turns, rounds, edits.
+
+The rules are the content store's (:mod:`ttrpg_mcp.server.combat`); the table's
+``initiative_update`` is parsed at the bridge's door and applied there.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,37 +19,68 @@ from ttrpg_mcp.bridge.initiative import (
     InitiativeUpdate,
     NextTurn,
     SetOrder,
-    apply_initiative,
     parse_initiative_update,
 )
-from ttrpg_mcp.bridge.state import SharedState, apply_change, validate_document
+from ttrpg_mcp.server.combat import Combat, apply_operation
+from ttrpg_mcp.server.errors import ContentError
 
-T0 = datetime(2030, 1, 1, 20, 0, tzinfo=UTC)
+
+class Table:
+    """A combat that operations replace, as the content store does with a play session's."""
+
+    def __init__(self) -> None:
+        self.combat = Combat()
+        self.counter = 0
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return {
+            "initiative_order": self.combat.order,
+            "active_turn": self.combat.active_turn,
+            "round_number": self.combat.round_number,
+        }
 
 
 def _op(data: dict[str, Any]) -> InitiativeUpdate:
     return parse_initiative_update(data)
 
 
-def _apply(state: SharedState, data: dict[str, Any]) -> list[tuple[list[Any], Any]]:
-    """Apply one operation; the (path, value) of each change it made."""
-    return [(list(change.path), change.value) for change in apply_initiative(state, _op(data), now=T0)]
+def _entry(table: Table, spec: Any) -> dict[str, Any]:
+    table.counter += 1
+    entry = spec.model_dump(mode="json", exclude={"modifier"})
+    entry["id"] = entry["id"] or f"cbt_{table.counter}"
+    entry["initiative"] = entry["initiative"] if entry["initiative"] is not None else spec.modifier + 10
+    return entry
 
 
-def _names(state: SharedState) -> list[str]:
-    return [combatant["name"] for combatant in state.document["initiative_order"]]
+def _apply(table: Table, data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Apply one operation; the (key, value) of each top-level part it changed."""
+    op = _op(data)
+    entries = []
+    if isinstance(op, SetOrder):
+        entries = [_entry(table, spec) for spec in op.combatants]
+    elif isinstance(op, AddCombatant):
+        entries = [_entry(table, op.combatant)]
+    before = table.document
+    table.combat = apply_operation(table.combat, op, entries)
+    after = table.document
+    return [(key, after[key]) for key in after if after[key] != before[key]]
 
 
-def _turn(state: SharedState) -> tuple[str, int]:
+def _names(table: Table) -> list[str]:
+    return [combatant["name"] for combatant in table.document["initiative_order"]]
+
+
+def _turn(table: Table) -> tuple[str, int]:
     """Who is acting, and in which round."""
-    document = state.document
+    document = table.document
     return document["initiative_order"][document["active_turn"]]["name"], document["round_number"]
 
 
-def _table(*combatants: tuple[str, float], **extra: Any) -> SharedState:
-    state = SharedState.new("camp_test", now=T0)
+def _table(*combatants: tuple[str, float], active_turn: int = 0, round_number: int = 1) -> Table:
+    table = Table()
     _apply(
-        state,
+        table,
         {
             "action": "set",
             "combatants": [
@@ -54,14 +88,13 @@ def _table(*combatants: tuple[str, float], **extra: Any) -> SharedState:
             ],
         },
     )
-    for key, value in extra.items():
-        apply_change(state, [key], "set", value, None, now=T0)
-    return state
+    table.combat = Combat(table.combat.order, active_turn, round_number)
+    return table
 
 
 def test_set_sorts_by_initiative_keeping_ties_in_the_given_order() -> None:
     """Highest first; the two 15s stay as given; ids are filled in for combatants without one."""
-    state = SharedState.new("camp_test", now=T0)
+    state = Table()
     _apply(
         state,
         {
@@ -75,23 +108,23 @@ def test_set_sorts_by_initiative_keeping_ties_in_the_given_order() -> None:
         },
     )
     assert _names(state) == ["Kai", "Mira", "Ogre", "Goblin"]
-    assert all(c["id"].startswith("cmb_") for c in state.document["initiative_order"])
+    assert all(c["id"] for c in state.document["initiative_order"])
 
 
 def test_set_starts_the_encounter_at_turn_zero_of_round_one_with_one_change_per_key() -> None:
     """Mid-fight, a new order resets turn and round: three changes, one per top-level key, in order."""
     state = _table(("A", 10), ("B", 5), active_turn=1, round_number=4)
     changes = _apply(state, {"action": "set", "combatants": [{"name": "C", "initiative": 3}]})
-    assert [path for path, _ in changes] == [["initiative_order"], ["active_turn"], ["round_number"]]
+    assert [key for key, _ in changes] == ["initiative_order", "active_turn", "round_number"]
     assert (state.document["active_turn"], state.document["round_number"]) == (0, 1)
 
 
 def test_next_advances_and_wraps_into_a_new_round() -> None:
     """After the last combatant comes the first, one round later."""
     state = _table(("A", 10), ("B", 5))
-    assert _apply(state, {"action": "next"}) == [(["active_turn"], 1)]
+    assert _apply(state, {"action": "next"}) == [("active_turn", 1)]
     assert _turn(state) == ("B", 1)
-    assert _apply(state, {"action": "next"}) == [(["active_turn"], 0), (["round_number"], 2)]
+    assert _apply(state, {"action": "next"}) == [("active_turn", 0), ("round_number", 2)]
     assert _turn(state) == ("A", 2)
 
 
@@ -126,11 +159,10 @@ def test_previous_goes_back_across_rounds_but_not_before_the_start() -> None:
 
 
 def test_next_and_previous_on_an_empty_order_change_nothing() -> None:
-    """No combatants, no turns: no change and no version bump."""
-    state = SharedState.new("camp_test", now=T0)
+    """No combatants, no turns: no change (the store writes nothing, the feed sends nothing)."""
+    state = Table()
     assert _apply(state, {"action": "next"}) == []
     assert _apply(state, {"action": "previous"}) == []
-    assert state.version == 0
 
 
 def test_adding_a_combatant_keeps_whoever_is_acting_acting() -> None:
@@ -179,9 +211,10 @@ def test_updating_a_combatant_in_place_is_one_change_to_that_entry() -> None:
     """hp and conditions change on the entry alone, with the entry's path."""
     state = _table(("A", 20), ("B", 10))
     changes = _apply(state, {"action": "update", "combatant": {"id": "b", "hp": 4, "conditions": ["prone"]}})
-    assert [path for path, _ in changes] == [["initiative_order", 1]]
-    assert changes[0][1]["hp"] == 4
-    assert changes[0][1]["conditions"] == ["prone"]
+    assert [key for key, _ in changes] == ["initiative_order"]
+    assert changes[0][1][1]["hp"] == 4
+    assert changes[0][1][1]["conditions"] == ["prone"]
+    assert changes[0][1][0] == state.document["initiative_order"][0]
 
 
 def test_a_new_initiative_resorts_the_order_and_the_turn_follows_the_acting_combatant() -> None:
@@ -226,21 +259,21 @@ def test_clear_ends_the_encounter() -> None:
 def test_an_unknown_combatant_is_not_found_and_nothing_changes(data: dict[str, Any]) -> None:
     """Removing or updating an id that is not in the order is a not_found error."""
     state = _table(("A", 20))
-    before = json.dumps(state.to_json())
-    with pytest.raises(BridgeError) as missing:
+    before = json.dumps(state.document)
+    with pytest.raises(ContentError) as missing:
         _apply(state, data)
     assert missing.value.code == "not_found"
-    assert json.dumps(state.to_json()) == before
+    assert json.dumps(state.document) == before
 
 
 def test_an_operation_that_would_break_the_document_changes_nothing_at_all() -> None:
     """Adding a second combatant with an existing id fails before any change is applied."""
     state = _table(("A", 20), ("B", 10), active_turn=1)
-    before = json.dumps(state.to_json())
-    with pytest.raises(BridgeError) as refused:
+    before = json.dumps(state.document)
+    with pytest.raises(ContentError) as refused:
         _apply(state, {"action": "add", "combatant": {"id": "b", "name": "B again", "initiative": 30}})
-    assert refused.value.code == "invalid_params"
-    assert json.dumps(state.to_json()) == before
+    assert refused.value.code == "invalid_input"
+    assert json.dumps(state.document) == before
 
 
 @pytest.mark.parametrize(
@@ -269,16 +302,15 @@ def test_parsing_picks_the_model_by_action() -> None:
     assert isinstance(parse_initiative_update({"action": "add", "combatant": {"name": "X"}}), AddCombatant)
 
 
-def test_players_see_hidden_combatants_masked_in_initiative_changes() -> None:
-    """An order with a hidden monster reaches players with its placeholder in place."""
-    state = SharedState.new("camp_test", now=T0)
-    op = _op(
-        {"action": "set", "combatants": [{"name": "Lurker", "initiative": 30, "hidden": True, "hp": 50}]}
+def test_a_combatant_may_bring_a_modifier_and_roll_its_initiative() -> None:
+    """modifier is accepted; without an initiative the combatant rolls (here: 10 + modifier)."""
+    state = Table()
+    _apply(
+        state,
+        {"action": "set", "combatants": [{"name": "Scout", "modifier": 4}, {"name": "Ox", "initiative": 12}]},
     )
-    (change,) = apply_initiative(state, op, now=T0)
-    assert change.view(reveal_hidden=False)["value"] == [
-        {"id": state.document["initiative_order"][0]["id"], "name": "Hidden combatant", "hidden": True}
-    ]
+    assert _names(state) == ["Scout", "Ox"]
+    assert state.document["initiative_order"][0]["initiative"] == 14
 
 
 _ops = st.one_of(
@@ -309,7 +341,7 @@ def test_any_sequence_of_operations_keeps_the_order_sorted_and_the_turn_in_range
     ops: list[dict[str, Any]],
 ) -> None:
     """Whatever the GM does: the order stays sorted, the turn points at a combatant, rounds stay >= 1."""
-    state = SharedState.new("camp_test", now=T0)
+    state = Table()
     for data in ops:
         acting_before = None
         document = state.document
@@ -317,11 +349,11 @@ def test_any_sequence_of_operations_keeps_the_order_sorted_and_the_turn_in_range
             acting_before = document["initiative_order"][document["active_turn"]]["id"]
         refused: str | None = None
         try:
-            apply_initiative(state, _op(data), now=T0)
-        except BridgeError as error:
+            _apply(state, data)
+        except ContentError as error:
             refused = error.code
         if refused is not None:
-            assert refused in ("not_found", "invalid_params")
+            assert refused in ("not_found", "invalid_input")
             continue
         document = state.document
         order = document["initiative_order"]
@@ -330,4 +362,4 @@ def test_any_sequence_of_operations_keeps_the_order_sorted_and_the_turn_in_range
         assert document["round_number"] >= 1
         if data["action"] in ("add", "update") and acting_before is not None:
             assert order[document["active_turn"]]["id"] == acting_before
-        assert validate_document(document) == document
+        assert len({c["id"] for c in order}) == len(order)

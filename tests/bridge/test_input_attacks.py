@@ -173,6 +173,32 @@ async def test_arguments_that_break_the_tools_schema_never_reach_the_child(
     assert after == before
 
 
+async def test_an_unknown_tool_argument_is_refused_before_the_child_with_a_suggestion(
+    bridge: RunningBridge, transport: Transport
+) -> None:
+    """``class`` for create_character: invalid_params naming it and character_class; no child call."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, [("gm", transport)]) as (campaign_id, seats):
+            (gm,) = seats
+            async with httpx.AsyncClient(base_url=bridge.base_url) as http:
+                before = _tool_calls_counted((await http.get("/metrics")).text)
+                reply = await gm.table.request_raw(
+                    {
+                        "id": "typo",
+                        "type": "tool_call",
+                        "method": "create_character",
+                        "params": {"campaign_id": campaign_id, "name": "Ada", "class": "Wizard"},
+                    }
+                )
+                after = _tool_calls_counted((await http.get("/metrics")).text)
+    error = reply["error"]
+    assert error["code"] == "invalid_params"
+    assert "unknown argument 'class'; did you mean 'character_class'?" in error["message"]
+    assert error["data"]["unknown"] == ["class"]
+    assert "character_class" in error["data"]["accepted"]
+    assert after == before
+
+
 async def test_the_tool_policy_is_configuration(data_dir: Any) -> None:
     """With players limited to search, a player's get_campaign is forbidden; search still works."""
     env = {"TTRPG_TOOL_POLICY": '{"player": ["search"]}'}

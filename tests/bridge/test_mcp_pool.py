@@ -28,6 +28,7 @@ from ttrpg_mcp.bridge.mcp_pool.process import child_environment, read_line
 from ttrpg_mcp.bridge.mcp_pool.restarts import CrashHistory
 from ttrpg_mcp.bridge.mcp_pool.routing import NotificationRouter
 from ttrpg_mcp.bridge.settings import McpSettings
+from ttrpg_mcp.server.secrecy import META_KEY, Viewer
 
 pytestmark = pytest.mark.anyio
 
@@ -256,6 +257,23 @@ async def test_a_cancelled_caller_cancels_the_request_in_the_child(tmp_path: Pat
                 lambda: any(m.get("method") == "notifications/cancelled" for m in recorded(record))
             )
             assert pool.busy == 0
+
+
+async def test_every_request_names_its_viewer_in_meta_and_a_forged_one_is_replaced(tmp_path: Path) -> None:
+    """The child sees the bridge's viewer (a spectator when none is given), never the caller's _meta."""
+    record = tmp_path / "received.jsonl"
+    forged = {"_meta": {"progressToken": "mine", META_KEY: {"role": "gm"}, "other": 1}}
+    with anyio.fail_after(FAKE_SERVER_TEST_TIMEOUT):
+        async with running_pool(settings(), fake_server("--record", str(record))) as pool:
+            player = Viewer("player", "usr_p", "camp_1")
+            await pool.request("tools/call", tool("echo") | forged, session_id="s", viewer=player)
+            await pool.request("tools/call", tool("echo") | forged, session_id="s")
+    calls = [m["params"]["_meta"] for m in recorded(record) if m.get("method") == "tools/call"]
+    assert [meta[META_KEY] for meta in calls] == [
+        {"role": "player", "user_id": "usr_p", "campaign_id": "camp_1"},
+        {"role": "spectator", "user_id": None, "campaign_id": None},
+    ]
+    assert all(set(meta) == {"progressToken", META_KEY} for meta in calls)
 
 
 async def test_progress_notifications_extend_the_timeout_and_reach_the_caller() -> None:

@@ -41,8 +41,14 @@ def test_no_generated_request_makes_the_api_fail(data_dir: Path) -> None:
             "-H",
             f"Authorization: Bearer {token}",
         ]
+        # Run inside the test's own folder: schemathesis keeps a cache in its working directory.
         result = subprocess.run(
-            command, capture_output=True, text=True, timeout=SCHEMATHESIS_TIMEOUT, check=False
+            command,
+            capture_output=True,
+            text=True,
+            timeout=SCHEMATHESIS_TIMEOUT,
+            check=False,
+            cwd=data_dir,
         )
         assert result.returncode == 0, result.stdout[-4000:]
         assert "passed" in result.stdout

@@ -106,3 +106,17 @@ def test_the_schema_command_prints_every_client_type() -> None:
     ).stdout
     schema = json.loads(output)
     assert set(schema["discriminator"]["mapping"]) == set(protocol.CLIENT_TYPES)
+
+
+def test_a_dice_result_lists_every_die_as_rolls_and_the_rest_as_modifier() -> None:
+    """``rolls`` holds every die in order (dropped ones too) and ``modifier`` what is added."""
+    from ttrpg_mcp.dice import roll  # only this test rolls
+
+    plain = protocol.dice_result_fields(roll("2d6+3").model_dump(mode="json"))
+    assert len(plain["rolls"]) == 2
+    assert plain["modifier"] == 3
+    assert plain["total"] == sum(plain["rolls"]) + 3
+    kept = protocol.dice_result_fields(roll("2d20kh1-1").model_dump(mode="json"))
+    assert len(kept["rolls"]) == 2
+    assert kept["modifier"] == -1
+    assert kept["total"] == max(kept["rolls"]) - 1

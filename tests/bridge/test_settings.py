@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from ttrpg_mcp.bridge.settings import BridgeSettings, McpSettings, load_settings
+from ttrpg_mcp.config import resolve_data_dir
 
 DOCS = Path(__file__).parents[2] / "docs" / "configuration.md"
 
@@ -62,6 +64,27 @@ def test_the_default_child_command_serves_the_bridges_data_directory(tmp_path: P
     settings = BridgeSettings(data_dir=tmp_path)
     assert settings.mcp_command[-3:] == ["--data-dir", str(tmp_path.resolve()), "serve"]
     assert settings.resolved_database_url.endswith("bridge.db")
+
+
+def test_both_programs_default_to_one_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ttrpg-mcp (as Claude Desktop starts it) and ttrpg-bridge find the same campaigns by default."""
+    monkeypatch.delenv("TTRPG_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    expected = (tmp_path / "xdg" / "ttrpg-mcp").resolve()
+    assert resolve_data_dir(None) == expected
+    assert BridgeSettings().resolved_data_dir == expected
+    assert BridgeSettings().mcp_command[-3:] == ["--data-dir", str(expected), "serve"]
+    monkeypatch.setenv("TTRPG_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert resolve_data_dir(None) == BridgeSettings().resolved_data_dir == (tmp_path / "elsewhere").resolve()
+
+
+def test_the_readme_connects_claude_desktop_to_the_default_data_directory() -> None:
+    """The README's Claude Desktop config names no other data directory than the bridge's default."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    config = json.loads(
+        readme.split("## Connect Claude Desktop", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    )
+    assert "--data-dir" not in config["mcpServers"]["ttrpg"].get("args", [])
 
 
 def test_every_setting_is_in_the_configuration_reference() -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 
 import anyio
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
@@ -58,9 +61,58 @@ def test_migrate_creates_the_tables_and_the_parent_directory(data_dir: Path) -> 
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"users", "refresh_tokens", "registration_invites", "bridge_alembic_version"} <= tables
         assert "alembic_version" not in tables
-        assert connection.execute("SELECT version_num FROM bridge_alembic_version").fetchone()[0] == "0004"
+        scripts = ScriptDirectory(str(resources.files("ttrpg_mcp.bridge.store") / "migrations"))
+        head = scripts.get_current_head()
+        assert connection.execute("SELECT version_num FROM bridge_alembic_version").fetchone()[0] == head
     finally:
         connection.close()
+
+
+def test_the_old_initiative_copy_in_a_shared_state_is_cleared_by_the_migration(tmp_path: Path) -> None:
+    """0005: the order kept by the bridge before the one tracker goes; notes stay."""
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    from ttrpg_mcp.bridge.store import database as store_database
+
+    path = tmp_path / "bridge.db"
+    store = BridgeStore(_url(path))
+    try:
+        with resources.as_file(resources.files(store_database.__package__) / "migrations") as scripts:
+            config = Config()
+            config.set_main_option("script_location", str(scripts))
+            with store._writer.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "0004")
+        old = {"initiative_order": [{"id": "a", "name": "Orc", "initiative": 9}], "active_turn": 0}
+        raw = sqlite3.connect(path)
+        with raw:
+            raw.execute(
+                "INSERT INTO campaigns (id, name, created_at, archived, epoch, last_seq) "
+                "VALUES ('camp_1', 'C', '2026-01-01', 0, 'ep', 0)"
+            )
+            raw.execute(
+                "INSERT INTO shared_states (campaign_id, document, version, last_update, history) "
+                "VALUES ('camp_1', ?, 3, '2026-01-01', '[]')",
+                (json.dumps(old | {"round_number": 4, "shared_notes": "keep me"}),),
+            )
+        raw.close()
+        store.migrate()
+    finally:
+        store.close()
+    raw = sqlite3.connect(path)
+    try:
+        (document,) = raw.execute("SELECT document FROM shared_states").fetchone()
+    finally:
+        raw.close()
+    assert json.loads(document) == {
+        "initiative_order": [],
+        "active_turn": 0,
+        "round_number": 1,
+        "shared_notes": "keep me",
+    }
 
 
 def test_migrating_again_is_a_no_op_that_keeps_the_data(store: BridgeStore) -> None:

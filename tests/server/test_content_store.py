@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +28,11 @@ def test_opening_migrates_and_uses_write_ahead_logging(data_dir: Path) -> None:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"campaigns", "characters", "rule_sections", "rule_sections_fts", "alembic_version"} <= tables
-        assert connection.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        assert "content_changes" in tables
+        head = ScriptDirectory(
+            str(resources.files("ttrpg_mcp.server.store") / "migrations")
+        ).get_current_head()
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head
     finally:
         connection.close()
 

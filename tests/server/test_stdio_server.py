@@ -37,6 +37,7 @@ EXPECTED_TOOLS = {
     "start_session",
     "set_initiative",
     "next_turn",
+    "update_initiative",
     "update_hp",
     "end_session",
 }
@@ -392,3 +393,26 @@ def test_import_command_indexes_markdown_for_search(data_dir: Path, tmp_path: Pa
     )
     assert missing.returncode == 2
     assert "absent.md" in missing.stderr
+
+
+async def test_an_unknown_argument_is_refused_with_the_closest_accepted_one(data_dir: Path) -> None:
+    """``class`` instead of ``character_class`` fails, names both, and creates nothing."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with connect(data_dir) as session:
+            cid = (await call(session, "create_campaign", name="Typos"))["id"]
+            error = await call_error(
+                session, "create_character", campaign_id=cid, name="Ada", **{"class": "Wizard"}
+            )
+            other = await call_error(session, "roll_dice", expression="1d6", advantge="advantage")
+            wrong_type = await call_error(session, "create_character", campaign_id=cid, name="Bo", level=0)
+            listing = await call(session, "list_items", campaign_id=cid, kind="characters")
+    assert "unknown argument 'class'; did you mean 'character_class'?" in error
+    assert "campaign_id, name, character_class" in error
+    assert "did you mean 'advantage'?" in other
+    assert wrong_type.startswith("invalid_input: create_character: level: ")
+    assert "greater than or equal to 1" in wrong_type
+    for text in (error, wrong_type):
+        assert "pydantic" not in text
+        assert "http" not in text
+        assert "type=" not in text
+    assert listing["total"] == 0 if "total" in listing else not listing.get("items")

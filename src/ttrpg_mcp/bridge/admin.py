@@ -1,4 +1,4 @@
-"""``ttrpg-bridge user ...`` and ``ttrpg-bridge invite ...``: account administration from a shell.
+"""``ttrpg-bridge user ...``, ``invite ...`` and ``campaign ...``: administration from a shell.
 
 These commands work on the store directly, not through a running bridge, so they need no
 token and work before the first start (they migrate the store themselves). They are safe to
@@ -9,6 +9,9 @@ The CLI calls :func:`add_admin_commands` while it builds its parser and
 on stderr), 2 a command this module does not know. A password is read with ``getpass`` (asked
 twice) or, with ``--password-stdin``, as one line of standard input for scripts; it is never
 accepted as an argument, where ``ps`` and shell history would show it.
+
+``campaign unclaimed`` and ``campaign claim`` read the content store the way the bridge does:
+through a ``ttrpg-mcp`` child (the configured ``mcp.command``) over stdio, as its GM.
 """
 
 from __future__ import annotations
@@ -18,15 +21,26 @@ import getpass
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any, cast
 
+import anyio
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.types import RequestParamsMeta
+from sqlalchemy import select
+
+from ttrpg_mcp.bridge import claims
 from ttrpg_mcp.bridge.auth import passwords, users
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.mcp_pool.process import child_environment
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.store import BridgeStore, User
+from ttrpg_mcp.server.secrecy import Viewer
 
 __all__ = ["add_admin_commands", "run_admin_command"]
 
 _DEFAULT_INVITE_DAYS = 7
+# A fresh content store migrates and indexes the compendium before its first answer.
+_CONTENT_TIMEOUT = 120.0
 
 
 def _positive_int(text: str) -> int:
@@ -47,6 +61,9 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     add.add_argument(
         "--password-stdin", action="store_true", help="read the password from one line of standard input"
     )
+    add.add_argument(
+        "--admin", action="store_true", help="make it an administrator (the first account always is one)"
+    )
     add.set_defaults(admin_command="user add")
 
     user_commands.add_parser("list", help="list accounts").set_defaults(admin_command="user list")
@@ -66,6 +83,16 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help=f"days it stays valid (default {_DEFAULT_INVITE_DAYS})",
     )
     create.set_defaults(admin_command="invite create")
+
+    campaign = subparsers.add_parser("campaign", help="campaigns of the content store")
+    campaign_commands = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
+    campaign_commands.add_parser(
+        "unclaimed", help="list campaigns nobody on the bridge is a member of (made over stdio, say)"
+    ).set_defaults(admin_command="campaign unclaimed")
+    claim = campaign_commands.add_parser("claim", help="make an account the GM of an unclaimed campaign")
+    claim.add_argument("campaign_id", metavar="ID", help="the campaign's id, like camp_3f9a1c0b2d4e")
+    claim.add_argument("--gm", required=True, metavar="NAME", help="the login name of its new GM")
+    claim.set_defaults(admin_command="campaign claim")
 
 
 def run_admin_command(args: argparse.Namespace, settings: BridgeSettings) -> int:
@@ -105,8 +132,8 @@ def _user_add(args: argparse.Namespace, _settings: BridgeSettings, store: Bridge
     passwords.check_password_policy(password)
     password_hash = passwords.hash_password(password)  # before the transaction: it takes a while
     with store.session() as db:
-        user = users.add_user_with_hash(db, args.name, password_hash, args.display_name)
-    print(f"created user {user.name} ({user.id})")
+        user = users.add_user_with_hash(db, args.name, password_hash, args.display_name, admin=args.admin)
+    print(f"created user {user.name} ({user.id}){', an administrator' if user.is_admin else ''}")
 
 
 def _when(moment: datetime | None) -> str:
@@ -119,18 +146,19 @@ def _user_list(_args: argparse.Namespace, _settings: BridgeSettings, store: Brid
     if not accounts:
         print("no users yet; add one with: ttrpg-bridge user add NAME")
         return
-    header = ("NAME", "DISPLAY NAME", "DISABLED", "CREATED", "LAST LOGIN")
+    header = ("NAME", "DISPLAY NAME", "DISABLED", "ADMIN", "CREATED", "LAST LOGIN")
     rows = [header, *(_row(user) for user in accounts)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def _row(user: User) -> tuple[str, str, str, str, str]:
+def _row(user: User) -> tuple[str, str, str, str, str, str]:
     return (
         user.name,
         user.display_name,
         "yes" if user.disabled else "no",
+        "yes" if user.is_admin else "no",
         _when(user.created_at),
         _when(user.last_login_at),
     )
@@ -156,9 +184,54 @@ def _invite_create(args: argparse.Namespace, settings: BridgeSettings, store: Br
         )
 
 
+def _content_tool(settings: BridgeSettings, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Call one tool of the content store as its GM, in a ``ttrpg-mcp`` child; its structured result."""
+    command = settings.mcp_command
+    parameters = StdioServerParameters(command=command[0], args=command[1:], env=child_environment())
+
+    async def call() -> dict[str, Any]:
+        with anyio.fail_after(_CONTENT_TIMEOUT):
+            async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                meta = cast("RequestParamsMeta", Viewer("gm").to_meta())
+                result = await session.call_tool(name, arguments, meta=meta)
+        if result.is_error:
+            text = " ".join(getattr(block, "text", "") for block in result.content)
+            raise BridgeError("not_found", text.strip() or f"{name} failed")
+        return dict(result.structured_content or {})
+
+    return anyio.run(call)
+
+
+def _campaign_unclaimed(_args: argparse.Namespace, settings: BridgeSettings, store: BridgeStore) -> None:
+    listed = _content_tool(settings, "list_campaigns", {"include_archived": True}).get("campaigns") or []
+    with store.session(readonly=True) as db:
+        found = claims.unclaimed_campaigns(db, listed)
+    if not found:
+        print("every campaign of the content store has members on the bridge")
+    for campaign in found:
+        print(f"{campaign.id}  {campaign.name}{'  (archived)' if campaign.archived else ''}")
+
+
+def _campaign_claim(args: argparse.Namespace, settings: BridgeSettings, store: BridgeStore) -> None:
+    with store.session(readonly=True) as db:
+        gm = db.scalar(select(User).where(User.name_key == args.gm.lower()))
+        if gm is None or gm.disabled:
+            raise BridgeError("not_found", f"no enabled account named {args.gm!r}")
+        gm_id = gm.id
+    content = _content_tool(settings, "get_campaign", {"campaign_id": args.campaign_id})
+    with store.session() as db:
+        record = claims.claim_campaign(
+            db, args.campaign_id, str(content.get("name") or args.campaign_id), gm_id
+        )
+    print(f"{args.gm} is now the GM of {record.name!r} ({record.id})")
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, BridgeSettings, BridgeStore], None]] = {
     "user add": _user_add,
     "user list": _user_list,
     "user disable": _user_disable,
     "invite create": _invite_create,
+    "campaign unclaimed": _campaign_unclaimed,
+    "campaign claim": _campaign_claim,
 }

@@ -556,7 +556,7 @@ def _roll_view(entry: DiceLogEntry) -> dict[str, Any]:
 def add_roll(
     db: Session,
     campaign_id: str,
-    user_id: str,
+    user_id: str | None,  # None: a roll made outside the bridge (Claude over stdio)
     player_name: str,
     roll_payload: dict[str, Any],
     visibility: str,

@@ -1,4 +1,8 @@
-"""The ``ttrpg-bridge`` command: serve, print the protocol schema, manage users and invites."""
+"""The ``ttrpg-bridge`` command: serve, print the protocol schema, manage users and invites.
+
+``--data-dir`` and ``--config`` are accepted before the subcommand and after it
+(``ttrpg-bridge serve --data-dir DIR``), at every level; one given after the subcommand wins.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from ttrpg_mcp.bridge.admin import add_admin_commands, run_admin_command
 from ttrpg_mcp.bridge.logs import configure_logging
 from ttrpg_mcp.bridge.settings import BridgeSettings, load_settings
 
-__all__ = ["main"]
+__all__ = ["main", "subcommand_parsers"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,8 +29,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Real-time bridge between browsers (WebSocket, SSE) and the ttrpg-mcp MCP server.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--data-dir", type=Path, help="data directory (default: $TTRPG_DATA_DIR or per-user)")
-    parser.add_argument("--config", type=Path, help="TOML settings file (see docs/configuration.md)")
+    _add_global_options(parser, default=None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="run the bridge (HTTP API, /ws, /metrics)")
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
@@ -39,7 +42,33 @@ def _parser() -> argparse.ArgumentParser:
         help="client or server messages, or the HTTP API's bodies (default: client)",
     )
     add_admin_commands(commands)
+    for command in subcommand_parsers(parser):
+        # SUPPRESS: an option not given after the subcommand keeps the value given before it.
+        _add_global_options(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default,
+        help="data directory (default: $TTRPG_DATA_DIR or per-user)",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=default, help="TOML settings file (see docs/configuration.md)"
+    )
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every subcommand's parser below ``parser``, nested ones (``user add``) included."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:  # argparse offers no public walk of subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                found.append(child)
+                found.extend(subcommand_parsers(child))
+    return found
 
 
 def _settings(args: argparse.Namespace) -> BridgeSettings:

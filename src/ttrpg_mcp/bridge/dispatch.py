@@ -25,13 +25,16 @@ import anyio
 import structlog
 from jsonschema import Draft202012Validator
 
+from ttrpg_mcp import tool_arguments
 from ttrpg_mcp.bridge import audit, events, protocol, requests
 from ttrpg_mcp.bridge.cache import ResponseCache
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.limits import InputLimits, check_structure
+from ttrpg_mcp.bridge.ordering import Turn, unordered
 from ttrpg_mcp.bridge.permissions import effective_tool_policy, tool_allowed
 from ttrpg_mcp.bridge.ratelimit import RateLimiter
 from ttrpg_mcp.bridge.table import TableActions
+from ttrpg_mcp.server.secrecy import Viewer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -68,6 +71,9 @@ _RESENDABLE = frozenset(
         "tool_call",
     }
 )
+# Messages that change nothing at the table may run beside later ones (see bridge.ordering);
+# every other message is applied and numbered in the order its connection sent it.
+_SIDE_BY_SIDE = frozenset({"tool_call", "tool_discover", "resource_get", "prompt_get", "heartbeat"})
 _HTTP_ONLY_TOOLS = frozenset({"create_campaign", "list_campaigns"})
 _SDK_PREFIX = re.compile(r"^Error executing tool \S+: ")
 _TOOL_CODE = re.compile(r"^([a-z_]+): ")
@@ -137,8 +143,20 @@ class Dispatcher:
 
     # -- entry points -------------------------------------------------------------------------
 
-    async def handle_raw(self, session: BridgeSession, raw: str | bytes) -> Outcome:
-        """Decode and handle one frame; any failure becomes an error reply."""
+    async def handle_raw(self, session: BridgeSession, raw: str | bytes, turn: Turn | None = None) -> Outcome:
+        """Decode and handle one frame; any failure becomes an error reply.
+
+        ``turn`` is the frame's place in its connection's order (taken when it was read): the
+        frame waits for it, and a change holds it until applied (see :mod:`.ordering`).
+        """
+        turn = turn or unordered()
+        try:
+            await turn.wait()
+            return await self._handle_raw(session, raw, turn)
+        finally:
+            turn.release()
+
+    async def _handle_raw(self, session: BridgeSession, raw: str | bytes, turn: Turn) -> Outcome:
         request_id: str | None = None
         try:
             size = len(raw.encode() if isinstance(raw, str) else raw)
@@ -155,10 +173,10 @@ class Dispatcher:
         except BridgeError as error:
             self._metrics.ws_messages_total.labels(type="invalid").inc()
             return Outcome([self.error_reply(session, error, request_id)])
-        return await self.handle_value(session, value)
+        return await self.handle_value(session, value, turn)
 
-    async def handle_value(self, session: BridgeSession, value: Any) -> Outcome:
-        """Check, parse and handle one decoded message."""
+    async def handle_value(self, session: BridgeSession, value: Any, turn: Turn | None = None) -> Outcome:
+        """Check, parse and handle one decoded message; a read lets ``turn`` go once parsed."""
         request_id = protocol.request_id_of(value)
         try:
             check_structure(value, self._limits)
@@ -167,6 +185,8 @@ class Dispatcher:
             self._metrics.ws_messages_total.labels(type="invalid").inc()
             return Outcome([self.error_reply(session, error, request_id)])
         self._metrics.ws_messages_total.labels(type=message.type).inc()
+        if turn is not None and message.type in _SIDE_BY_SIDE:
+            turn.release()
         refusal = self._rate_limit(session, message)
         if refusal is not None:
             return refusal
@@ -368,10 +388,17 @@ class Dispatcher:
         return protocol.envelope(
             "session_created",
             session_id=session.session_id,
-            user={"id": user.user_id, "name": user.name, "display_name": user.display_name},
+            user={
+                "id": user.user_id,
+                "username": user.name,
+                "name": user.name,
+                "display_name": user.display_name,
+            },
             campaign_id=session.campaign_id,
             capabilities=await self._capabilities(session),
             heartbeat_interval=int(self._settings.heartbeat_interval * 1000),
+            # A client silent this long is closed; it sends heartbeats well within it.
+            idle_timeout=int(self._settings.idle_timeout * 1000),
             protocol_version=protocol.PROTOCOL_VERSION,
         )
 
@@ -484,10 +511,11 @@ class Dispatcher:
             case protocol.ToolCall(method=name, params=arguments):
                 await self._check_tool(session, name)
                 self._check_tool_policy(session, name)
+                arguments = self._table.tool_arguments(session, name, arguments)
                 await self._check_arguments(session, name, arguments)
                 self._check_campaign_scope(session, arguments.get("campaign_id"))
                 read_only = await self._read_only(session, message)
-                key = self.cache.key(session.campaign_id, name, arguments)
+                key = self.cache.key(session.campaign_id, name, arguments, self._viewer(session))
                 cached = self.cache.get(key, time.monotonic()) if read_only else None
                 if cached is not None:
                     return cached
@@ -530,6 +558,9 @@ class Dispatcher:
         )
         if not schema:
             return
+        unknown = tool_arguments.find_unknown(name, arguments, schema)
+        if unknown is not None:  # the child's model would drop them in silence
+            raise BridgeError("invalid_params", f"{name}: {unknown.message}", unknown.to_data())
         key = json.dumps(schema, sort_keys=True)
         validator = self._validators.get(key)
         if validator is None:
@@ -537,8 +568,8 @@ class Dispatcher:
         problems = sorted(validator.iter_errors(arguments), key=lambda error: list(error.absolute_path))
         if problems:
             errors = [{"loc": [str(p) for p in e.absolute_path], "msg": e.message} for e in problems[:10]]
-            where = ".".join(errors[0]["loc"]) or "params"
-            raise BridgeError("invalid_params", f"{name}: {where}: {errors[0]['msg']}", {"errors": errors})
+            message = tool_arguments.sentence(name, errors[0]["loc"], errors[0]["msg"])
+            raise BridgeError("invalid_params", message, {"errors": errors})
 
     def _check_tool_policy(self, session: BridgeSession, name: str) -> None:
         """Who may call which tool: by role at the joined table, else the lobby's list."""
@@ -575,6 +606,15 @@ class Dispatcher:
             {"campaign_id": campaign_id if isinstance(campaign_id, str) else None},
         )
 
+    def _viewer(self, session: BridgeSession) -> Viewer:
+        """Who the MCP server answers: the caller's role at the joined table (a spectator outside one)."""
+        user_id = session.user.user_id if session.user else None
+        room = self._rooms.room(session.campaign_id or "")
+        participant = room.participants.get(user_id) if room and user_id else None
+        if participant is None:
+            return Viewer("spectator", user_id)
+        return Viewer(participant.role, user_id, session.campaign_id)
+
     async def _check_tool(self, session: BridgeSession, name: str) -> None:
         tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])
         names = sorted(tool["name"] for tool in tools)
@@ -586,7 +626,9 @@ class Dispatcher:
     ) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            return await self._pool.request(method, params, session_id=session.session_id, timeout=timeout)
+            return await self._pool.request(
+                method, params, session_id=session.session_id, timeout=timeout, viewer=self._viewer(session)
+            )
         finally:
             self._metrics.mcp_request_duration_seconds.labels(method=method).observe(
                 time.perf_counter() - started

@@ -33,6 +33,7 @@ __all__ = [
     "PROTOCOL_VERSION",
     "SUBPROTOCOL",
     "ClientMessage",
+    "dice_result_fields",
     "envelope",
     "error_message",
     "json_schema",
@@ -199,7 +200,7 @@ class CharacterUpdate(_Envelope):
 
 
 class InitiativeUpdateMessage(_Envelope):
-    """Change the initiative order, turn or round; broadcast as ``state_update`` events."""
+    """Change the campaign's combat (order, turn, round); every seat gets a ``combat_update`` event."""
 
     type: Literal["initiative_update"]
     data: InitiativeUpdate
@@ -348,6 +349,14 @@ SERVER_TYPES = frozenset(
         "canvas_draw",
         "campaign_update",
         "character_update",
+        # content events from the change feed (see content_events.py)
+        "npc_update",
+        "location_update",
+        "item_update",
+        "note_added",
+        "note_update",
+        "combat_update",
+        "content_deleted",
         # batched, not logged
         "cursor_move",
     }
@@ -407,6 +416,22 @@ def parse_client_message(value: Any) -> ClientMessage:
         first = errors[0]
         where = ".".join(first["loc"]) or "message"
         raise BridgeError("invalid_message", f"{kind}: {where}: {first['msg']}", {"errors": errors}) from None
+
+
+def dice_result_fields(roll: dict[str, Any]) -> dict[str, Any]:
+    """A roll as ``dice_roll_result`` carries it: the engine's fields plus the design document's.
+
+    The design document's client reads ``rolls`` as every die rolled, in order, and
+    ``modifier`` as what the expression adds to them; the engine's own ``rolls`` holds only the
+    dice that count. So here ``rolls`` lists every die (``dice`` says which ones count) and
+    ``modifier`` is the total minus the dice that count: for ``2d6+3`` it is 3.
+    """
+    dice = roll.get("dice") or []
+    counted = sum(int(die["value"]) for die in dice if die.get("kept"))
+    return roll | {
+        "rolls": [int(die["value"]) for die in dice],
+        "modifier": int(roll["total"]) - counted,
+    }
 
 
 def envelope(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +29,7 @@ import structlog
 
 from ttrpg_mcp.bridge import audit, campaigns, protocol, requests
 from ttrpg_mcp.bridge import events as events_log
+from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.visibility import Viewer, render_event
 
@@ -104,6 +105,8 @@ class Rooms:
         self._rooms: dict[str, CampaignRoom] = {}
         self._sessions_by_user: dict[str, set[BridgeSession]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        # The campaign's combat from the content store (the one initiative tracker), for snapshots.
+        self.combat_of: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -229,9 +232,28 @@ class Rooms:
             reason = plan.reason
             log.info("session_not_recovered", campaign_id=campaign_id, reason=reason)
         snapshot = await self._store.run(lambda db: self._snapshot(db, campaign_id, viewer), readonly=True)
+        await self._add_combat(snapshot, campaign_id, viewer)
         if reason is not None:
             snapshot["reason"] = reason
         return snapshot
+
+    async def _add_combat(self, snapshot: dict[str, Any], campaign_id: str, viewer: Viewer) -> None:
+        """The initiative in a snapshot is the content store's combat, masked for the viewer."""
+        if self.combat_of is None:
+            return
+        combat = await self.combat_of(campaign_id)
+        state = snapshot["state"]
+        if combat is None:
+            state.update(initiative_order=[], active_turn=0, round_number=1)
+            snapshot["combat"] = None
+            return
+        shown = mask_content_event("combat_update", combat, viewer)
+        state.update(
+            initiative_order=shown["order"],
+            active_turn=shown["active_turn"],
+            round_number=max(1, shown["round_number"]),
+        )
+        snapshot["combat"] = shown
 
     @staticmethod
     def _snapshot(db: Session, campaign_id: str, viewer: Viewer) -> dict[str, Any]:
@@ -350,7 +372,11 @@ class Rooms:
         return protocol.envelope(
             event_type,
             session_id=session.session_id,
-            data=render_event(event_type, data, viewer),
+            data=(
+                mask_content_event(event_type, data, viewer)
+                if event_type in CONTENT_EVENTS
+                else render_event(event_type, data, viewer)
+            ),
             scope="campaign",
             campaign_id=campaign_id,
             seq=seq,

@@ -24,11 +24,13 @@ import structlog
 
 from ttrpg_mcp.bridge import events
 from ttrpg_mcp.bridge.auth.service import AuthService
+from ttrpg_mcp.bridge.content_feed import ContentFeed
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.mcp_pool import McpPool
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
 from ttrpg_mcp.bridge.rooms import Rooms
 from ttrpg_mcp.bridge.store import BridgeStore
+from ttrpg_mcp.server.store.database import CONTENT_DB_NAME
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.permissions import Role
@@ -74,6 +76,15 @@ class Bridge:
             rooms=self.rooms,
             store=self.store,
         )
+        # The content store the pool's children write (and Claude Desktop's server, on the same
+        # data directory): its changes become table events.
+        self.content_feed = ContentFeed(
+            settings.resolved_data_dir / CONTENT_DB_NAME,
+            self.rooms,
+            self.store,
+            on_change=self.dispatcher.cache.invalidate_campaign,
+        )
+        self.rooms.combat_of = self.content_feed.combat_of
         self.connections: set[LiveConnection] = set()
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
@@ -85,6 +96,7 @@ class Bridge:
         purged = await self.auth.purge_expired_tokens()
         await self.pool.start()
         self.rooms.start()
+        await self.content_feed.start()
         self._pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="event-retention")
         log.info(
             "bridge_started",
@@ -122,6 +134,7 @@ class Bridge:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
+        await self.content_feed.stop()
         await self.rooms.stop()
         await self.pool.close(grace=self.settings.shutdown_grace)
         await anyio.to_thread.run_sync(self.store.close)

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from ttrpg_mcp.bridge.canvas import Layer, Tool
 from ttrpg_mcp.bridge.permissions import Role, Visibility
 from ttrpg_mcp.bridge.protocol import PROTOCOL_VERSION, SUBPROTOCOL
-from ttrpg_mcp.bridge.state import Combatant
 from ttrpg_mcp.dice.results import DieResult
+from ttrpg_mcp.server import views
 
 __all__ = ["ServerMessage", "server_json_schema"]
 
@@ -60,7 +60,8 @@ class ErrorBody(_Closed):
 
 class SessionUser(_Closed):
     id: str
-    name: str
+    username: str = Field(description="The login name.")
+    name: str = Field(description="The login name again (same as username), for older clients.")
     display_name: str
 
 
@@ -73,6 +74,7 @@ class SessionCreated(_ServerEnvelope):
     campaign_id: str | None = None
     capabilities: dict[str, Any] = Field(description="What tool_discover returns.")
     heartbeat_interval: int = Field(description="Milliseconds between the bridge's heartbeats.")
+    idle_timeout: int = Field(description="Milliseconds of silence before the bridge closes a WebSocket.")
     protocol_version: str
 
 
@@ -85,20 +87,26 @@ class Response(_Reply):
     error: ErrorBody | None = None
 
 
-class RolledDice(_Closed):
-    """A roll as its roller (or a GM) sees it."""
+class _Roll(_Closed):
+    """What every full roll carries (a table roll's reply, a logged roll)."""
 
     expression: str
     label: str | None
     total: int
     dice: list[DieResult]
-    rolls: list[int] = Field(description="Values of the dice that count toward the total.")
+    rolls: list[int] = Field(description="The value of every die rolled, in order; `dice` says which count.")
     crit: bool
     fumble: bool
     text: str
     purpose: str | None
     visibility: Visibility
     roll_id: int | str | None = Field(default=None, description="At a table: the roll's id in its log.")
+
+
+class RolledDice(_Roll):
+    """A roll as its roller (or a GM) sees it."""
+
+    modifier: int = Field(description="The total minus the dice that count: 3 for 2d6+3.")
 
 
 class HiddenRollResult(_Closed):
@@ -120,6 +128,11 @@ class AckData(_Closed):
     seq: int | None = Field(default=None, description="The seq of the (last) event the change made.")
     stroke_id: str | None = Field(default=None, description="The id given to a new stroke.")
     expires_at: float | None = Field(default=None, description="The new token's expiry (Unix seconds).")
+    play_session_id: str | None = Field(
+        default=None, description="initiative_update: the play session whose combat changed."
+    )
+    active_turn: int | None = Field(default=None, description="initiative_update: the acting index after it.")
+    round_number: int | None = Field(default=None, description="initiative_update: the round after it.")
 
 
 class Ack(_Reply):
@@ -163,6 +176,12 @@ class ParticipantView(_Closed):
     sessions: int
 
 
+class Combatant(views.Combatant):
+    """One entry of the campaign's combat (the content store's initiative order)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class HiddenCombatant(_Closed):
     """A hidden combatant as players and spectators see it."""
 
@@ -171,9 +190,11 @@ class HiddenCombatant(_Closed):
     hidden: Literal[True]
 
 
-class StoredRoll(RolledDice):
+class StoredRoll(_Roll):
     """One entry of the roll log in a snapshot."""
 
+    modifier: int | None = Field(default=None, description="Absent on rolls made with the roll_dice tool.")
+    source: Literal["tool"] | None = Field(default=None, description="'tool': made with the roll_dice tool.")
     id: int | str
     player_id: str
     player_name: str
@@ -207,6 +228,19 @@ class StoredStroke(_Closed):
     created_at: str | None = None
 
 
+class CombatView(_Closed):
+    """The running (or just ended) play session's combat, masked for the viewer."""
+
+    session_id: str
+    number: int
+    title: str
+    live: bool = Field(description="False once the play session has ended.")
+    round_number: int
+    active_turn: int = Field(description="Index in order of the combatant whose turn it is.")
+    current: Combatant | HiddenCombatant | None
+    order: list[Combatant | HiddenCombatant]
+
+
 class CampaignSnapshotData(_Closed):
     campaign_id: str
     role: Role
@@ -219,6 +253,7 @@ class CampaignSnapshotData(_Closed):
     reason: str | None = Field(default=None, description="Why the missed events could not be replayed.")
     state: SharedStateView | None = None
     canvas: list[StoredStroke] | None = None
+    combat: CombatView | None = Field(default=None, description="The combat, as in combat_update.")
     participants: list[ParticipantView] = Field(default_factory=list)
 
 
@@ -266,6 +301,9 @@ class RollEventData(_Closed):
     crit: bool
     fumble: bool
     text: str
+    source: Literal["tool"] | None = Field(
+        default=None, description="'tool': made with the roll_dice tool (player_id 'local' from stdio)."
+    )
 
 
 class HiddenRollEventData(_Closed):
@@ -320,9 +358,24 @@ class CanvasDrawn(_CampaignEvent):
     data: Annotated[StrokeDrawn | StrokeErased | CanvasCleared, Field(discriminator="action")]
 
 
-class CampaignChangedData(_Closed):
+class ContentChange(_Closed):
+    """The content store's record of one change, behind every content event."""
+
+    id: int = Field(description="Monotonic id of the change in the content store.")
+    kind: str = Field(description="campaign, character, npc, location, item, note or play_session.")
+    entity_id: str
+    version: int
+    operation: Literal["created", "updated", "deleted"]
+    by_role: str | None = None
+
+
+class _ContentData(_Closed):
+    by: str | None = Field(default=None, description="The user who made the change, or 'local' (stdio).")
+    change: ContentChange
+
+
+class CampaignChangedData(_ContentData):
     campaign: dict[str, Any]
-    by: str | None = None
 
 
 class CampaignChanged(_CampaignEvent):
@@ -330,14 +383,75 @@ class CampaignChanged(_CampaignEvent):
     data: CampaignChangedData
 
 
-class CharacterChangedData(_Closed):
+class CharacterChangedData(_ContentData):
     character: dict[str, Any]
-    by: str | None = None
 
 
 class CharacterChanged(_CampaignEvent):
     type: Literal["character_update"]
     data: CharacterChangedData
+
+
+class NpcChangedData(_ContentData):
+    npc: dict[str, Any]
+
+
+class NpcChanged(_CampaignEvent):
+    type: Literal["npc_update"]
+    data: NpcChangedData
+
+
+class LocationChangedData(_ContentData):
+    location: dict[str, Any]
+
+
+class LocationChanged(_CampaignEvent):
+    type: Literal["location_update"]
+    data: LocationChangedData
+
+
+class ItemChangedData(_ContentData):
+    item: dict[str, Any]
+
+
+class ItemChanged(_CampaignEvent):
+    type: Literal["item_update"]
+    data: ItemChangedData
+
+
+class NoteChangedData(_ContentData):
+    note: dict[str, Any] | None = Field(description="Null when this seat may not read the note.")
+    hidden: Literal[True] | None = Field(default=None, description="True when the note is withheld.")
+
+
+class NoteAdded(_CampaignEvent):
+    type: Literal["note_added"]
+    data: NoteChangedData
+
+
+class NoteChanged(_CampaignEvent):
+    type: Literal["note_update"]
+    data: NoteChangedData
+
+
+class CombatChangedData(CombatView):
+    by: str | None = Field(default=None, description="The user who made the change, or 'local' (stdio).")
+    change: ContentChange
+
+
+class CombatChanged(_CampaignEvent):
+    type: Literal["combat_update"]
+    data: CombatChangedData
+
+
+class ContentDeletedData(_ContentData):
+    kind: str
+    id: str
+
+
+class ContentDeleted(_CampaignEvent):
+    type: Literal["content_deleted"]
+    data: ContentDeletedData
 
 
 class CursorEntry(_Closed):
@@ -377,6 +491,13 @@ ServerMessage = Annotated[
     | CanvasDrawn
     | CampaignChanged
     | CharacterChanged
+    | NpcChanged
+    | LocationChanged
+    | ItemChanged
+    | NoteAdded
+    | NoteChanged
+    | CombatChanged
+    | ContentDeleted
     | CursorBatch,
     Field(discriminator="type"),
 ]

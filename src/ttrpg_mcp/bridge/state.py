@@ -4,7 +4,9 @@ The document holds what everyone at the table looks at together: the initiative 
 (``initiative_order``, ``active_turn``, ``round_number``), ``shared_notes``, and ``custom``, a
 free-form object for table extensions. ``version`` and ``last_update`` ride along read-only;
 recent dice rolls are not stored here but in the dice log, and the snapshot a client receives
-adds the rolls that client may see.
+adds the rolls that client may see. The initiative keys keep their place in the schema, but the
+table's tracker is the content store's combat (:mod:`ttrpg_mcp.server.combat`): a snapshot fills
+them from there, and the table refuses ``state_update`` on them.
 
 A change names a ``path`` into the document and an ``operation``:
 

@@ -4,7 +4,8 @@ Each action checks the permission table first (a refusal is ``forbidden`` and ch
 nothing), makes its change and logs its events in one transaction through
 :meth:`ttrpg_mcp.bridge.rooms.Rooms.commit`, then answers the sender. Campaign content
 (the campaign itself, characters) has one source of truth, the MCP server's store: those edits
-go through its tools, and the bridge broadcasts the result.
+go through its tools, and the content feed (:mod:`ttrpg_mcp.bridge.content_feed`) broadcasts
+every change it records, whoever made it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from sqlalchemy.orm import Session
 from ttrpg_mcp.bridge import campaigns, protocol
 from ttrpg_mcp.bridge.canvas import DrawStroke, EraseStroke
 from ttrpg_mcp.bridge.errors import BridgeError
-from ttrpg_mcp.bridge.initiative import apply_initiative
 from ttrpg_mcp.bridge.limits import DANGEROUS_KEYS
 from ttrpg_mcp.bridge.permissions import Action, allowed, require
 from ttrpg_mcp.bridge.state import StateChange, apply_change
 from ttrpg_mcp.dice import Advantage, DiceError, roll
+from ttrpg_mcp.server.secrecy import Viewer
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.canvas import CanvasDrawData
@@ -31,6 +32,18 @@ if TYPE_CHECKING:
     from ttrpg_mcp.bridge.rooms import Participant, Rooms
 
 __all__ = ["TableActions"]
+
+# What the content store's codes mean at the table (the tool's own code is in data.tool_code).
+_CONTENT_CODES = {"not_found": "not_found", "invalid_input": "invalid_params", "conflict": "conflict"}
+
+
+def _content_error(error: BridgeError) -> BridgeError:
+    """A refused content-store tool call as the table's own error (not_found, invalid_params...)."""
+    code = _CONTENT_CODES.get(str((error.data or {}).get("tool_code", "")))
+    if error.code != "tool_error" or code is None:
+        return error
+    return BridgeError(code, error.message, {"tool": (error.data or {}).get("tool")})
+
 
 _INITIATIVE_KEYS = frozenset({"initiative_order", "active_turn", "round_number"})
 
@@ -88,7 +101,10 @@ class TableActions:
             result = roll(data.expression, advantage=Advantage(data.advantage))
         except DiceError as error:
             raise BridgeError("invalid_dice", str(error), {"expression": data.expression}) from None
-        full = result.model_dump(mode="json") | {"purpose": data.purpose, "visibility": data.visibility}
+        full = protocol.dice_result_fields(result.model_dump(mode="json")) | {
+            "purpose": data.purpose,
+            "visibility": data.visibility,
+        }
 
         def result_message(shown: dict[str, Any]) -> dict[str, Any]:
             if data.visibility == "blind" and not (participant is None or participant.viewer.reveal_hidden):
@@ -151,8 +167,13 @@ class TableActions:
             )
         if data.path[0] in _INITIATIVE_KEYS:
             require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
-        else:
-            require(participant.role, Action.EDIT_STATE, "edit the shared state")
+            # One tracker: the initiative is the campaign's combat in the content store.
+            raise BridgeError(
+                "invalid_params",
+                "the initiative is the campaign's combat: change it with initiative_update",
+                {"path": data.path},
+            )
+        require(participant.role, Action.EDIT_STATE, "edit the shared state")
         campaign_id = self._campaign(session)
 
         def work(db: Session) -> tuple[list[StateChange], dict[str, Any]]:
@@ -166,17 +187,29 @@ class TableActions:
     async def change_initiative(
         self, session: BridgeSession, request_id: str, data: InitiativeUpdate
     ) -> dict[str, Any]:
+        """One operation on the campaign's combat in the content store (the one tracker).
+
+        The seats hear of it as ``combat_update`` from the content feed, like of a move Claude
+        makes with ``next_turn``; the sender gets an ``ack`` with the turn and round.
+        """
         participant = self._rooms.participant(session)
         require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
         campaign_id = self._campaign(session)
-
-        def work(db: Session) -> tuple[list[StateChange], dict[str, Any]]:
-            state = campaigns.load_state(db, campaign_id)
-            changes = apply_initiative(state, data)
-            campaigns.save_state(db, state)
-            return changes, state.document
-
-        return await self._commit_state(session, request_id, participant, campaign_id, work)
+        operation = data.model_dump(mode="json", exclude_unset=True)
+        try:
+            result = await self._call_tool(
+                session, "update_initiative", {"campaign_id": campaign_id, "operation": operation}
+            )
+        except BridgeError as error:
+            raise _content_error(error) from None
+        combat = result.get("structuredContent") or {}
+        return self._ack(
+            session,
+            request_id,
+            play_session_id=combat.get("session_id") or None,
+            active_turn=combat.get("active_turn"),
+            round_number=combat.get("round_number"),
+        )
 
     async def _commit_state(
         self,
@@ -272,10 +305,7 @@ class TableActions:
         campaign_id = self._campaign(session)
         arguments = {"campaign_id": campaign_id} | data.model_dump(exclude_none=True)
         result = await self._call_tool(session, "save_campaign", arguments)
-        campaign = result.get("structuredContent") or {}
-        await self._rooms.publish(
-            campaign_id, "campaign_update", {"campaign": campaign, "by": participant.user_id}
-        )
+        # The table hears of it from the content feed, like of any other change to the campaign.
         return self._response(session, request_id, result)
 
     async def update_character(
@@ -295,17 +325,32 @@ class TableActions:
             require(participant.role, Action.EDIT_ANY_CHARACTER, "edit someone else's character")
         arguments = {"character_id": data.character_id, "changes": data.changes}
         result = await self._call_tool(session, "update_character", arguments)
-        updated = result.get("structuredContent") or {}
-        await self._rooms.publish(
-            campaign_id, "character_update", {"character": updated, "by": participant.user_id}
-        )
+        # Published by the content feed (one path for every change, whoever made it).
         return self._response(session, request_id, result)
+
+    def tool_arguments(self, session: BridgeSession, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A tool call made at a table, completed with what the table knows before it is sent.
+
+        ``roll_dice`` at a table is a table roll: it belongs to the campaign (so the content
+        store logs it and the feed shows it to the seats, with who rolled it) and has a
+        visibility: what was asked, else GM-only for a GM and public for everyone else. A
+        hidden roll needs the right to roll hidden, as with ``dice_roll``.
+        """
+        if name != "roll_dice" or session.campaign_id is None:
+            return arguments
+        participant = self._rooms.participant(session)
+        visibility = arguments.get("visibility") or ("gm" if participant.role == "gm" else "public")
+        if visibility != "public":
+            require(participant.role, Action.ROLL_HIDDEN, f"make a {visibility} roll")
+        return arguments | {"campaign_id": session.campaign_id, "visibility": visibility}
 
     async def _call_tool(
         self, session: BridgeSession, name: str, arguments: dict[str, Any]
     ) -> dict[str, Any]:
+        participant = self._rooms.participant(session)
+        viewer = Viewer(participant.role, participant.user_id, session.campaign_id)
         result = await self._pool.request(
-            "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id
+            "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id, viewer=viewer
         )
         if result.get("isError"):
             from ttrpg_mcp.bridge.dispatch import tool_error  # noqa: PLC0415  # dispatch imports this module

@@ -11,6 +11,11 @@ exactly as a browser does::
             async for event in table.events():
                 ...
 
+A client lasts a game night: it renews its tokens before they expire and reauthenticates every
+live session, sends heartbeats so a listening seat is never closed for silence, falls back to
+SSE when a WebSocket cannot be opened (``table.transport`` says which), and raises
+:class:`BridgeClientError` when a table refuses the seat it asked for.
+
 Replies are matched to requests by ``request_id``; everything else the bridge sends (heartbeats,
 notifications, campaign events) comes out of :meth:`BridgeConnection.events`. A reply carrying an
 ``error`` raises :class:`BridgeClientError` with the bridge's code, message and data.

@@ -13,7 +13,7 @@ import contextlib
 import json
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection
@@ -21,6 +21,8 @@ from websockets.exceptions import ConnectionClosed as _WsClosed
 
 __all__ = ["BridgeClientError", "BridgeConnection", "ConnectionClosed", "TableApi"]
 
+# Heartbeats never go out more often than this, whatever the bridge's settings say.
+MIN_HEARTBEAT_PERIOD = 0.2
 # How long a request waits for its reply unless told otherwise: above the bridge's own
 # default MCP timeout (30 s), so the bridge's timeout error arrives before ours.
 DEFAULT_REQUEST_TIMEOUT = 40.0
@@ -49,9 +51,16 @@ class ConnectionClosed(BridgeClientError):
 class TableApi(ABC):
     """What a client can do at the bridge, whatever carries the messages (WebSocket or SSE).
 
-    A transport implements :meth:`request_raw`, :meth:`send` and :meth:`events`; every
-    operation of the protocol is built on those three here, once.
+    A transport implements :meth:`request_raw`, :meth:`send`, :meth:`events` and
+    :meth:`close`; every operation of the protocol is built on those here, once.
+    :attr:`transport` says which one carries this session.
     """
+
+    transport: Literal["websocket", "sse"]
+
+    @abstractmethod
+    async def close(self) -> None:
+        """End the session (idempotent)."""
 
     @abstractmethod
     async def request_raw(self, message: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
@@ -166,21 +175,42 @@ class TableApi(ABC):
     async def heartbeat(self) -> dict[str, Any]:
         return await self.request({"type": "heartbeat"})
 
-    async def reauthenticate(self, token: str) -> dict[str, Any]:
-        return await self.request({"type": "reauthenticate", "token": token})
+    async def reauthenticate(self, token: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Swap this session's access token for a fresh one (the connection stays open)."""
+        return await self.request({"type": "reauthenticate", "token": token}, timeout=timeout)
 
 
 class BridgeConnection(TableApi):
-    """An authenticated session over one WebSocket."""
+    """An authenticated session over one WebSocket.
 
-    def __init__(self, websocket: ClientConnection, session: dict[str, Any]) -> None:
+    Besides the reader, a heartbeat task sends ``heartbeat`` well within the bridge's
+    ``idle_timeout`` (both from ``session_created``), so a seat that only listens is never
+    closed for silence; it ends with the connection.
+    """
+
+    transport: Literal["websocket", "sse"] = "websocket"
+
+    def __init__(
+        self,
+        websocket: ClientConnection,
+        session: dict[str, Any],
+        *,
+        initial: Sequence[dict[str, Any]] = (),
+        heartbeats: bool = True,
+    ) -> None:
         self._ws = websocket
         self.session = session
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._events: asyncio.Queue[Any] = asyncio.Queue()
+        for message in initial:  # read while connecting (the join's answer): first in line
+            self._events.put_nowait(message)
         self._reader = asyncio.create_task(self._read_loop())
+        self._heartbeat: asyncio.Task[None] | None = (
+            asyncio.create_task(self._heartbeat_loop()) if heartbeats else None
+        )
         self.close_code: int | None = None
         self.close_reason = ""
+        self.heartbeats_sent = 0
 
     @property
     def session_id(self) -> str:
@@ -241,9 +271,31 @@ class BridgeConnection(TableApi):
         return self.close_code, self.close_reason
 
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         await self._ws.close()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
+
+    def heartbeat_period(self) -> float:
+        """Seconds between our heartbeats: within the bridge's idle timeout, three times over."""
+        interval = float(self.session.get("heartbeat_interval") or 30_000) / 1000
+        idle = float(self.session.get("idle_timeout") or interval * 3_000) / 1000
+        return max(MIN_HEARTBEAT_PERIOD, min(interval, idle / 3))
+
+    async def _heartbeat_loop(self) -> None:
+        period = self.heartbeat_period()
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.request({"type": "heartbeat"}, timeout=period * 2)
+                self.heartbeats_sent += 1
+            except ConnectionClosed:
+                return
+            except (BridgeClientError, TimeoutError):
+                continue  # refused (rate limit) or slow: the next one may pass
 
     async def _read_loop(self) -> None:
         try:

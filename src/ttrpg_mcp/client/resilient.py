@@ -1,6 +1,7 @@
 """A seat at a campaign's table that survives dropped connections without losing anything.
 
-:class:`ResilientTable` keeps one connection (WebSocket or SSE) to a campaign and, when it
+:class:`ResilientTable` keeps one connection (WebSocket, or SSE where a WebSocket cannot be
+opened; :attr:`ResilientTable.transport` says which) to a campaign and, when it
 drops, reconnects with backoff and resumes from the last ``seq`` it holds: the bridge replays
 exactly the missed events, or sends a snapshot when they are no longer retained (then
 :attr:`ResilientTable.resets` counts it). Events are kept in ``seq`` order; one that arrives
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResilientTable"]
 
-Transport = Literal["websocket", "sse"]
+Transport = Literal["websocket", "sse", "auto"]
 # Reconnect backoff: quick first retries (a blip), capped so a restarting bridge is found soon.
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
@@ -46,9 +47,11 @@ REQUEST_DEADLINE = 90.0
 class ResilientTable:
     """A campaign seat that reconnects, resumes and resends on its own."""
 
-    def __init__(self, client: BridgeClient, campaign_id: str, *, transport: Transport = "websocket") -> None:
+    def __init__(self, client: BridgeClient, campaign_id: str, *, transport: Transport = "auto") -> None:
         self._client = client
         self.campaign_id = campaign_id
+        self._wanted: Transport = transport
+        # What the current connection runs on; with "auto", SSE when the WebSocket would not open.
         self.transport: Transport = transport
         self.events: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
@@ -84,14 +87,15 @@ class ResilientTable:
         table = self._table
         if table is not None:
             with contextlib.suppress(Exception):
-                await table.close()  # type: ignore[attr-defined]
+                await table.close()
 
     async def _connect(self) -> None:
         connection = self._client.connect(
-            campaign_id=self.campaign_id, transport=self.transport, last_seq=self.last_seq, epoch=self.epoch
+            campaign_id=self.campaign_id, transport=self._wanted, last_seq=self.last_seq, epoch=self.epoch
         )
         table = await connection.__aenter__()
         self._connection, self._table = connection, table
+        self.transport = table.transport
         self._connected.set()
 
     async def _disconnect(self) -> None:

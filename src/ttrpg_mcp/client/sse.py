@@ -4,7 +4,9 @@
 over a WebSocket, over two kinds of HTTP request: ``GET /api/events`` streams every message of
 the session (``session_created`` first), and each message sent is a ``POST /api/messages``
 carrying this session's ``session_id``, answered in the HTTP response. So replies never come on
-the stream: :meth:`SseConnection.events` yields everything else, in arrival order.
+the stream: :meth:`SseConnection.events` yields everything else, in arrival order. Changes
+(rolls, state, strokes...) are POSTed one at a time, in the order they were sent, because
+separate HTTP requests may overtake each other; reads and tool calls go side by side.
 
 A single reader task owns the stream, from the request to its end; :meth:`SseConnection.close`
 cancels it (safe to call twice). When the stream ends, :meth:`events` ends, later requests raise
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
@@ -42,10 +44,14 @@ HANDSHAKE_TIMEOUT = 30.0
 # (heartbeats and keep-alive comments arrive anyway; the server ends a stream it gives up on).
 _STREAM_TIMEOUT = httpx.Timeout(HANDSHAKE_TIMEOUT, read=None)
 _END = object()
+# Messages that change nothing at the table: the bridge runs them side by side with others.
+SIDE_BY_SIDE = frozenset({"tool_call", "tool_discover", "resource_get", "prompt_get", "heartbeat"})
 
 
 class SseConnection(TableApi):
     """An authenticated session over ``GET /api/events`` and ``POST /api/messages``."""
+
+    transport: Literal["websocket", "sse"] = "sse"
 
     def __init__(
         self,
@@ -66,8 +72,10 @@ class SseConnection(TableApi):
         self.close_reason = ""
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._opened: asyncio.Future[dict[str, Any]] | None = None
+        self._joined: asyncio.Future[dict[str, Any]] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ended = False
+        self._change_lane = asyncio.Lock()
 
     @property
     def session_id(self) -> str:
@@ -85,13 +93,21 @@ class SseConnection(TableApi):
 
     async def start(self, *, timeout: float = HANDSHAKE_TIMEOUT) -> None:
         """Open the stream and wait for ``session_created``; a refusal raises BridgeClientError."""
-        self._opened = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._opened = loop.create_future()
+        # With a campaign, the message after session_created is the seat: a snapshot or a refusal.
+        self._joined = loop.create_future() if self.campaign_id else None
         self._reader = asyncio.create_task(self._read_loop(), name="sse-reader")
         try:
             async with asyncio.timeout(timeout):
                 self.session = await self._opened
+                if self._joined is not None:
+                    await self._joined
         except BaseException:
             await self.close()
+            for waiting in (self._opened, self._joined):  # failed or not, nobody waits any more
+                if waiting is not None and waiting.done() and not waiting.cancelled():
+                    waiting.exception()
             raise
 
     async def close(self) -> None:
@@ -141,10 +157,14 @@ class SseConnection(TableApi):
             raise ConnectionClosed(self.close_code, self.close_reason or "the event stream has ended")
         body = dict(message) | {"session_id": self.session_id}
         headers = {"Authorization": f"Bearer {token or self._token}"}
+        # Concurrent POSTs may travel on different HTTP connections and overtake each other;
+        # changes wait for the one before to be answered, so the bridge gets them in order.
+        lane = contextlib.nullcontext() if message.get("type") in SIDE_BY_SIDE else self._change_lane
         try:
-            return await self._http.post(
-                MESSAGES_PATH, json=body, headers=headers, timeout=timeout or DEFAULT_REQUEST_TIMEOUT
-            )
+            async with lane:
+                return await self._http.post(
+                    MESSAGES_PATH, json=body, headers=headers, timeout=timeout or DEFAULT_REQUEST_TIMEOUT
+                )
         except httpx.TimeoutException:
             raise TimeoutError(f"no reply to {message.get('type')!r} in time") from None
         except httpx.TransportError as exc:
@@ -185,8 +205,9 @@ class SseConnection(TableApi):
             self.close_reason = self.close_reason or f"the stream failed: {exc!r}"
         finally:
             self._ended = True
-            if self._opened is not None and not self._opened.done():
-                self._opened.set_exception(ConnectionClosed(None, self.close_reason or "closed"))
+            for waiting in (self._opened, self._joined):
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(ConnectionClosed(None, self.close_reason or "closed"))
             self._events.put_nowait(_END)
 
     def _refused(self, response: httpx.Response) -> None:
@@ -211,6 +232,16 @@ class SseConnection(TableApi):
             )
             return
         kind = message.get("type")
+        if self._joined is not None and not self._joined.done():
+            if kind == "error":
+                error = message.get("error") or {}
+                self._joined.set_exception(
+                    BridgeClientError(
+                        error.get("code", "unexpected"), error.get("message", str(message)), error.get("data")
+                    )
+                )
+                return
+            self._joined.set_result(message)
         if kind == "campaign_snapshot":
             self._note_snapshot(message.get("data") or {})
         elif isinstance(message.get("seq"), int):

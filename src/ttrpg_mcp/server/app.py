@@ -14,9 +14,12 @@ from mcp.server.mcpserver import MCPServer
 
 from ttrpg_mcp import __version__
 from ttrpg_mcp.server import rules
+from ttrpg_mcp.server.actor import ActorMiddleware
 from ttrpg_mcp.server.prompts import register_prompts
 from ttrpg_mcp.server.resources import register_resources
+from ttrpg_mcp.server.store.changes import prune_changes
 from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.subscriptions import ResourceWatch
 from ttrpg_mcp.server.tools import register_tools
 
 __all__ = ["INSTRUCTIONS", "build_server", "open_database"]
@@ -37,18 +40,27 @@ def open_database(data_dir: Path) -> Database:
     with database.write() as db:
         if rules.ensure_compendium(db):
             log.info("indexed the starter compendium")
+        pruned = prune_changes(db)
+        if pruned:
+            log.info("pruned %d old entries of the change log", pruned)
     return database
 
 
 def build_server(database: Database) -> MCPServer[Any]:
+    # resources/subscribe, fed by the content store's change log (writes from any process).
+    watch = ResourceWatch(database)
     server: MCPServer[Any] = MCPServer(
         "ttrpg-mcp",
+        lifespan=watch.lifespan,
         title="TTRPG campaign tools",
         version=__version__,
         instructions=INSTRUCTIONS,
         website_url="https://github.com/ttrpg-mcp/ttrpg-mcp",
     )
+    # Each write records who made it (the change feed); the bridge names its user in _meta.
+    server.middleware.append(ActorMiddleware())
     register_tools(server, database)
     register_resources(server, database)
+    watch.install(server)
     register_prompts(server, database)
     return server

@@ -9,7 +9,7 @@ the character up; hit points never exceed the maximum.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ttrpg_mcp.server.campaigns import load_campaign
 from ttrpg_mcp.server.errors import InvalidInputError, NotFoundError
 from ttrpg_mcp.server.ids import new_id
+from ttrpg_mcp.server.secrecy import LOCAL_GM, Viewer, check_note_visibility, redact, redact_all
 from ttrpg_mcp.server.store.models import Character, Item, Location, Note, Npc
 from ttrpg_mcp.server.views import (
     CharacterView,
@@ -40,6 +41,7 @@ __all__ = [
     "create_npc",
     "get_character",
     "list_entities",
+    "redact_view",
     "update_character",
     "update_hp",
 ]
@@ -60,6 +62,7 @@ CHARACTER_FIELDS = (
     "conditions",
     "inventory",
     "notes",
+    "gm_notes",
 )
 _MAX_LEVEL = 100
 _MAX_PAGE = 200
@@ -133,6 +136,7 @@ def create_character(
     conditions: list[str] | None = None,
     inventory: list[Any] | None = None,
     notes: str = "",
+    gm_notes: str = "",
 ) -> CharacterView:
     load_campaign(db, campaign_id)
     character = Character(
@@ -152,6 +156,7 @@ def create_character(
         conditions=_conditions(conditions or []),
         inventory=list(inventory or []),
         notes=notes,
+        gm_notes=gm_notes,
     )
     _check_character(character)
     db.add(character)
@@ -272,6 +277,7 @@ def create_npc(
     motivations: list[str] | None = None,
     relationships: dict[str, str] | None = None,
     notes: str = "",
+    secrets: list[str] | None = None,
 ) -> NpcView:
     load_campaign(db, campaign_id)
     npc = Npc(
@@ -285,6 +291,7 @@ def create_npc(
         motivations=list(motivations or []),
         relationships=dict(relationships or {}),
         notes=notes,
+        secrets=list(secrets or []),
     )
     db.add(npc)
     db.flush()
@@ -318,6 +325,7 @@ def create_item(
     properties: dict[str, Any] | None = None,
     holder: str = "",
     quantity: int = 1,
+    gm_notes: str = "",
 ) -> ItemView:
     load_campaign(db, campaign_id)
     if quantity < 0:
@@ -333,6 +341,7 @@ def create_item(
         properties=dict(properties or {}),
         holder=holder,
         quantity=quantity,
+        gm_notes=gm_notes,
     )
     db.add(item)
     db.flush()
@@ -354,7 +363,10 @@ def add_note(
     title: str = "",
     tags: list[str] | None = None,
     session_id: str | None = None,
+    visibility: str = "gm",
+    author: str = "",
 ) -> NoteView:
+    """A new note; ``visibility`` is "gm", "players" or one player's user id (see ``secrecy``)."""
     from ttrpg_mcp.server.play import active_session, load_session  # noqa: PLC0415  # cycle: play uses us
 
     load_campaign(db, campaign_id)
@@ -374,10 +386,19 @@ def add_note(
         title=title.strip(),
         body=body,
         tags=[t.strip().lower() for t in tags or [] if t.strip()],
+        visibility=_visibility(visibility),
+        author=author,
     )
     db.add(note)
     db.flush()
     return NoteView.model_validate(note)
+
+
+def _visibility(value: str) -> str:
+    try:
+        return check_note_visibility(value)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
 
 
 def list_entities(
@@ -392,8 +413,10 @@ def list_entities(
     tag: str = "",
     limit: int = 50,
     offset: int = 0,
+    viewer: Viewer = LOCAL_GM,
 ) -> EntityList:
-    """One page of a campaign's entities; filters that do not apply to ``kind`` are errors."""
+    """One page of what ``viewer`` may see of a campaign's entities; filters that do not apply
+    to ``kind`` are errors. A note the viewer may not read is not counted in ``total`` either."""
     load_campaign(db, campaign_id)
     if kind not in _MODELS:
         raise InvalidInputError(f"kind must be one of {list(_MODELS)}, not {kind!r}")
@@ -431,9 +454,16 @@ def list_entities(
         rows = [row for row in rows if isinstance(row, Note) and tag.lower() in row.tags]
     order_key = "created_at" if model is Note else "name"
     rows.sort(key=lambda row: getattr(row, order_key))
-    page = rows[offset : offset + limit]
-    return EntityList(
-        kind=kind,
-        total=len(rows),
-        items=[view.model_validate(row).model_dump(mode="json") for row in page],
-    )
+    # Redacted before paging, so that hidden notes leave neither a gap nor a count behind.
+    visible = redact_all(kind, (view.model_validate(row).model_dump(mode="json") for row in rows), viewer)
+    return EntityList(kind=kind, total=len(visible), items=visible[offset : offset + limit])
+
+
+_V = TypeVar("_V", CharacterView, NpcView, LocationView, ItemView)
+
+
+def redact_view(kind: str, view: _V, viewer: Viewer) -> _V:
+    """A view as ``viewer`` may see it (the entity kinds whose views always exist for everyone)."""
+    seen = redact(kind, view.model_dump(mode="json"), viewer)
+    assert seen is not None  # only notes can be invisible as a whole
+    return type(view).model_validate(seen)

@@ -20,6 +20,7 @@ PREFIXES = {
     "note": "note",
     "session": "sess",
     "combatant": "cbt",
+    "roll": "roll",
 }
 
 

@@ -4,7 +4,8 @@ A campaign has at most one running session; notes taken while it runs belong to 
 is what ``session_recap`` reads. The initiative order lives on the session as a list of
 combatants (player characters linked by ``character_id``, monsters by name alone), so
 ``update_hp`` can hurt a goblin that has no character sheet, and hurting a character also
-updates its line in the tracker.
+updates its line in the tracker. It is the campaign's one tracker: the table's
+``initiative_update`` acts on it too, with the rules of :mod:`ttrpg_mcp.server.combat`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp import dice
+from ttrpg_mcp.server import combat
 from ttrpg_mcp.server.campaigns import load_campaign
+from ttrpg_mcp.server.combat import CombatantSpec
 from ttrpg_mcp.server.entities import apply_hp_change, update_hp
 from ttrpg_mcp.server.errors import ConflictError, InvalidInputError, NotFoundError
 from ttrpg_mcp.server.ids import new_id
-from ttrpg_mcp.server.store.models import Character, PlaySession, utcnow
+from ttrpg_mcp.server.store.models import Character, PlaySession, RollLogEntry, utcnow
 from ttrpg_mcp.server.views import Combatant, HpChange, InitiativeView, PlaySessionView
 
 __all__ = [
@@ -30,9 +33,11 @@ __all__ = [
     "damage_or_heal",
     "end_session",
     "load_session",
+    "log_roll",
     "next_turn",
     "set_initiative",
     "start_session",
+    "update_initiative",
 ]
 
 _MAX_COMBATANTS = 100
@@ -117,11 +122,61 @@ def _initiative_view(session: PlaySession) -> InitiativeView:
     current = order[session.active_turn] if order else None
     return InitiativeView(
         session_id=session.id,
+        campaign_id=session.campaign_id,
         round_number=session.round_number,
         active_turn=session.active_turn,
         current=current,
         order=order,
     )
+
+
+def _resolve(
+    db: Session, campaign_id: str, given: CombatantInput | CombatantSpec, rng: random.Random | None
+) -> dict[str, Any]:
+    """A combatant entry as stored: filled from its character sheet, initiative rolled if missing."""
+    name = (given.name or "").strip()
+    hp, max_hp, armor_class = given.hp, given.max_hp, given.armor_class
+    if given.character_id:
+        character = db.get(Character, given.character_id)
+        if character is None or character.campaign_id != campaign_id:
+            raise NotFoundError(f"character {given.character_id!r} is not part of this campaign")
+        name = name or character.name
+        hp = character.hp_current if hp is None else hp
+        max_hp = character.hp_max if max_hp is None else max_hp
+        armor_class = character.armor_class if armor_class is None else armor_class
+    if not name:
+        raise InvalidInputError("every combatant needs a name or a character_id")
+    initiative = given.initiative
+    if initiative is None:
+        initiative = dice.roll(f"1d20{given.modifier:+d}", rng=rng).total
+    conditions = list(getattr(given, "conditions", []) or [])
+    return Combatant(
+        id=getattr(given, "id", None) or given.character_id or new_id("combatant"),
+        name=name,
+        initiative=initiative,
+        modifier=given.modifier,
+        character_id=given.character_id,
+        hp=hp,
+        max_hp=max_hp,
+        armor_class=armor_class,
+        conditions=conditions,
+        hidden=given.hidden,
+        defeated=combat.DEFEATED in conditions,
+    ).model_dump(mode="json")
+
+
+def _apply(
+    db: Session, session: PlaySession, op: combat.CombatOperation, entries: list[dict[str, Any]]
+) -> InitiativeView:
+    """Apply one operation to the session's combat and store it when something changed."""
+    before = combat.Combat(list(session.initiative), session.active_turn, session.round_number)
+    after = combat.apply_operation(before, op, entries)
+    if after != before:
+        # JSON columns are replaced, not mutated in place, so that SQLAlchemy sees the change.
+        session.initiative = [dict(entry) for entry in after.order]
+        session.active_turn, session.round_number = after.active_turn, after.round_number
+        db.flush()
+    return _initiative_view(session)
 
 
 def set_initiative(
@@ -131,40 +186,8 @@ def set_initiative(
     session = _running(db, session_id)
     if len(combatants) > _MAX_COMBATANTS:
         raise InvalidInputError(f"at most {_MAX_COMBATANTS} combatants, not {len(combatants)}")
-    entries: list[Combatant] = []
-    for given in combatants:
-        name, hp, max_hp, armor_class = given.name.strip(), given.hp, given.max_hp, given.armor_class
-        if given.character_id:
-            character = db.get(Character, given.character_id)
-            if character is None or character.campaign_id != session.campaign_id:
-                raise NotFoundError(f"character {given.character_id!r} is not part of this campaign")
-            name = name or character.name
-            hp = character.hp_current if hp is None else hp
-            max_hp = character.hp_max if max_hp is None else max_hp
-            armor_class = character.armor_class if armor_class is None else armor_class
-        if not name:
-            raise InvalidInputError("every combatant needs a name or a character_id")
-        initiative = given.initiative
-        if initiative is None:
-            initiative = dice.roll(f"1d20{given.modifier:+d}", rng=rng).total
-        entries.append(
-            Combatant(
-                id=given.character_id or new_id("combatant"),
-                name=name,
-                initiative=initiative,
-                character_id=given.character_id,
-                hp=hp,
-                max_hp=max_hp,
-                armor_class=armor_class,
-                hidden=given.hidden,
-            )
-        )
-    entries.sort(key=lambda entry: -entry.initiative)  # sort is stable: ties keep the given order
-    session.initiative = [entry.model_dump(mode="json") for entry in entries]
-    session.active_turn = 0
-    session.round_number = 1 if entries else 0
-    db.flush()
-    return _initiative_view(session)
+    entries = [_resolve(db, session.campaign_id, given, rng) for given in combatants]
+    return _apply(db, session, combat.SetOrder(action="set", combatants=[]), entries)
 
 
 def next_turn(db: Session, session_id: str) -> InitiativeView:
@@ -173,18 +196,35 @@ def next_turn(db: Session, session_id: str) -> InitiativeView:
     order = session.initiative
     if not order:
         raise ConflictError("no initiative order yet: set_initiative first")
-    if all(entry.get("defeated") for entry in order):
+    if all(combat.is_defeated(entry) for entry in order):
         raise ConflictError("every combatant is defeated; the fight is over")
-    turn, round_number = session.active_turn, session.round_number
-    while True:
-        turn += 1
-        if turn >= len(order):
-            turn, round_number = 0, round_number + 1
-        if not order[turn].get("defeated"):
-            break
-    session.active_turn, session.round_number = turn, round_number
-    db.flush()
-    return _initiative_view(session)
+    return _apply(db, session, combat.NextTurn(action="next"), [])
+
+
+def update_initiative(
+    db: Session, campaign_id: str, op: combat.CombatOperation, *, rng: random.Random | None = None
+) -> InitiativeView:
+    """One tracker operation on the campaign's running session (``set``/``add`` start one if none runs).
+
+    The table's ``initiative_update`` arrives here through the MCP tool of the same name, so the
+    table and an assistant move the same combatants.
+    """
+    session = active_session(db, campaign_id)
+    if session is None:
+        if not isinstance(op, combat.SetOrder | combat.AddCombatant):
+            load_campaign(db, campaign_id)
+            if isinstance(op, combat.RemoveCombatant | combat.UpdateCombatant):
+                raise NotFoundError("no play session is running, so there is no initiative order")
+            return InitiativeView(session_id="", round_number=1, active_turn=0, current=None, order=[])
+        start_session(db, campaign_id)
+        session = active_session(db, campaign_id)
+        assert session is not None
+    entries: list[dict[str, Any]] = []
+    if isinstance(op, combat.SetOrder):
+        entries = [_resolve(db, campaign_id, given, rng) for given in op.combatants]
+    elif isinstance(op, combat.AddCombatant):
+        entries = [_resolve(db, campaign_id, op.combatant, rng)]
+    return _apply(db, session, op, entries)
 
 
 def _running_sessions(db: Session, campaign_id: str | None = None) -> list[PlaySession]:
@@ -262,3 +302,41 @@ def damage_or_heal(db: Session, target_id: str, amount: int, kind: str) -> HpCha
     raise NotFoundError(
         f"no character or combatant with id {target_id!r} (combatant ids come from set_initiative)"
     )
+
+
+ROLL_VISIBILITIES = ("public", "gm", "blind", "self")
+
+
+def log_roll(
+    db: Session,
+    campaign_id: str | None,
+    result: dict[str, Any],
+    *,
+    purpose: str = "",
+    visibility: str = "gm",
+) -> str | None:
+    """Keep a tool's roll in the campaign's roll log, for the table to show; the entry's id.
+
+    Without ``campaign_id`` the roll belongs to the campaign whose play session is running, if
+    exactly one is; a roll that belongs to no campaign is not logged (None).
+    """
+    if visibility not in ROLL_VISIBILITIES:
+        raise InvalidInputError(f"visibility is one of {list(ROLL_VISIBILITIES)}, not {visibility!r}")
+    if campaign_id:
+        load_campaign(db, campaign_id)
+    else:
+        running = _running_sessions(db)
+        if len(running) != 1:
+            return None
+        campaign_id = running[0].campaign_id
+    entry = RollLogEntry(
+        id=new_id("roll"),
+        campaign_id=campaign_id,
+        expression=str(result.get("expression", ""))[:500],
+        purpose=purpose[:200],
+        visibility=visibility,
+        result=result,
+    )
+    db.add(entry)
+    db.flush()
+    return entry.id

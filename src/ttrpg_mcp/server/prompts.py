@@ -2,20 +2,24 @@
 
 Each prompt gathers what the model needs (notes of the last session, the party's levels,
 matching monsters from the rules index) so that the model starts from the table's facts
-instead of inventing them.
+instead of inventing them. Only facts the asking viewer may see go in (see ``secrecy``): a
+player's recap is built from the notes shared with them, never from the GM's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from sqlalchemy import select
 
 from ttrpg_mcp.server import campaigns, entities, rules
 from ttrpg_mcp.server.errors import ContentError, InvalidInputError
+from ttrpg_mcp.server.secrecy import GM, redact_all
 from ttrpg_mcp.server.store.database import Database
 from ttrpg_mcp.server.store.models import Note, PlaySession
+from ttrpg_mcp.server.viewers import request_viewer
+from ttrpg_mcp.server.views import NoteView
 
 __all__ = ["register_prompts"]
 
@@ -24,18 +28,18 @@ _DIFFICULTIES = ("easy", "medium", "hard", "deadly")
 
 def register_prompts(server: MCPServer[Any], database: Database) -> None:
     @server.prompt(description="Recap the last (or a given) play session from its notes, for the players.")
-    def session_recap(campaign_id: str, session_id: str = "") -> str:
+    def session_recap(campaign_id: str, session_id: str = "", ctx: Context | None = None) -> str:
+        viewer = request_viewer(ctx)
         with database.read() as db:
-            campaign = campaigns.get_campaign(db, campaign_id, with_versions=False)
+            campaign = campaigns.get_campaign(db, campaign_id, with_versions=False, viewer=viewer)
             query = select(PlaySession).where(PlaySession.campaign_id == campaign_id)
             if session_id:
                 query = query.where(PlaySession.id == session_id)
             session = db.scalar(query.order_by(PlaySession.number.desc()).limit(1))
             if session is None:
                 raise ContentError(f"campaign {campaign_id!r} has no play session to recap")
-            notes = list(
-                db.scalars(select(Note).where(Note.session_id == session.id).order_by(Note.created_at))
-            )
+            rows = db.scalars(select(Note).where(Note.session_id == session.id).order_by(Note.created_at))
+            notes = redact_all("notes", (NoteView.model_validate(row).model_dump() for row in rows), viewer)
         lines = [
             f"Write a vivid recap of session {session.number} ({session.title!r}) of the campaign "
             f"{campaign.name!r} ({campaign.system or 'any system'}), to read aloud at the start of the next "
@@ -47,16 +51,19 @@ def register_prompts(server: MCPServer[Any], database: Database) -> None:
         lines.append(
             "Notes taken during the session:" if notes else "No notes were taken during the session."
         )
-        lines += [f"- {note.title + ': ' if note.title else ''}{note.body}" for note in notes]
+        lines += [f"- {note['title'] + ': ' if note['title'] else ''}{note['body']}" for note in notes]
         return "\n".join(lines)
 
     @server.prompt(description="Invent an NPC that fits the campaign, ready to save with create_npc.")
-    def npc_generator(campaign_id: str = "", role: str = "", location: str = "", tone: str = "") -> str:
+    def npc_generator(
+        campaign_id: str = "", role: str = "", location: str = "", tone: str = "", ctx: Context | None = None
+    ) -> str:
+        viewer = request_viewer(ctx)
         context = ""
         if campaign_id:
             with database.read() as db:
-                campaign = campaigns.get_campaign(db, campaign_id, with_versions=False)
-                npcs = entities.list_entities(db, campaign_id, "npcs", limit=20).items
+                campaign = campaigns.get_campaign(db, campaign_id, with_versions=False, viewer=viewer)
+                npcs = entities.list_entities(db, campaign_id, "npcs", limit=20, viewer=viewer).items
             context = (
                 f"The campaign is {campaign.name!r} ({campaign.system or 'any system'}), set in "
                 f"{campaign.setting or 'a world of the GM'}. {campaign.description}\n"
@@ -80,14 +87,18 @@ def register_prompts(server: MCPServer[Any], database: Database) -> None:
         )
 
     @server.prompt(description="Build a combat encounter for the party, using monsters from the rules index.")
-    def encounter_builder(campaign_id: str, difficulty: str = "medium", environment: str = "") -> str:
+    def encounter_builder(
+        campaign_id: str, difficulty: str = "medium", environment: str = "", ctx: Context | None = None
+    ) -> str:
         if difficulty not in _DIFFICULTIES:
             raise InvalidInputError(f"difficulty must be one of {list(_DIFFICULTIES)}, not {difficulty!r}")
+        viewer = request_viewer(ctx)
         with database.read() as db:
-            campaign = campaigns.get_campaign(db, campaign_id, with_versions=False)
-            party = entities.list_entities(db, campaign_id, "characters", limit=50).items
+            campaign = campaigns.get_campaign(db, campaign_id, with_versions=False, viewer=viewer)
+            party = entities.list_entities(db, campaign_id, "characters", limit=50, viewer=viewer).items
             query = f"{environment} creature" if environment else "creature attack"
-            monsters = rules.search(db, query, kind="monster", limit=8).hits
+            gm = viewer.role == GM
+            monsters = rules.search(db, query, kind="monster", limit=8, with_gm_material=gm).hits
         members = [
             f"{c['name']} (level {c['level']} {c['character_class']}, HP {c['hp_max']})" for c in party
         ]

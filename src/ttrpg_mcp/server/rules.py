@@ -59,9 +59,13 @@ def fingerprint(sections: Sequence[Section]) -> str:
 
 
 def import_sections(
-    db: Session, sections: Sequence[Section], *, title: str = "", origin: str = ""
+    db: Session, sections: Sequence[Section], *, title: str = "", origin: str = "", gm_only: bool = False
 ) -> dict[str, int]:
-    """Replace each source named in ``sections`` with the given sections; counts per source."""
+    """Replace each source named in ``sections`` with the given sections; counts per source.
+
+    ``gm_only`` marks the sources as GM material (an adventure module): players' searches,
+    ``list_sources`` and ``rules://`` reads leave them out.
+    """
     by_source: dict[str, list[Section]] = {}
     for section in sections:
         by_source.setdefault(section.source, []).append(section)
@@ -76,6 +80,7 @@ def import_sections(
                 origin=origin,
                 fingerprint=fingerprint(items),
                 section_count=len(items),
+                gm_only=gm_only,
                 imported_at=utcnow(),
             )
         )
@@ -118,19 +123,37 @@ def _match_expression(query: str, *, any_word: bool) -> str:
     return (" OR " if any_word else " ").join(quoted)
 
 
+def _hidden_sources(db: Session, with_gm_material: bool) -> list[str]:
+    """The sources a viewer may not see: the GM-only ones, unless the viewer is a GM."""
+    if with_gm_material:
+        return []
+    return list(db.scalars(select(RuleSource.slug).where(RuleSource.gm_only.is_(True))))
+
+
 def search(
-    db: Session, query: str, *, source: str | None = None, kind: str | None = None, limit: int = 10
+    db: Session,
+    query: str,
+    *,
+    source: str | None = None,
+    kind: str | None = None,
+    limit: int = 10,
+    with_gm_material: bool = True,
 ) -> SearchResults:
+    """The best sections for ``query``; without ``with_gm_material``, GM-only sources stay out."""
     if not _WORD.search(query):
         raise InvalidInputError("the query needs at least one word")
     if kind is not None and kind not in KINDS:
         raise InvalidInputError(f"kind must be one of {list(KINDS)}, not {kind!r}")
     if not 1 <= limit <= _MAX_RESULTS:
         raise InvalidInputError(f"limit must be from 1 to {_MAX_RESULTS}, not {limit}")
-    if source is not None and db.get(RuleSource, source) is None:
+    hidden = _hidden_sources(db, with_gm_material)
+    if source is not None and (db.get(RuleSource, source) is None or source in hidden):
         raise NotFoundError(f"no source {source!r}; list_sources shows what is indexed")
     filters = ""
     params: dict[str, object] = {"limit": limit}
+    for index, slug in enumerate(hidden):
+        filters += f" AND s.source != :hidden{index}"
+        params[f"hidden{index}"] = slug
     if source is not None:
         filters += " AND s.source = :source"
         params["source"] = source
@@ -173,7 +196,7 @@ def search(
     return SearchResults(query=query, total=total, hits=hits)
 
 
-def list_sources(db: Session) -> SourceList:
+def list_sources(db: Session, *, with_gm_material: bool = True) -> SourceList:
     kinds: dict[str, dict[str, int]] = {}
     for source, kind, count in db.execute(
         select(RuleSection.source, RuleSection.kind, func.count()).group_by(
@@ -182,15 +205,18 @@ def list_sources(db: Session) -> SourceList:
     ):
         kinds.setdefault(source, {})[kind] = count
     views = []
-    for row in db.scalars(select(RuleSource).order_by(RuleSource.slug)):
+    query = select(RuleSource).order_by(RuleSource.slug)
+    if not with_gm_material:
+        query = query.where(RuleSource.gm_only.is_(False))
+    for row in db.scalars(query):
         view = SourceView.model_validate(row)
         view.kinds = kinds.get(row.slug, {})
         views.append(view)
     return SourceList(sources=views)
 
 
-def get_section(db: Session, source: str, slug: str) -> RuleSection:
+def get_section(db: Session, source: str, slug: str, *, with_gm_material: bool = True) -> RuleSection:
     section = db.scalar(select(RuleSection).where(RuleSection.source == source, RuleSection.slug == slug))
-    if section is None:
+    if section is None or source in _hidden_sources(db, with_gm_material):
         raise NotFoundError(f"no section {slug!r} in source {source!r}")
     return section

@@ -14,11 +14,25 @@ import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ttrpg_mcp import dice
-from ttrpg_mcp.server import campaigns, entities, play, rules
+from ttrpg_mcp.server import campaigns, combat, entities, play, rules
+from ttrpg_mcp.server.arguments import check_tool_arguments
+from ttrpg_mcp.server.errors import InvalidInputError
 from ttrpg_mcp.server.replies import reply, tool_errors
+from ttrpg_mcp.server.secrecy import (
+    GM,
+    HIDDEN_COMBATANT_NAME,
+    default_note_visibility,
+    redact_initiative,
+    redact_session,
+)
+from ttrpg_mcp.server.store.changes import current_actor
 from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.store.models import PlaySession
+from ttrpg_mcp.server.viewers import request_viewer
 from ttrpg_mcp.server.views import (
     CampaignList,
     CampaignView,
@@ -46,6 +60,14 @@ class DiceRoll(dice.RollResult):
     """A roll as the roll_dice tool reports it: the engine's result and what it was for."""
 
     purpose: str = ""
+
+
+def _hidden_combatant_campaign(db: Session, target_id: str) -> str | None:
+    """The campaign of the running session where ``target_id`` is a hidden combatant, if any."""
+    for session in db.scalars(select(PlaySession).where(PlaySession.ended_at.is_(None))):
+        if any(entry.get("id") == target_id and entry.get("hidden") for entry in session.initiative):
+            return session.campaign_id
+    return None
 
 
 def _notify(ctx: Context | None, *uris: str, listing: bool = False) -> None:
@@ -108,6 +130,7 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True)
 
 def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa: PLR0915  # one place lists every tool
     """Add every tool to ``server``, bound to ``database``."""
+    check_tool_arguments(server)  # unknown arguments are refused, not dropped in silence
 
     @server.tool(
         description="Roll dice: 2d6+3, 4d6kh3, 1d20 [attack], 8d6!, 4d6ro1, d% ... with advantage too."
@@ -118,10 +141,22 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         purpose: Annotated[
             str, Field(description="What the roll is for, shown with it", max_length=200)
         ] = "",
+        campaign_id: Annotated[
+            str | None,
+            Field(description="Show it at this campaign's table (default: the one with a running session)"),
+        ] = None,
+        visibility: Annotated[
+            Literal["public", "gm", "blind", "self"] | None,
+            Field(description="Who at the table sees it; default gm for a GM, public for a player"),
+        ] = None,
     ) -> Annotated[CallToolResult, DiceRoll]:
         with tool_errors():
             result = dice.roll(expression, advantage=advantage)
         roll = DiceRoll(**result.model_dump(), purpose=purpose)
+        shown = visibility or ("gm" if current_actor().role == "gm" else "public")
+        with tool_errors(), database.write() as db:
+            # The table's dice log shows it (through the change feed) when it belongs to a campaign.
+            play.log_roll(db, campaign_id, roll.model_dump(mode="json"), purpose=purpose, visibility=shown)
         text = result.text + (f"  ({purpose})" if purpose else "")
         if result.crit:
             text += "  Natural 20!"
@@ -140,9 +175,11 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
             Literal["rule", "spell", "monster", "item", "lore"] | None, Field(description="Only this kind")
         ] = None,
         limit: Annotated[int, Field(ge=1, le=50)] = 10,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, SearchResults]:
+        gm = request_viewer(ctx).role == GM
         with tool_errors(), database.read() as db:
-            results = rules.search(db, query, source=source, kind=kind, limit=limit)
+            results = rules.search(db, query, source=source, kind=kind, limit=limit, with_gm_material=gm)
         if not results.hits:
             return reply(results, f"Nothing found for {query!r}.")
         lines = [f"{results.total} sections match {query!r}; the best {len(results.hits)}:"]
@@ -153,9 +190,10 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         description="List the indexed rule and lore sources with their section counts.",
         annotations=_READ_ONLY,
     )
-    def list_sources() -> Annotated[CallToolResult, SourceList]:
+    def list_sources(ctx: Context | None = None) -> Annotated[CallToolResult, SourceList]:
+        gm = request_viewer(ctx).role == GM
         with database.read() as db:
-            sources = rules.list_sources(db)
+            sources = rules.list_sources(db, with_gm_material=gm)
         lines = [f"- {s.slug}: {s.title}, {s.section_count} sections {s.kinds}" for s in sources.sources]
         return reply(sources, "\n".join(lines) or "No sources are indexed.")
 
@@ -169,6 +207,9 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         world_state: Annotated[
             dict[str, Any] | None, Field(description="Free-form facts about the world")
         ] = None,
+        secret_keys: Annotated[
+            list[str] | None, Field(description="world_state keys only the GM may see")
+        ] = None,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, CampaignView]:
         with tool_errors(), database.write() as db:
@@ -180,6 +221,7 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
                 description=description,
                 house_rules=house_rules,
                 world_state=world_state,
+                secret_keys=secret_keys,
             )
         _notify(ctx, listing=True)
         return reply(view, _campaign_text(view, "Created"))
@@ -187,9 +229,11 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
     @server.tool(
         description="Get a campaign with its counts and recent version history.", annotations=_READ_ONLY
     )
-    def get_campaign(campaign_id: CampaignId) -> Annotated[CallToolResult, CampaignView]:
+    def get_campaign(
+        campaign_id: CampaignId, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, CampaignView]:
         with tool_errors(), database.read() as db:
-            view = campaigns.get_campaign(db, campaign_id)
+            view = campaigns.get_campaign(db, campaign_id, viewer=request_viewer(ctx))
         return reply(view, _campaign_text(view, "Campaign"))
 
     @server.tool(description="List campaigns, most recently changed first.", annotations=_READ_ONLY)
@@ -201,7 +245,7 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
 
     @server.tool(
         description="Update a campaign (only the fields given); keeps the previous version for rollback. "
-        "world_state merges key by key; a null value removes a key."
+        "world_state merges key by key; a null value removes a key; secret_keys lists the GM-only keys."
     )
     def save_campaign(
         campaign_id: CampaignId,
@@ -211,6 +255,9 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         description: str | None = None,
         house_rules: list[str] | None = None,
         world_state: dict[str, Any] | None = None,
+        secret_keys: Annotated[
+            list[str] | None, Field(description="world_state keys only the GM may see (replaces the list)")
+        ] = None,
         archived: bool | None = None,
         expected_version: Annotated[
             int | None, Field(description="Refuse the save if the campaign is no longer at this version")
@@ -225,12 +272,18 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
             "description": description,
             "house_rules": house_rules,
             "world_state": world_state,
+            "secret_keys": secret_keys,
             "archived": archived,
         }
         changes = {key: value for key, value in given.items() if value is not None}
         with tool_errors(), database.write() as db:
             view = campaigns.save_campaign(
-                db, campaign_id, changes, expected_version=expected_version, reason=reason
+                db,
+                campaign_id,
+                changes,
+                expected_version=expected_version,
+                reason=reason,
+                viewer=request_viewer(ctx),
             )
         _notify(ctx, f"campaign://{campaign_id}")
         return reply(view, _campaign_text(view, "Saved"))
@@ -240,7 +293,7 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         campaign_id: CampaignId, version: Annotated[int, Field(ge=1)], ctx: Context | None = None
     ) -> Annotated[CallToolResult, CampaignView]:
         with tool_errors(), database.write() as db:
-            view = campaigns.rollback_campaign(db, campaign_id, version)
+            view = campaigns.rollback_campaign(db, campaign_id, version, viewer=request_viewer(ctx))
         _notify(ctx, f"campaign://{campaign_id}")
         return reply(view, _campaign_text(view, f"Rolled back to version {version}:"))
 
@@ -264,8 +317,10 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         conditions: list[str] | None = None,
         inventory: list[Any] | None = None,
         notes: str = "",
+        gm_notes: Annotated[str, Field(description="The GM's notes: never shown to players")] = "",
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, CharacterView]:
+        viewer = request_viewer(ctx)
         with tool_errors(), database.write() as db:
             view = entities.create_character(
                 db,
@@ -283,14 +338,20 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
                 conditions=conditions,
                 inventory=inventory,
                 notes=notes,
+                gm_notes=gm_notes if viewer.is_gm_of(campaign_id) else "",
             )
+        view = entities.redact_view("character", view, viewer)
         _notify(ctx, f"campaign://{campaign_id}", listing=True)
         return reply(view, _character_text(view, "Created"))
 
     @server.tool(description="Get a character sheet.", annotations=_READ_ONLY)
-    def get_character(character_id: CharacterId) -> Annotated[CallToolResult, CharacterView]:
+    def get_character(
+        character_id: CharacterId, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, CharacterView]:
         with tool_errors(), database.read() as db:
-            view = entities.get_character(db, character_id)
+            view = entities.redact_view(
+                "character", entities.get_character(db, character_id), request_viewer(ctx)
+            )
         return reply(view, _character_text(view, "Character"))
 
     @server.tool(
@@ -304,8 +365,14 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         ],
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, CharacterView]:
+        viewer = request_viewer(ctx)
         with tool_errors(), database.write() as db:
-            view = entities.update_character(db, character_id, changes)
+            current = entities.get_character(db, character_id)
+            if "gm_notes" in changes and not viewer.is_gm_of(current.campaign_id):
+                raise InvalidInputError("only the campaign's GM may change gm_notes")
+            view = entities.redact_view(
+                "character", entities.update_character(db, character_id, changes), viewer
+            )
         _notify(ctx, f"character://{character_id}")
         return reply(view, _character_text(view, "Updated"))
 
@@ -323,6 +390,7 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         tag: Annotated[str, Field(description="Notes only: a tag")] = "",
         limit: Annotated[int, Field(ge=1, le=200)] = 50,
         offset: Annotated[int, Field(ge=0)] = 0,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, EntityList]:
         with tool_errors(), database.read() as db:
             listing = entities.list_entities(
@@ -336,6 +404,7 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
                 tag=tag,
                 limit=limit,
                 offset=offset,
+                viewer=request_viewer(ctx),
             )
         label = "title" if kind == "notes" else "name"
         lines = [f"{listing.total} {kind}:"] + [f"- {e[label] or e['id']} ({e['id']})" for e in listing.items]
@@ -353,7 +422,10 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         relationships: Annotated[
             dict[str, str] | None, Field(description="Name -> relation, e.g. {'Mira': 'owes her a favour'}")
         ] = None,
-        notes: str = "",
+        notes: Annotated[str, Field(description="The GM's notes: never shown to players")] = "",
+        secrets: Annotated[
+            list[str] | None, Field(description="What only the GM knows: never shown to players")
+        ] = None,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, NpcView]:
         with tool_errors(), database.write() as db:
@@ -368,7 +440,9 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
                 motivations=motivations,
                 relationships=relationships,
                 notes=notes,
+                secrets=secrets,
             )
+        view = entities.redact_view("npc", view, request_viewer(ctx))
         _notify(ctx, f"campaign://{campaign_id}")
         return reply(view, f"Created NPC {view.name} ({view.id}){', ' + view.role if view.role else ''}.")
 
@@ -378,13 +452,14 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         name: Annotated[str, Field(min_length=1, max_length=200)],
         region: Annotated[str, Field(max_length=200)] = "",
         description: str = "",
-        notes: str = "",
+        notes: Annotated[str, Field(description="The GM's notes: never shown to players")] = "",
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, LocationView]:
         with tool_errors(), database.write() as db:
             view = entities.create_location(
                 db, campaign_id, name=name, region=region, description=description, notes=notes
             )
+        view = entities.redact_view("location", view, request_viewer(ctx))
         _notify(ctx, f"campaign://{campaign_id}")
         return reply(view, f"Created location {view.name} ({view.id}).")
 
@@ -397,8 +472,12 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         properties: dict[str, Any] | None = None,
         holder: Annotated[str, Field(description="A character, NPC or location id")] = "",
         quantity: Annotated[int, Field(ge=0)] = 1,
+        gm_notes: Annotated[
+            str, Field(description="What only the GM knows of it: never shown to players")
+        ] = "",
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, ItemView]:
+        viewer = request_viewer(ctx)
         with tool_errors(), database.write() as db:
             view = entities.create_item(
                 db,
@@ -409,22 +488,43 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
                 properties=properties,
                 holder=holder,
                 quantity=quantity,
+                gm_notes=gm_notes if viewer.is_gm_of(campaign_id) else "",
             )
+        view = entities.redact_view("item", view, viewer)
         _notify(ctx, f"campaign://{campaign_id}")
         return reply(view, f"Created item {view.name} x{view.quantity} ({view.id}).")
 
-    @server.tool(description="Add a note to a campaign; during a running session it belongs to that session.")
+    @server.tool(
+        description="Add a note to a campaign; during a running session it belongs to that session. "
+        "A GM's note is GM-only unless visibility says 'players' (or one player's user id)."
+    )
     def add_note(
         campaign_id: CampaignId,
         body: Annotated[str, Field(min_length=1, max_length=100_000)],
         title: Annotated[str, Field(max_length=200)] = "",
         tags: list[str] | None = None,
         session_id: Annotated[str | None, Field(description="Attach to this session instead")] = None,
+        visibility: Annotated[
+            str | None,
+            Field(
+                description="Who may read it: 'gm', 'players', or one player's user id. "
+                "Default: 'gm' for a GM's note, 'players' for a player's",
+                max_length=100,
+            ),
+        ] = None,
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, NoteView]:
+        viewer = request_viewer(ctx)
         with tool_errors(), database.write() as db:
             view = entities.add_note(
-                db, campaign_id, body=body, title=title, tags=tags, session_id=session_id
+                db,
+                campaign_id,
+                body=body,
+                title=title,
+                tags=tags,
+                session_id=session_id,
+                visibility=default_note_visibility(viewer) if visibility is None else visibility,
+                author=viewer.user_id or "",
             )
         _notify(ctx, f"campaign://{campaign_id}")
         where = f" to session {view.session_id}" if view.session_id else ""
@@ -436,6 +536,7 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
     ) -> Annotated[CallToolResult, PlaySessionView]:
         with tool_errors(), database.write() as db:
             view = play.start_session(db, campaign_id, title=title)
+        view = PlaySessionView.model_validate(redact_session(view.model_dump(), request_viewer(ctx)))
         _notify(ctx, f"campaign://{campaign_id}")
         return reply(view, f"Started session {view.number}, {view.title!r} ({view.id}).")
 
@@ -448,12 +549,34 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
     ) -> Annotated[CallToolResult, InitiativeView]:
         with tool_errors(), database.write() as db:
             view = play.set_initiative(db, session_id, combatants)
+        view = InitiativeView.model_validate(redact_initiative(view.model_dump(), request_viewer(ctx)))
         return reply(view, _initiative_text(view))
 
     @server.tool(description="Advance to the next combatant's turn (skipping the defeated).")
-    def next_turn(session_id: SessionId) -> Annotated[CallToolResult, InitiativeView]:
+    def next_turn(
+        session_id: SessionId, ctx: Context | None = None
+    ) -> Annotated[CallToolResult, InitiativeView]:
         with tool_errors(), database.write() as db:
             view = play.next_turn(db, session_id)
+        view = InitiativeView.model_validate(redact_initiative(view.model_dump(), request_viewer(ctx)))
+        current = view.current.name if view.current else "nobody"
+        return reply(view, f"Round {view.round_number}: {current}'s turn.\n{_initiative_text(view)}")
+
+    @server.tool(
+        description="Change the initiative of a campaign's running session like the table does: "
+        "set, next, previous, add, remove, update (hp, conditions, hidden...), clear."
+    )
+    def update_initiative(
+        campaign_id: CampaignId,
+        operation: Annotated[
+            combat.CombatOperation,
+            Field(description="{'action': 'next'}, {'action': 'add', 'combatant': {...}}, ..."),
+        ],
+        ctx: Context | None = None,
+    ) -> Annotated[CallToolResult, InitiativeView]:
+        with tool_errors(), database.write() as db:
+            view = play.update_initiative(db, campaign_id, operation)
+        _notify(ctx, f"campaign://{campaign_id}")
         current = view.current.name if view.current else "nobody"
         return reply(view, f"Round {view.round_number}: {current}'s turn.\n{_initiative_text(view)}")
 
@@ -467,10 +590,28 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         kind: Literal["damage", "healing", "temp"] = "damage",
         ctx: Context | None = None,
     ) -> Annotated[CallToolResult, HpChange]:
+        viewer = request_viewer(ctx)
         with tool_errors(), database.write() as db:
+            hidden_in = _hidden_combatant_campaign(db, target_id)
             change = play.damage_or_heal(db, target_id, amount, kind)
         if target_id.startswith("char_"):
             _notify(ctx, f"character://{target_id}")
+        if hidden_in is not None and not viewer.is_gm_of(hidden_in):
+            # Whoever may hit a hidden combatant learns nothing of it but that the blow landed.
+            masked = HpChange(
+                target_id=target_id,
+                name=HIDDEN_COMBATANT_NAME,
+                amount=amount,
+                kind=kind,
+                hp_before=0,
+                hp_after=0,
+                hp_max=0,
+                hp_temp=0,
+                conditions=[],
+                conditions_added=[],
+                conditions_removed=[],
+            )
+            return reply(masked, f"{HIDDEN_COMBATANT_NAME}: {kind} {amount}.")
         text = f"{change.name}: {change.hp_before} -> {change.hp_after}/{change.hp_max} HP ({kind} {amount})."
         if change.conditions_added:
             text += f" Now {', '.join(change.conditions_added)}."
@@ -484,5 +625,6 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
     ) -> Annotated[CallToolResult, PlaySessionView]:
         with tool_errors(), database.write() as db:
             view = play.end_session(db, session_id, summary=summary)
+        view = PlaySessionView.model_validate(redact_session(view.model_dump(), request_viewer(ctx)))
         _notify(ctx, f"campaign://{view.campaign_id}")
         return reply(view, f"Ended session {view.number}, {view.title!r}.")

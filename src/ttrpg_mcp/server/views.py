@@ -61,6 +61,9 @@ class CampaignView(_View):
     description: str
     house_rules: list[Any]
     world_state: dict[str, Any]
+    secret_keys: list[Any] = Field(
+        default_factory=list, description="world_state keys only the GM sees (empty for others)"
+    )
     archived: bool
     version: int
     created_at: datetime
@@ -92,6 +95,7 @@ class CharacterView(_View):
     conditions: list[Any]
     inventory: list[Any]
     notes: str
+    gm_notes: str = Field(default="", description="The GM's notes; empty for everyone else")
     updated_at: datetime
 
 
@@ -105,7 +109,8 @@ class NpcView(_View):
     traits: list[Any]
     motivations: list[Any]
     relationships: dict[str, Any]
-    notes: str
+    notes: str = Field(description="The GM's notes; empty for everyone else")
+    secrets: list[Any] = Field(default_factory=list, description="GM-only; empty for everyone else")
 
 
 class LocationView(_View):
@@ -114,7 +119,7 @@ class LocationView(_View):
     name: str
     region: str
     description: str
-    notes: str
+    notes: str = Field(description="The GM's notes; empty for everyone else")
 
 
 class ItemView(_View):
@@ -126,6 +131,7 @@ class ItemView(_View):
     properties: dict[str, Any]
     holder: str
     quantity: int
+    gm_notes: str = Field(default="", description="The GM's notes; empty for everyone else")
 
 
 class NoteView(_View):
@@ -135,6 +141,10 @@ class NoteView(_View):
     title: str
     body: str
     tags: list[Any]
+    visibility: str = Field(
+        default="gm", description="'gm', 'players', or the user id of the one player who may read it"
+    )
+    author: str = Field(default="", description="The user who wrote it; empty for the local GM")
     created_at: datetime
 
 
@@ -151,7 +161,8 @@ class Combatant(BaseModel):
 
     id: str = Field(description="Stable within the session; a character's id when it is one")
     name: str
-    initiative: int
+    initiative: int | float
+    modifier: int = 0
     character_id: str | None = None
     hp: int | None = None
     max_hp: int | None = None
@@ -163,6 +174,7 @@ class Combatant(BaseModel):
 
 class InitiativeView(BaseModel):
     session_id: str
+    campaign_id: str | None = None
     round_number: int
     active_turn: int
     current: Combatant | None
@@ -218,6 +230,7 @@ class SourceView(_View):
     title: str
     origin: str
     section_count: int
+    gm_only: bool = Field(default=False, description="GM material: players never see it")
     imported_at: datetime
     kinds: dict[str, int] = Field(default_factory=dict)
 

@@ -1,5 +1,8 @@
 """The shapes the auth API accepts and returns, as pydantic models so OpenAPI can show them.
 
+The login name is ``username`` in requests and in ``user_info``, as the protocol's design
+document has it; ``name`` is accepted and answered too, for clients written before that.
+
 The constraints here (name pattern, password length) repeat the ones :mod:`.users` and
 :mod:`.passwords` enforce, from the same constants, so that a client reading the OpenAPI
 document knows them before it sends anything; the checks below the API stay authoritative.
@@ -8,9 +11,9 @@ Token fields are left out of ``repr`` so that a stray log of a model never print
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from ttrpg_mcp.bridge.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from ttrpg_mcp.bridge.auth.users import MAX_DISPLAY_NAME_LENGTH, NAME_PATTERN
@@ -22,8 +25,21 @@ class UserInfo(BaseModel):
     """Who a token belongs to."""
 
     id: str = Field(description="Stable user id, e.g. usr_3fQ9...")
-    name: str = Field(description="Login name, unique regardless of case.")
+    username: str = Field(description="Login name, unique regardless of case.")
+    name: str = Field(description="The login name again (same as username), for older clients.")
     display_name: str = Field(description="Name shown to other players.")
+    is_admin: bool = Field(
+        default=False, description="The bridge's administrator: may list and claim campaigns nobody is in."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _same_login_name(cls, data: Any) -> Any:
+        # One login name under both spellings: built with either, answered with both.
+        if isinstance(data, dict):
+            login = data.get("username") or data.get("name")
+            data = {**data, "username": login, "name": data.get("name") or login}
+        return data
 
 
 class TokenPair(BaseModel):
@@ -43,7 +59,11 @@ class RegisterRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=NAME_PATTERN, description="1-64 letters, digits, '_', '-' or '.'.")
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        validation_alias=AliasChoices("username", "name"),
+        description="1-64 letters, digits, '_', '-' or '.'. Sent as `username` (or `name`).",
+    )
     password: str = Field(repr=False, min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
     display_name: str | None = Field(
         default=None, max_length=MAX_DISPLAY_NAME_LENGTH, description="Defaults to the name."
@@ -58,5 +78,9 @@ class LoginRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=64)
+    name: str = Field(
+        max_length=64,
+        validation_alias=AliasChoices("username", "name"),
+        description="The login name, sent as `username` (or `name`).",
+    )
     password: str = Field(repr=False, max_length=MAX_PASSWORD_LENGTH)

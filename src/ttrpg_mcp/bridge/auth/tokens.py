@@ -177,7 +177,13 @@ class TokenService:
             access_token=access,
             refresh_token=refresh,
             expires_in=self.access_ttl,
-            user_info=UserInfo(id=user.id, name=user.name, display_name=user.display_name),
+            user_info=UserInfo(
+                id=user.id,
+                username=user.name,
+                name=user.name,
+                display_name=user.display_name,
+                is_admin=user.is_admin,
+            ),
         )
 
     def check_access(self, db: Session, claims: AccessClaims) -> User:

@@ -92,12 +92,19 @@ def add_user(db: Session, name: str, password: str, display_name: str | None = N
     return add_user_with_hash(db, name, hash_password(password), display_name)
 
 
-def add_user_with_hash(db: Session, name: str, password_hash: str, display_name: str | None = None) -> User:
-    """Create an account whose password the caller has already checked and hashed."""
+def add_user_with_hash(
+    db: Session, name: str, password_hash: str, display_name: str | None = None, *, admin: bool = False
+) -> User:
+    """Create an account whose password the caller has already checked and hashed.
+
+    The first account of an install is its administrator, so that whoever set the bridge up
+    can claim the campaigns made outside it; later ones are administrators when ``admin``.
+    """
     check_name(name)
     shown = check_display_name(display_name, name)
     if db.scalar(select(User.id).where(User.name_key == name.lower())) is not None:
         raise BridgeError("user_exists", f"the name {name!r} is taken", {"name": name})
+    first = db.scalar(select(User.id).limit(1)) is None
     user = User(
         id=f"usr_{secrets.token_urlsafe(12)}",
         name=name,
@@ -105,6 +112,7 @@ def add_user_with_hash(db: Session, name: str, password_hash: str, display_name:
         display_name=shown,
         password_hash=password_hash,
         disabled=False,
+        is_admin=admin or first,
         created_at=utcnow(),
     )
     db.add(user)

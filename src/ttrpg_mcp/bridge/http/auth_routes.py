@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from ttrpg_mcp.bridge import claims
 from ttrpg_mcp.bridge.auth.schemas import LoginRequest, RegisterRequest, TokenPair, UserInfo
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
@@ -199,4 +200,11 @@ async def logout(token: RefreshBearer, auth: AuthDep) -> None:
 )
 async def me(token: AccessBearer, auth: AuthDep) -> UserInfo:
     user = await auth.verify_access(token)
-    return UserInfo(id=user.user_id, name=user.name, display_name=user.display_name)
+    admin = await auth.store.run(lambda db: claims.is_admin(db, user.user_id), readonly=True)
+    return UserInfo(
+        id=user.user_id,
+        username=user.name,
+        name=user.name,
+        display_name=user.display_name,
+        is_admin=admin,
+    )

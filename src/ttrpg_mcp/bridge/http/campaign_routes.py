@@ -1,4 +1,5 @@
-"""The campaign API under ``/api/campaigns``: create, list, show, invite, join, change roles, remove.
+"""The campaign API under ``/api/campaigns``: create, list, show, invite, join, change roles, remove,
+and, for the bridge's administrator, list and claim the campaigns nobody here is a member of.
 
 Campaign content has one source of truth, the MCP server's store (ARCHITECTURE decision 5), so
 creating a campaign is two steps: the MCP server's ``create_campaign`` tool makes it (through
@@ -32,13 +33,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge import audit, campaigns
+from ttrpg_mcp.bridge import audit, campaigns, claims
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.campaigns import CampaignSummary, InviteView, MemberView
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.http.auth_routes import error_responses, get_auth
 from ttrpg_mcp.bridge.permissions import Action, Role, require
 from ttrpg_mcp.bridge.store import BridgeStore
+from ttrpg_mcp.server.secrecy import Viewer
 
 __all__ = [
     "CampaignDetail",
@@ -47,6 +49,7 @@ __all__ = [
     "CreateInviteRequest",
     "JoinRequest",
     "RoleChange",
+    "UnclaimedList",
     "current_user",
     "router",
 ]
@@ -128,6 +131,12 @@ class RoleChange(BaseModel):
     role: Role
 
 
+class UnclaimedList(BaseModel):
+    """Campaigns of the content store (made over stdio, say) that have no member on this bridge."""
+
+    campaigns: list[claims.UnclaimedCampaign]
+
+
 _access_bearer = HTTPBearer(
     scheme_name="accessToken",
     description="An access token from login, register or refresh.",
@@ -179,6 +188,22 @@ def _tool_error(result: dict[str, Any]) -> BridgeError:
     return BridgeError("tool_error", text, {"tool": "create_campaign", "content": parts})
 
 
+async def _content_tool(
+    request: Request, user: AuthenticatedUser, name: str, arguments: dict[str, Any], viewer: Viewer
+) -> dict[str, Any]:
+    """One MCP tool call in an MCP session of the request's own, released when it ends."""
+    pool = request.app.state.bridge.pool
+    session_id = f"http:{user.user_id}:{secrets.token_hex(4)}"
+    try:
+        result: dict[str, Any] = await pool.request(
+            "tools/call", {"name": name, "arguments": arguments}, session_id=session_id, viewer=viewer
+        )
+    finally:
+        with anyio.CancelScope(shield=True):
+            await pool.release_session(session_id)
+    return result
+
+
 CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
@@ -201,6 +226,8 @@ async def create_campaign(body: CreateCampaignRequest, user: CurrentUser, reques
             {"name": "create_campaign", "arguments": body.model_dump()},
             session_id=session_id,
             timeout=None,
+            # The creator becomes the new campaign's GM.
+            viewer=Viewer("gm", user.user_id),
         )
     finally:
         with anyio.CancelScope(shield=True):
@@ -245,6 +272,51 @@ async def join_campaign(body: JoinRequest, user: CurrentUser, request: Request) 
     log.info("campaign_joined", campaign_id=summary.id, user_id=user.user_id, role=role)
     await _announce(request, summary.id, user.user_id, role)
     return summary
+
+
+@router.get(
+    "/unclaimed",
+    summary="Campaigns of the content store with no member on this bridge (administrator only).",
+    responses=error_responses(*_AUTH_ERRORS, "forbidden", *_MCP_ERRORS),
+)
+async def list_unclaimed(user: CurrentUser, request: Request) -> UnclaimedList:
+    store = _store(request)
+    await store.run(lambda db: claims.require_admin(db, user.user_id), readonly=True)
+    result = await _content_tool(
+        request, user, "list_campaigns", {"include_archived": True}, Viewer("gm", user.user_id)
+    )
+    if result.get("isError"):
+        raise _tool_error(result)
+    listed = (result.get("structuredContent") or {}).get("campaigns") or []
+    found = await store.run(lambda db: claims.unclaimed_campaigns(db, listed), readonly=True)
+    return UnclaimedList(campaigns=found)
+
+
+@router.post(
+    "/{campaign_id}/claim",
+    summary="Become the GM of a content-store campaign nobody here is a member of (administrator only).",
+    responses=error_responses(*_AUTH_ERRORS, "forbidden", "not_found", "conflict", *_MCP_ERRORS),
+)
+async def claim_campaign(campaign_id: str, user: CurrentUser, request: Request) -> CampaignDetail:
+    store = _store(request)
+    await store.run(lambda db: claims.require_admin(db, user.user_id), readonly=True)
+    viewer = Viewer("gm", user.user_id, campaign_id)
+    result = await _content_tool(request, user, "get_campaign", {"campaign_id": campaign_id}, viewer)
+    content = result.get("structuredContent") or {}
+    if result.get("isError") or content.get("id") != campaign_id:
+        raise BridgeError(
+            "not_found", f"no campaign {campaign_id!r} in the content store", {"campaign_id": campaign_id}
+        )
+
+    def record(db: Session) -> CampaignDetail:
+        claims.require_admin(db, user.user_id)
+        claims.claim_campaign(db, campaign_id, str(content.get("name") or campaign_id), user.user_id)
+        return _detail(db, campaign_id, user.user_id)
+
+    detail = await store.run(record)
+    log.info("campaign_claimed", campaign_id=campaign_id, user_id=user.user_id)
+    await _announce(request, campaign_id, user.user_id, "gm")
+    return detail
 
 
 @router.get(

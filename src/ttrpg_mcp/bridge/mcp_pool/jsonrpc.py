@@ -48,6 +48,7 @@ __all__ = [
     "request",
     "result_response",
     "with_progress_token",
+    "with_viewer",
 ]
 
 CLIENT_NAME = "ttrpg-bridge"
@@ -141,6 +142,24 @@ def with_progress_token(params: dict[str, Any] | None, token: int) -> tuple[dict
     meta["progressToken"] = token
     copied["_meta"] = meta
     return copied, original
+
+
+def with_viewer(params: dict[str, Any] | None, meta_key: str, viewer: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``params`` whose ``_meta`` names the caller under ``meta_key``, and nothing else.
+
+    The MCP server trusts that entry to decide what the caller may see (GM secrets), so it is
+    always the bridge's: whatever a caller put in ``_meta`` is dropped, except its
+    ``progressToken`` (which :func:`with_progress_token` swaps later). The caller's dicts are
+    not mutated.
+    """
+    copied = dict(params or {})
+    given = copied.get("_meta")
+    meta: dict[str, Any] = {}
+    if isinstance(given, dict) and "progressToken" in given:
+        meta["progressToken"] = given["progressToken"]
+    meta[meta_key] = dict(viewer)
+    copied["_meta"] = meta
+    return copied
 
 
 def error_from_response(error: Any, method: str) -> BridgeError:

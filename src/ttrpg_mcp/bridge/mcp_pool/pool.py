@@ -39,6 +39,7 @@ import anyio
 import structlog
 
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.mcp_pool import jsonrpc
 from ttrpg_mcp.bridge.mcp_pool.catalog import CapabilityCatalog, Catalog
 from ttrpg_mcp.bridge.mcp_pool.child import KILL_WAIT_TIMEOUT, ChildState, McpChildProcess
 from ttrpg_mcp.bridge.mcp_pool.process import child_environment
@@ -50,6 +51,7 @@ from ttrpg_mcp.bridge.mcp_pool.routing import (
 )
 from ttrpg_mcp.bridge.mcp_pool.supervisor import ChildSupervisor
 from ttrpg_mcp.bridge.settings import McpSettings
+from ttrpg_mcp.server.secrecy import META_KEY, Viewer
 
 __all__ = ["McpPool"]
 
@@ -57,6 +59,8 @@ __all__ = ["McpPool"]
 RELEASE_GRACE = 5.0
 
 _log = structlog.get_logger(__name__)
+# Who a request is for when its caller named nobody: a spectator sees the least.
+_NO_VIEWER = Viewer("spectator")
 
 
 class McpPool:
@@ -115,8 +119,14 @@ class McpPool:
         *,
         session_id: str,
         timeout: float | None = None,
+        viewer: Viewer | None = None,
     ) -> dict[str, Any]:
         """The ``result`` of one JSON-RPC request to a child (a tool error is a result with isError).
+
+        ``viewer`` is who is asking; it travels in the request's ``_meta`` (see
+        ``server.secrecy``), replacing anything the caller put there, and the server leaves
+        out what that viewer may not see. Without one, the request is a spectator's: the
+        narrowest view, so that a forgotten viewer never shows a GM's secrets.
 
         ``timeout`` (default ``request_timeout``, at most ``max_request_timeout``) counts from the
         last progress notification; waiting for a child to start counts apart, up to
@@ -132,7 +142,7 @@ class McpPool:
         ceiling = self._settings.max_request_timeout
         result = await child.request(
             method,
-            params,
+            jsonrpc.with_viewer(params, META_KEY, (viewer or _NO_VIEWER).to_meta()[META_KEY]),
             session_id=session_id,
             timeout=min(timeout if timeout is not None else self._settings.request_timeout, ceiling),
             max_timeout=ceiling,

@@ -46,6 +46,7 @@ __all__ = [
     "CampaignInvite",
     "CanvasStroke",
     "DiceLogEntry",
+    "FeedCursor",
     "Membership",
     "RefreshToken",
     "RegistrationInvite",
@@ -111,6 +112,9 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The bridge's administrator: the first account, or one made with ``user add --admin``; may
+    # claim campaigns that exist in the content store but have no members here.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
 
     def __repr__(self) -> str:  # never the hash
         return f"User(id={self.id!r}, name={self.name!r}, disabled={self.disabled!r})"
@@ -316,3 +320,18 @@ class AuditEntry(Base):
     result: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedCursor(Base):
+    """How far the bridge has published a content store's change log.
+
+    Saved in the transaction that logs each change's table event, so after a restart the feed
+    resumes right after the last change it published: no change made while the bridge was down
+    (Claude over stdio, say) is lost, and none is published twice.
+    """
+
+    __tablename__ = "feed_cursors"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

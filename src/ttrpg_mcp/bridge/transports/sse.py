@@ -52,9 +52,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge.delivered import DeliveredEvents
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Outcome
 from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
 from ttrpg_mcp.bridge.http.auth_routes import ErrorDetail, error_response, error_responses
+from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
 from ttrpg_mcp.bridge.runtime import RETRY_AFTER_MS
 from ttrpg_mcp.bridge.transports.websocket import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
@@ -161,6 +163,9 @@ class SseStream:
         # Set by sse-starlette when the server is exiting.
         self.server_exiting = anyio.Event()
         self._announced = False
+        # POSTs of one session are applied in the order they arrive, like one socket's frames.
+        self._order = ArrivalOrder()
+        self._delivered = DeliveredEvents()
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -176,6 +181,8 @@ class SseStream:
         except BaseException:
             await self.finish(logged=False)
             raise
+        for reply in self._replies:
+            self._delivered.admit(reply)
         bridge.connections.add(self)
         self._sessions.add(self)
         bridge.pool.add_listener(self.session.session_id, self._on_notification)
@@ -205,11 +212,17 @@ class SseStream:
 
     # -- handling POSTs -----------------------------------------------------------------------
 
-    async def handle(self, raw: bytes) -> Outcome:
+    def take_turn(self) -> Turn:
+        """The next POST's place in this session's order (take it as the request arrives)."""
+        return self._order.take()
+
+    async def handle(self, raw: bytes, turn: Turn | None = None) -> Outcome:
         """One POSTed message in this session; replies beyond the first go to the stream."""
         self.in_flight += 1
         try:
-            outcome = await self._bridge.dispatcher.handle_raw(self.session, raw)
+            outcome = await self._bridge.dispatcher.handle_raw(self.session, raw, turn)
+            for reply in outcome.replies[:1]:  # answered in the POST's response
+                self._delivered.admit(reply)
             for extra in outcome.replies[1:]:
                 await self.send(extra)
             if outcome.close is not None:
@@ -225,6 +238,8 @@ class SseStream:
         self._queue(message)
 
     def _queue(self, message: dict[str, Any]) -> None:
+        if not self._delivered.admit(message):
+            return  # a replay overlapping what this stream already got: sent once only
         if self.state is StreamState.OPENING:
             if len(self._early) >= self._early_limit:
                 self._cut()
@@ -583,6 +598,22 @@ async def post_message(
             {"session_id": session_id},
         )
         return _error(error, request_id)
+    turn = stream.take_turn()
+    try:
+        return await _handle_in_session(bridge, stream, access, raw, request_id, session_id, turn)
+    finally:
+        turn.release()  # whatever happened, later POSTs of the session go on
+
+
+async def _handle_in_session(
+    bridge: Bridge,
+    stream: SseStream,
+    access: str,
+    raw: bytes,
+    request_id: str | None,
+    session_id: str,
+    turn: Turn,
+) -> JSONResponse:
     try:
         user = await bridge.auth.verify_access(access)
     except BridgeError as error:
@@ -591,7 +622,7 @@ async def post_message(
         return _error(BridgeError("forbidden", "that session belongs to another user"), request_id)
     stream.refresh_user(user)
     with structlog.contextvars.bound_contextvars(connection=session_id, session_id=session_id):
-        outcome = await stream.handle(raw)
+        outcome = await stream.handle(raw, turn)
     return _answer(outcome, request_id, session_id, batch=_is_batch(raw))
 
 

@@ -7,7 +7,8 @@ A connection goes through these states::
 It authenticates with ``?token=`` at once, or with an ``authenticate`` message within
 ``auth_timeout`` seconds; anything else closes it with 1008 and a reason. Once open, three tasks
 share one task group: the reader (each frame is handled in its own task, at most
-:data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll), the
+:data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll; each
+takes its turn as it is read, so changes are still applied in the order sent), the
 writer (the only task that sends, draining a bounded outbox), and the heartbeat (a ``heartbeat``
 every ``heartbeat_interval``; a peer silent for ``idle_timeout`` is closed). When any of them
 ends, the group is cancelled; in-flight MCP requests are then cancelled in their child too.
@@ -30,8 +31,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge.delivered import DeliveredEvents
 from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
 
 if TYPE_CHECKING:
@@ -90,6 +93,8 @@ class WebSocketConnection:
         self._cancel: anyio.CancelScope | None = None
         self._too_slow = False
         self._early: list[dict[str, Any]] | None = []
+        self._order = ArrivalOrder()
+        self._delivered = DeliveredEvents()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -149,6 +154,7 @@ class WebSocketConnection:
                     epoch=query.get("epoch"),
                 )
                 for reply in replies:
+                    self._delivered.admit(reply)
                     await self._send_now(reply)
             else:
                 with anyio.fail_after(self._settings.auth_timeout):
@@ -162,6 +168,7 @@ class WebSocketConnection:
                 for reply in await dispatcher.open_session(
                     self.session, message.token, message.campaign_id, message.id
                 ):
+                    self._delivered.admit(reply)
                     await self._send_now(reply)
         except TimeoutError:
             self._bridge.metrics.ws_errors_total.labels(error_type="auth_timeout").inc()
@@ -193,13 +200,16 @@ class WebSocketConnection:
                 # flight at once are still two borrowers.
                 borrower = object()
                 await limiter.acquire_on_behalf_of(borrower)  # waits when too many are running
-                group.start_soon(self._handle, raw, limiter, borrower)
+                # The turn is taken here, in read order; changes are applied in that order.
+                group.start_soon(self._handle, raw, limiter, borrower, self._order.take())
             group.cancel_scope.cancel()
 
-    async def _handle(self, raw: str | bytes, limiter: anyio.CapacityLimiter, borrower: object) -> None:
+    async def _handle(
+        self, raw: str | bytes, limiter: anyio.CapacityLimiter, borrower: object, turn: Turn
+    ) -> None:
         self.in_flight += 1
         try:
-            outcome = await self._bridge.dispatcher.handle_raw(self.session, raw)
+            outcome = await self._bridge.dispatcher.handle_raw(self.session, raw, turn)
             for reply in outcome.replies:
                 await self.send(reply)
             if outcome.close is not None:
@@ -214,6 +224,8 @@ class WebSocketConnection:
         """Queue a message for this client; a client too slow to drain its queue is disconnected."""
         if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
             return
+        if not self._delivered.admit(message):
+            return  # a replay overlapping what this connection already got: sent once only
         # Before the writer runs (authentication, replay), hold messages aside, bounded by the
         # longest replay plus a full queue.
         early_room = self._settings.replay_limit + self._settings.outbox_limit

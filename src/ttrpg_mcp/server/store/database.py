@@ -25,6 +25,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
+from ttrpg_mcp.server.store.changes import track_changes
 from ttrpg_mcp.sqlite import sqlite_engine
 
 __all__ = ["CONTENT_DB_NAME", "Database"]
@@ -41,6 +42,8 @@ class Database:
         self.writer = sqlite_engine(f"sqlite+pysqlite:///{path}", begin="BEGIN IMMEDIATE")
         self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
         self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
+        # Every write records its change in its own transaction: the feed the bridge follows.
+        track_changes(self._write_sessions)
 
     @classmethod
     def open(cls, data_dir: Path) -> Database:

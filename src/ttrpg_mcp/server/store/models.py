@@ -19,11 +19,13 @@ __all__ = [
     "Campaign",
     "CampaignVersion",
     "Character",
+    "ContentChange",
     "Item",
     "Location",
     "Note",
     "Npc",
     "PlaySession",
+    "RollLogEntry",
     "RuleSection",
     "RuleSource",
     "utcnow",
@@ -57,6 +59,8 @@ class Campaign(_Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     house_rules: Mapped[list[Any]] = mapped_column(default=list)
     world_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # world_state keys only the GM sees (see server.secrecy).
+    secret_keys: Mapped[list[Any]] = mapped_column(default=list)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped by every save; the previous content is kept in CampaignVersion.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -96,6 +100,8 @@ class Character(_Timestamps, Base):
     conditions: Mapped[list[Any]] = mapped_column(default=list)
     inventory: Mapped[list[Any]] = mapped_column(default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # The GM's notes about the character: never shown to players, its owner included.
+    gm_notes: Mapped[str] = mapped_column(Text, default="")
 
 
 class Npc(_Timestamps, Base):
@@ -111,6 +117,8 @@ class Npc(_Timestamps, Base):
     motivations: Mapped[list[Any]] = mapped_column(default=list)
     relationships: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # GM-only, like ``notes`` (the GM's notes about the NPC).
+    secrets: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class Location(_Timestamps, Base):
@@ -136,6 +144,8 @@ class Item(_Timestamps, Base):
     # A character id, an NPC id, a location id, or empty for "the party's loot".
     holder: Mapped[str] = mapped_column(String(32), default="", index=True)
     quantity: Mapped[int] = mapped_column(Integer, default=1)
+    # What only the GM knows of it (a curse, a true name).
+    gm_notes: Mapped[str] = mapped_column(Text, default="")
 
 
 class PlaySession(Base):
@@ -167,6 +177,10 @@ class Note(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text)
     tags: Mapped[list[Any]] = mapped_column(default=list)
+    # "gm", "players" or one player's user id (see server.secrecy).
+    visibility: Mapped[str] = mapped_column(String(100), default="gm")
+    # The bridge user who wrote it; empty for the local GM.
+    author: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -181,6 +195,8 @@ class RuleSource(Base):
     # A fingerprint of what was imported, so that an unchanged bundled compendium is not re-indexed.
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
     section_count: Mapped[int] = mapped_column(Integer, default=0)
+    # An adventure module or other GM material: hidden from players' searches and reads.
+    gm_only: Mapped[bool] = mapped_column(Boolean, default=False)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -200,3 +216,43 @@ class RuleSection(Base):
     kind: Mapped[str] = mapped_column(String(20))
     path: Mapped[str] = mapped_column(Text, default="")
     body: Mapped[str] = mapped_column(Text)
+
+
+class ContentChange(Base):
+    """One write to campaign content, recorded in the write's own transaction: the change feed.
+
+    ``id`` is monotonic (SQLite's rowid under the write lock), so a follower that remembers the
+    last id it handled reads exactly the changes after it. No foreign key: the log outlives
+    what it describes, and a follower must still learn that something was deleted.
+    """
+
+    __tablename__ = "content_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(32), index=True)
+    # campaign, character, npc, location, item, note, play_session or roll.
+    entity_kind: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(32), index=True)
+    # The entity's version after this change (a campaign's own version; a count for the others).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    operation: Mapped[str] = mapped_column(String(10))  # created, updated or deleted
+    # Who made it: a bridge user id from the request's _meta, else "local" (a stdio client).
+    actor: Mapped[str] = mapped_column(String(100), default="local")
+    actor_role: Mapped[str] = mapped_column(String(20), default="gm")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RollLogEntry(Base):
+    """A roll made with the ``roll_dice`` tool for a campaign: what the table's dice log shows."""
+
+    __tablename__ = "roll_log"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    expression: Mapped[str] = mapped_column(String(500))
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    # public, gm, blind or self, as at the table.
+    visibility: Mapped[str] = mapped_column(String(10), default="public")
+    result: Mapped[dict[str, Any]] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(100), default="local")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -244,7 +244,7 @@ export interface CharacterChanges {
 	};
 }
 /**
- * Change the initiative order, turn or round; broadcast as ``state_update`` events.
+ * Change the campaign's combat (order, turn, round); every seat gets a ``combat_update`` event.
  */
 export interface InitiativeUpdateMessage {
 	id?: string;
@@ -267,26 +267,34 @@ export interface SetOrder {
 	/**
 	 * @maxItems 200
 	 */
-	combatants: Combatant[];
+	combatants: CombatantSpec[];
 }
 /**
- * One entry of the initiative order.
- *
- * Strict: ``"5"`` is not an hp and ``true`` is not an initiative, so what is stored is what
- * every client reads back, with no silent coercion.
+ * A combatant as a caller gives it; a missing initiative is rolled (1d20 + modifier).
  */
-export interface Combatant {
-	id?: string;
-	name: string;
-	initiative?: number;
+export interface CombatantSpec {
+	/**
+	 * Kept if given
+	 */
+	id?: string | null;
+	/**
+	 * Unless character_id
+	 */
+	name?: string | null;
+	initiative?: number | null;
+	/**
+	 * Initiative bonus used when rolling
+	 */
+	modifier?: number;
+	character_id?: string | null;
 	hp?: number | null;
 	max_hp?: number | null;
+	armor_class?: number | null;
 	/**
 	 * @maxItems 32
 	 */
 	conditions?: string[];
 	hidden?: boolean;
-	character_id?: string | null;
 }
 /**
  * The next combatant acts; past the last one a new round begins.
@@ -305,7 +313,7 @@ export interface PreviousTurn {
  */
 export interface AddCombatant {
 	action: 'add';
-	combatant: Combatant;
+	combatant: CombatantSpec;
 }
 /**
  * Take one combatant out; if it was acting, the turn passes on.
@@ -330,8 +338,10 @@ export interface CombatantPatch {
 	initiative?: number | null;
 	hp?: number | null;
 	max_hp?: number | null;
+	armor_class?: number | null;
 	conditions?: string[] | null;
 	hidden?: boolean | null;
+	defeated?: boolean | null;
 	character_id?: string | null;
 }
 /**

@@ -123,7 +123,10 @@ export interface JoinRequest {
  * Credentials. No pattern on the name: a malformed one is simply unknown (401).
  */
 export interface LoginRequest {
-	name: string;
+	/**
+	 * The login name, sent as `username` (or `name`).
+	 */
+	username: string;
 	password: string;
 }
 /**
@@ -131,9 +134,9 @@ export interface LoginRequest {
  */
 export interface RegisterRequest {
 	/**
-	 * 1-64 letters, digits, '_', '-' or '.'.
+	 * 1-64 letters, digits, '_', '-' or '.'. Sent as `username` (or `name`).
 	 */
-	name: string;
+	username: string;
 	password: string;
 	/**
 	 * Defaults to the name.
@@ -180,9 +183,17 @@ export interface UserInfo {
 	/**
 	 * Login name, unique regardless of case.
 	 */
+	username: string;
+	/**
+	 * The login name again (same as username), for older clients.
+	 */
 	name: string;
 	/**
 	 * Name shown to other players.
 	 */
 	display_name: string;
+	/**
+	 * The bridge's administrator: may list and claim campaigns nobody is in.
+	 */
+	is_admin?: boolean;
 }

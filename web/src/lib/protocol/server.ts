@@ -19,6 +19,13 @@ export type ServerMessage =
 	| CanvasDrawn
 	| CampaignChanged
 	| CharacterChanged
+	| NpcChanged
+	| LocationChanged
+	| ItemChanged
+	| NoteAdded
+	| NoteChanged
+	| CombatChanged
+	| ContentDeleted
 	| CursorBatch;
 
 /**
@@ -52,10 +59,21 @@ export interface SessionCreated {
 	 * Milliseconds between the bridge's heartbeats.
 	 */
 	heartbeat_interval: number;
+	/**
+	 * Milliseconds of silence before the bridge closes a WebSocket.
+	 */
+	idle_timeout: number;
 	protocol_version: string;
 }
 export interface SessionUser {
 	id: string;
+	/**
+	 * The login name.
+	 */
+	username: string;
+	/**
+	 * The login name again (same as username), for older clients.
+	 */
 	name: string;
 	display_name: string;
 }
@@ -138,7 +156,7 @@ export interface RolledDice {
 	total: number;
 	dice: DieResult[];
 	/**
-	 * Values of the dice that count toward the total.
+	 * The value of every die rolled, in order; `dice` says which count.
 	 */
 	rolls: number[];
 	crit: boolean;
@@ -150,6 +168,10 @@ export interface RolledDice {
 	 * At a table: the roll's id in its log.
 	 */
 	roll_id?: number | string | null;
+	/**
+	 * The total minus the dice that count: 3 for 2d6+3.
+	 */
+	modifier: number;
 }
 /**
  * One die rolled, including those that were dropped or rerolled and no longer count.
@@ -235,6 +257,18 @@ export interface AckData {
 	 * The new token's expiry (Unix seconds).
 	 */
 	expires_at?: number | null;
+	/**
+	 * initiative_update: the play session whose combat changed.
+	 */
+	play_session_id?: string | null;
+	/**
+	 * initiative_update: the acting index after it.
+	 */
+	active_turn?: number | null;
+	/**
+	 * initiative_update: the round after it.
+	 */
+	round_number?: number | null;
 }
 export interface ErrorMessage {
 	id: string;
@@ -351,6 +385,10 @@ export interface CampaignSnapshotData {
 	reason?: string | null;
 	state?: SharedStateView | null;
 	canvas?: StoredStroke[] | null;
+	/**
+	 * The combat, as in combat_update.
+	 */
+	combat?: CombatView | null;
 	participants?: ParticipantView[];
 }
 /**
@@ -369,23 +407,26 @@ export interface SharedStateView {
 	dice_rolls?: StoredRoll[];
 }
 /**
- * One entry of the initiative order.
- *
- * Strict: ``"5"`` is not an hp and ``true`` is not an initiative, so what is stored is what
- * every client reads back, with no silent coercion.
+ * One entry of the campaign's combat (the content store's initiative order).
  */
 export interface Combatant {
-	id?: string;
+	/**
+	 * Stable within the session; a character's id when it is one
+	 */
+	id: string;
 	name: string;
-	initiative?: number;
+	initiative: number;
+	modifier?: number;
+	character_id?: string | null;
 	hp?: number | null;
 	max_hp?: number | null;
-	/**
-	 * @maxItems 32
-	 */
+	armor_class?: number | null;
 	conditions?: string[];
+	/**
+	 * Hidden from players (an ambush, say)
+	 */
 	hidden?: boolean;
-	character_id?: string | null;
+	defeated?: boolean;
 }
 /**
  * A hidden combatant as players and spectators see it.
@@ -404,7 +445,7 @@ export interface StoredRoll {
 	total: number;
 	dice: DieResult[];
 	/**
-	 * Values of the dice that count toward the total.
+	 * The value of every die rolled, in order; `dice` says which count.
 	 */
 	rolls: number[];
 	crit: boolean;
@@ -416,6 +457,14 @@ export interface StoredRoll {
 	 * At a table: the roll's id in its log.
 	 */
 	roll_id?: number | string | null;
+	/**
+	 * Absent on rolls made with the roll_dice tool.
+	 */
+	modifier?: number | null;
+	/**
+	 * 'tool': made with the roll_dice tool.
+	 */
+	source?: 'tool' | null;
 	id: number | string;
 	player_id: string;
 	player_name: string;
@@ -434,6 +483,25 @@ export interface StoredStroke {
 	layer: 'map' | 'tokens' | 'notes';
 	user_id: string;
 	created_at?: string | null;
+}
+/**
+ * The running (or just ended) play session's combat, masked for the viewer.
+ */
+export interface CombatView {
+	session_id: string;
+	number: number;
+	title: string;
+	/**
+	 * False once the play session has ended.
+	 */
+	live: boolean;
+	round_number: number;
+	/**
+	 * Index in order of the combatant whose turn it is.
+	 */
+	active_turn: number;
+	current: Combatant | HiddenCombatant | null;
+	order: (Combatant | HiddenCombatant)[];
 }
 export interface ParticipantView {
 	user_id: string;
@@ -547,6 +615,10 @@ export interface RollEventData {
 	crit: boolean;
 	fumble: boolean;
 	text: string;
+	/**
+	 * 'tool': made with the roll_dice tool (player_id 'local' from stdio).
+	 */
+	source?: 'tool' | null;
 }
 /**
  * A roll this viewer may not see: who rolled and how, not what.
@@ -642,10 +714,31 @@ export interface CampaignChanged {
 	data: CampaignChangedData;
 }
 export interface CampaignChangedData {
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
+	by?: string | null;
+	change: ContentChange;
 	campaign: {
 		[k: string]: unknown | undefined;
 	};
-	by?: string | null;
+}
+/**
+ * The content store's record of one change, behind every content event.
+ */
+export interface ContentChange {
+	/**
+	 * Monotonic id of the change in the content store.
+	 */
+	id: number;
+	/**
+	 * campaign, character, npc, location, item, note or play_session.
+	 */
+	kind: string;
+	entity_id: string;
+	version: number;
+	operation: 'created' | 'updated' | 'deleted';
+	by_role?: string | null;
 }
 export interface CharacterChanged {
 	id: string;
@@ -668,10 +761,231 @@ export interface CharacterChanged {
 	data: CharacterChangedData;
 }
 export interface CharacterChangedData {
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
+	by?: string | null;
+	change: ContentChange;
 	character: {
 		[k: string]: unknown | undefined;
 	};
+}
+export interface NpcChanged {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	scope: 'campaign';
+	campaign_id: string;
+	seq: number;
+	type: 'npc_update';
+	data: NpcChangedData;
+}
+export interface NpcChangedData {
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
 	by?: string | null;
+	change: ContentChange;
+	npc: {
+		[k: string]: unknown | undefined;
+	};
+}
+export interface LocationChanged {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	scope: 'campaign';
+	campaign_id: string;
+	seq: number;
+	type: 'location_update';
+	data: LocationChangedData;
+}
+export interface LocationChangedData {
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
+	by?: string | null;
+	change: ContentChange;
+	location: {
+		[k: string]: unknown | undefined;
+	};
+}
+export interface ItemChanged {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	scope: 'campaign';
+	campaign_id: string;
+	seq: number;
+	type: 'item_update';
+	data: ItemChangedData;
+}
+export interface ItemChangedData {
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
+	by?: string | null;
+	change: ContentChange;
+	item: {
+		[k: string]: unknown | undefined;
+	};
+}
+export interface NoteAdded {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	scope: 'campaign';
+	campaign_id: string;
+	seq: number;
+	type: 'note_added';
+	data: NoteChangedData;
+}
+export interface NoteChangedData {
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
+	by?: string | null;
+	change: ContentChange;
+	/**
+	 * Null when this seat may not read the note.
+	 */
+	note: {
+		[k: string]: unknown | undefined;
+	} | null;
+	/**
+	 * True when the note is withheld.
+	 */
+	hidden?: true | null;
+}
+export interface NoteChanged {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	scope: 'campaign';
+	campaign_id: string;
+	seq: number;
+	type: 'note_update';
+	data: NoteChangedData;
+}
+export interface CombatChanged {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	scope: 'campaign';
+	campaign_id: string;
+	seq: number;
+	type: 'combat_update';
+	data: CombatChangedData;
+}
+export interface CombatChangedData {
+	session_id: string;
+	number: number;
+	title: string;
+	/**
+	 * False once the play session has ended.
+	 */
+	live: boolean;
+	round_number: number;
+	/**
+	 * Index in order of the combatant whose turn it is.
+	 */
+	active_turn: number;
+	current: Combatant | HiddenCombatant | null;
+	order: (Combatant | HiddenCombatant)[];
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
+	by?: string | null;
+	change: ContentChange;
+}
+export interface ContentDeleted {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	scope: 'campaign';
+	campaign_id: string;
+	seq: number;
+	type: 'content_deleted';
+	data: ContentDeletedData;
+}
+export interface ContentDeletedData {
+	/**
+	 * The user who made the change, or 'local' (stdio).
+	 */
+	by?: string | null;
+	change: ContentChange;
+	kind: string;
+	id: string;
 }
 /**
  * The latest cursor of everyone who moved since the last tick; no seq, never stored.

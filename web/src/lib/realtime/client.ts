@@ -35,6 +35,8 @@ import {
 	type CampaignEvent,
 	type CanvasDrawData,
 	type Client,
+	type CombatantInput,
+	type CombatView,
 	type InitiativeUpdate,
 	type Participant,
 	type PresenceData,
@@ -63,6 +65,7 @@ import {
 	pendingRoll,
 	type ActivityEvent,
 	type CursorView,
+	type Entity,
 	type InitiativeView,
 	type RollEntry,
 	type TableLimits,
@@ -207,8 +210,15 @@ export class TTRPGWebSocketClient {
 	readonly initiative: Readable<InitiativeView>;
 	readonly canvas: Readable<StoredStroke[]>;
 	readonly cursors: Readable<Map<string, CursorView>>;
-	readonly campaign: Readable<Record<string, unknown> | null>;
-	readonly characters: Readable<Map<string, Record<string, unknown>>>;
+	readonly campaign: Readable<Entity | null>;
+	readonly characters: Readable<Map<string, Entity>>;
+	readonly npcs: Readable<Map<string, Entity>>;
+	readonly locations: Readable<Map<string, Entity>>;
+	readonly items: Readable<Map<string, Entity>>;
+	/** Notes this seat may read, by id (a withheld note never shows). */
+	readonly notes: Readable<Map<string, Entity>>;
+	/** The campaign's combat as the bridge sent it (`initiative` is the same, shaped for a tracker). */
+	readonly combat: Readable<CombatView | null>;
 	readonly errors: Readable<RefusedChange[]>;
 	readonly stats: ClientStats;
 
@@ -228,8 +238,13 @@ export class TTRPGWebSocketClient {
 	private readonly rollsStore: Writable<RollEntry[]>;
 	private readonly canvasStore: Writable<StoredStroke[]>;
 	private readonly cursorsStore: Writable<Map<string, CursorView>>;
-	private readonly campaignStore: Writable<Record<string, unknown> | null>;
-	private readonly charactersStore: Writable<Map<string, Record<string, unknown>>>;
+	private readonly campaignStore: Writable<Entity | null>;
+	private readonly charactersStore: Writable<Map<string, Entity>>;
+	private readonly npcsStore: Writable<Map<string, Entity>>;
+	private readonly locationsStore: Writable<Map<string, Entity>>;
+	private readonly itemsStore: Writable<Map<string, Entity>>;
+	private readonly notesStore: Writable<Map<string, Entity>>;
+	private readonly combatStore: Writable<CombatView | null>;
 	private readonly errorsStore: Writable<RefusedChange[]>;
 
 	private transport: Transport | null = null;
@@ -292,6 +307,11 @@ export class TTRPGWebSocketClient {
 		this.cursorsStore = writable(this.table.cursors);
 		this.campaignStore = writable(this.table.campaign);
 		this.charactersStore = writable(this.table.characters);
+		this.npcsStore = writable(this.table.npcs);
+		this.locationsStore = writable(this.table.locations);
+		this.itemsStore = writable(this.table.items);
+		this.notesStore = writable(this.table.notes);
+		this.combatStore = writable(this.table.combat);
 		this.errorsStore = writable<RefusedChange[]>([]);
 
 		this.status = this.statusStore;
@@ -300,11 +320,16 @@ export class TTRPGWebSocketClient {
 		this.sharedState = this.sharedStore;
 		this.activityFeed = this.activityStore;
 		this.rolls = this.rollsStore;
-		this.initiative = derived(this.sharedStore, initiativeOf);
+		this.initiative = derived(this.combatStore, initiativeOf);
 		this.canvas = this.canvasStore;
 		this.cursors = this.cursorsStore;
 		this.campaign = this.campaignStore;
 		this.characters = this.charactersStore;
+		this.npcs = this.npcsStore;
+		this.locations = this.locationsStore;
+		this.items = this.itemsStore;
+		this.notes = this.notesStore;
+		this.combat = this.combatStore;
 		this.errors = this.errorsStore;
 	}
 
@@ -446,7 +471,7 @@ export class TTRPGWebSocketClient {
 
 	/** Change the initiative (GM): an operation, or a whole new order (`set`). */
 	async updateInitiative(
-		update: InitiativeUpdate | Client.Combatant[],
+		update: InitiativeUpdate | CombatantInput[],
 		options: RequestOptions = {}
 	): Promise<ChangeResult> {
 		const data: InitiativeUpdate = Array.isArray(update) ? { action: 'set', combatants: update } : update;
@@ -987,6 +1012,11 @@ export class TTRPGWebSocketClient {
 		if (next.cursors !== previous.cursors) this.cursorsStore.set(next.cursors);
 		if (next.campaign !== previous.campaign) this.campaignStore.set(next.campaign);
 		if (next.characters !== previous.characters) this.charactersStore.set(next.characters);
+		if (next.npcs !== previous.npcs) this.npcsStore.set(next.npcs);
+		if (next.locations !== previous.locations) this.locationsStore.set(next.locations);
+		if (next.items !== previous.items) this.itemsStore.set(next.items);
+		if (next.notes !== previous.notes) this.notesStore.set(next.notes);
+		if (next.combat !== previous.combat) this.combatStore.set(next.combat);
 		if (next.role !== previous.role) {
 			this.publishStatus(this.currentState(), this.transport?.kind ?? null, this.currentError());
 		}

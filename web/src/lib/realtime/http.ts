@@ -14,7 +14,12 @@ import type { TokenSource } from './tokens';
 // The bodies, generated from `ttrpg-bridge schema --messages http`.
 export type UserInfo = Http.UserInfo;
 export type TokenPair = Http.TokenPair;
-export type RegisterRequest = Http.RegisterRequest;
+/**
+ * A new account: `username` (the documented field) or `name` (the older spelling, still
+ * accepted here); it goes out as `username`.
+ */
+export type RegisterRequest = Omit<Http.RegisterRequest, 'username'> &
+	({ username: string; name?: never } | { name: string; username?: never });
 export type CampaignSummary = Http.CampaignSummary;
 export type CampaignDetail = Http.CampaignDetail;
 export type MemberView = Http.MemberView;
@@ -93,11 +98,13 @@ export class BridgeApi {
 	// -- accounts -----------------------------------------------------------------------------
 
 	register(request: RegisterRequest): Promise<TokenPair> {
-		return this.call('POST', '/api/auth/register', { body: request });
+		const { name, username, ...rest } = request;
+		const body: Http.RegisterRequest = { ...rest, username: username ?? name ?? '' };
+		return this.call('POST', '/api/auth/register', { body });
 	}
 
-	login(name: string, password: string): Promise<TokenPair> {
-		const body: Http.LoginRequest = { name, password };
+	login(username: string, password: string): Promise<TokenPair> {
+		const body: Http.LoginRequest = { username, password };
 		return this.call('POST', '/api/auth/login', { body });
 	}
 
@@ -190,8 +197,8 @@ export class AuthSession implements TokenSource {
 		this.pair = pair;
 	}
 
-	static async login(api: BridgeApi, name: string, password: string): Promise<AuthSession> {
-		return new AuthSession(api, await api.login(name, password));
+	static async login(api: BridgeApi, username: string, password: string): Promise<AuthSession> {
+		return new AuthSession(api, await api.login(username, password));
 	}
 
 	static async register(api: BridgeApi, request: RegisterRequest): Promise<AuthSession> {

@@ -24,7 +24,7 @@ export type * from './http';
 export { RealtimeError, isCampaignEvent, newMessageId } from './messages';
 export type * from './messages';
 export { derived, get, writable, type Readable, type Writable } from './store';
-export type { ActivityEvent, CursorView, InitiativeView, RollDie, RollEntry } from './table';
+export type { ActivityEvent, CursorView, Entity, InitiativeView, RollDie, RollEntry } from './table';
 export { staticToken, tokenTimes, type TokenSource } from './tokens';
 export type { WebSocketFactory, WebSocketLike } from './transport';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff';

@@ -25,6 +25,10 @@ export type Participant = Server.ParticipantView;
 export type SharedStateView = Server.SharedStateView;
 export type StoredStroke = Server.StoredStroke;
 export type CombatantView = Server.Combatant | Server.HiddenCombatant;
+/** The campaign's combat: the running play session's initiative (`combat_update`, the snapshot's `combat`). */
+export type CombatView = Server.CombatView;
+/** One combatant of an `initiative_update` (`set`/`add`): without `initiative` it rolls `1d20 + modifier`. */
+export type CombatantInput = Client.CombatantSpec;
 export type AckData = Server.AckData;
 export type InitiativeUpdate = Client.InitiativeUpdateMessage['data'];
 export type CanvasDrawData = Client.CanvasDraw['data'];
@@ -41,7 +45,14 @@ const CAMPAIGN_EVENT_TYPES: ReadonlySet<string> = new Set<CampaignEventType>([
 	'state_update',
 	'canvas_draw',
 	'campaign_update',
-	'character_update'
+	'character_update',
+	'npc_update',
+	'location_update',
+	'item_update',
+	'note_added',
+	'note_update',
+	'combat_update',
+	'content_deleted'
 ]);
 
 /** Whether a message is a sequenced campaign event (and not, say, a cursor batch). */

@@ -26,6 +26,44 @@ const mira: Server.ParticipantView = {
 	sessions: 1
 };
 
+const gm: Server.ParticipantView = { ...mira, user_id: 'u0', username: 'gwen', display_name: 'Gwen', role: 'gm' };
+
+function change(kind: string, entityId: string, operation: 'created' | 'updated' | 'deleted' = 'updated') {
+	return { id: 300, kind, entity_id: entityId, version: 2, operation, by_role: 'gm' };
+}
+
+const combat: Server.CombatView = {
+	session_id: 'sess_2b8',
+	number: 3,
+	title: 'Session 3',
+	live: true,
+	round_number: 1,
+	active_turn: 1,
+	current: { id: 'cbt_a1', name: 'Goblin', initiative: 12, hp: 7, max_hp: 7, conditions: [], hidden: false, defeated: false },
+	order: [
+		{ id: 'char_9a1', name: 'Mira', initiative: 17, character_id: 'char_9a1', hp: 15, max_hp: 24, conditions: [], hidden: false, defeated: false },
+		{ id: 'cbt_a1', name: 'Goblin', initiative: 12, hp: 7, max_hp: 7, conditions: [], hidden: false, defeated: false },
+		{ id: 'cbt_f0', name: 'Hidden combatant', hidden: true }
+	]
+};
+
+function combatEvent(seq: number, view: Server.CombatView): CampaignEvent {
+	return { ...envelope, seq, type: 'combat_update', data: { ...view, by: 'u0', change: change('play_session', view.session_id) } };
+}
+
+type Kind = 'campaign' | 'character' | 'npc' | 'location' | 'item' | 'note';
+
+function contentEvent(
+	seq: number,
+	type: 'campaign_update' | 'character_update' | 'npc_update' | 'location_update' | 'item_update' | 'note_added' | 'note_update',
+	kind: Kind,
+	entity: Record<string, unknown>,
+	operation: 'created' | 'updated' = 'updated'
+): CampaignEvent {
+	const data = { [kind]: entity, by: 'local', change: change(kind, String(entity['id']), operation) };
+	return { ...envelope, seq, type, data } as unknown as CampaignEvent;
+}
+
 function rollEvent(seq: number, data: Server.DiceRolled['data']): CampaignEvent {
 	return { ...envelope, seq, type: 'dice_roll', data };
 }
@@ -82,7 +120,8 @@ describe('table reducers', () => {
 				{ sides: 20, value: 20, kept: true, dropped: false, rerolled: false, exploded: false, group: 0 },
 				{ sides: 20, value: 11, kept: false, dropped: true, rerolled: false, exploded: false, group: 0 }
 			],
-			rolls: [20],
+			rolls: [20, 11],
+			modifier: 5,
 			crit: true,
 			fumble: false,
 			text: '2d20kh1 (20, ~~11~~) + 5 = 25',
@@ -100,6 +139,7 @@ describe('table reducers', () => {
 			total: 25,
 			dice: [],
 			rolls: [20],
+			modifier: 5,
 			crit: true,
 			fumble: false,
 			text: '',
@@ -157,19 +197,110 @@ describe('table reducers', () => {
 		expect(shared.last_update).toBe('t3');
 	});
 
-	it('reads the acting combatant, past the end as the last one', () => {
-		const shared = {
-			...emptySharedState(),
-			initiative_order: [
-				{ id: 'a', name: 'Mira', initiative: 15 },
-				{ id: 'b', name: 'Hidden combatant', hidden: true as const }
-			],
-			active_turn: 5,
-			round_number: 2
+	it('reads the acting combatant from the combat, past the end as the last one', () => {
+		const view = initiativeOf({ ...combat, current: null, active_turn: 5, round_number: 2 });
+		expect(view.current?.id).toBe('cbt_f0');
+		expect(view).toMatchObject({ round: 2, activeTurn: 5, sessionId: 'sess_2b8', title: 'Session 3', live: true });
+		expect(initiativeOf(null)).toMatchObject({ order: [], round: 1, current: null, sessionId: null, live: false });
+	});
+
+	it('follows the combat from combat_update, mirrored into the shared state', () => {
+		let table = applyEvent(emptyTable('c'), { ...envelope, seq: 1, type: 'participant_joined', data: gm }, 'u1');
+		table = applyEvent(table, combatEvent(2, combat), 'u1');
+		expect(table.combat).toMatchObject({ session_id: 'sess_2b8', active_turn: 1, round_number: 1 });
+		expect(table.combat).not.toHaveProperty('change');
+		expect(table.shared.initiative_order).toBe(combat.order);
+		expect(table.shared.active_turn).toBe(1);
+		const view = initiativeOf(table.combat);
+		expect(view.current?.name).toBe('Goblin');
+		expect(view.order[2]).toEqual({ id: 'cbt_f0', name: 'Hidden combatant', hidden: true });
+		expect(table.activity.at(-1)).toMatchObject({ type: 'combat_update', player: 'Gwen', summary: "Round 1: Goblin's turn" });
+		table = applyEvent(table, combatEvent(3, { ...combat, live: false }), 'u1');
+		expect(table.activity.at(-1)?.summary).toBe('The combat ended');
+		table = applyEvent(table, { ...envelope, seq: 4, type: 'content_deleted', data: { kind: 'play_session', id: 'sess_2b8', by: 'local', change: change('play_session', 'sess_2b8', 'deleted') } }, 'u1');
+		expect(table.combat).toBeNull();
+		expect(table.shared.initiative_order).toEqual([]);
+	});
+
+	it("takes the combat from a full snapshot (the shared state's initiative keys as sent)", () => {
+		const state = { ...emptySharedState(), initiative_order: combat.order, active_turn: 1, version: 4 };
+		let table = applySnapshot(emptyTable('c'), { campaign_id: 'c', role: 'player', epoch: 'e', seq: 9, recovered: false, state, combat, participants: [mira] }, 'u1');
+		expect(table.combat).toBe(combat);
+		expect(initiativeOf(table.combat).current?.name).toBe('Goblin');
+		table = applySnapshot(table, { campaign_id: 'c', role: 'player', epoch: 'e', seq: 10, recovered: false, state: emptySharedState(), combat: null, participants: [mira] }, 'u1');
+		expect(table.combat).toBeNull();
+	});
+
+	it('keeps campaign content from the change feed by kind, and drops what is deleted', () => {
+		let table = applyEvent(emptyTable('c'), contentEvent(1, 'npc_update', 'npc', { id: 'npc_5d2', name: 'The Ferryman' }, 'created'), 'u1');
+		table = applyEvent(table, contentEvent(2, 'location_update', 'location', { id: 'loc_71a', name: 'The Ford' }), 'u1');
+		table = applyEvent(table, contentEvent(3, 'item_update', 'item', { id: 'item_0c4', name: 'Silver coin' }), 'u1');
+		table = applyEvent(table, contentEvent(4, 'character_update', 'character', { id: 'char_9a1', name: 'Mira', hp_current: 7 }), 'u1');
+		table = applyEvent(table, contentEvent(5, 'campaign_update', 'campaign', { id: 'c', name: 'Ashes' }), 'u1');
+		expect(table.npcs.get('npc_5d2')).toEqual({ id: 'npc_5d2', name: 'The Ferryman' });
+		expect(table.locations.get('loc_71a')?.['name']).toBe('The Ford');
+		expect(table.items.get('item_0c4')?.['name']).toBe('Silver coin');
+		expect(table.characters.get('char_9a1')?.['hp_current']).toBe(7);
+		expect(table.campaign).toEqual({ id: 'c', name: 'Ashes' });
+		expect(table.activity.map((entry) => entry.summary)).toEqual([
+			'The Ferryman was added',
+			'The Ford changed',
+			'Silver coin changed',
+			'Mira changed',
+			'The campaign changed'
+		]);
+		expect(table.activity[0]!.player).toBe('GM');
+		table = applyEvent(table, { ...envelope, seq: 6, type: 'content_deleted', data: { kind: 'item', id: 'item_0c4', by: 'local', change: change('item', 'item_0c4', 'deleted') } }, 'u1');
+		expect(table.items.size).toBe(0);
+		expect(table.npcs.size).toBe(1);
+	});
+
+	it('shows the notes a seat may read and never a withheld one', () => {
+		let table = applyEvent(emptyTable('c'), contentEvent(1, 'note_added', 'note', { id: 'note_9e3', title: '', body: 'We reached the ford.' }, 'created'), 'u1');
+		expect(table.notes.get('note_9e3')?.['body']).toBe('We reached the ford.');
+		const withheld = (seq: number, id: string, type: 'note_added' | 'note_update'): CampaignEvent => ({
+			...envelope,
+			seq,
+			type,
+			data: { note: null, hidden: true, by: 'local', change: change('note', id, type === 'note_added' ? 'created' : 'updated') }
+		});
+		const before = table;
+		table = applyEvent(table, withheld(2, 'note_a70', 'note_added'), 'u1');
+		expect(table).toBe(before);
+		expect(table.notes.size).toBe(1);
+		// A note that became GM-only goes away.
+		table = applyEvent(table, withheld(3, 'note_9e3', 'note_update'), 'u1');
+		expect(table.notes.size).toBe(0);
+		expect(table.activity.some((entry) => entry.summary.includes('note'))).toBe(true);
+	});
+
+	it('logs a tool roll as its own entry, never as the answer to my pending roll', () => {
+		let table = { ...emptyTable('c'), rolls: [pendingRoll('r1', '2d20kh1+5', 'attack', 'public', 'u1', 'Mira')] };
+		table = applyEvent(table, rollEvent(3, { ...publicRoll, roll_id: 'roll_77', source: 'tool' }), 'u1');
+		expect(table.rolls).toHaveLength(2);
+		expect(table.rolls[0]).toMatchObject({ pending: true, requestId: 'r1', source: 'table' });
+		expect(table.rolls[1]).toMatchObject({ key: 'roll:roll_77', source: 'tool', total: 25, mine: true, pending: false });
+		expect(table.activity.at(-1)?.summary).toContain('with the dice tool');
+		const stored: Server.StoredRoll = {
+			id: 12,
+			player_id: 'local',
+			player_name: 'GM',
+			created_at: 't',
+			expression: '1d20',
+			label: null,
+			total: 4,
+			dice: [{ sides: 20, value: 4, kept: true, dropped: false, rerolled: false, exploded: false, group: 0 }],
+			rolls: [4],
+			crit: false,
+			fumble: false,
+			text: '1d20 (4) = 4',
+			purpose: 'stealth',
+			visibility: 'gm',
+			source: 'tool'
 		};
-		const view = initiativeOf(shared);
-		expect(view.current?.id).toBe('b');
-		expect(view.round).toBe(2);
+		const state = { ...emptySharedState(), dice_rolls: [stored] };
+		table = applySnapshot(emptyTable('c'), { campaign_id: 'c', role: 'gm', epoch: 'e', seq: 1, recovered: false, state, participants: [] }, 'u1');
+		expect(table.rolls[0]).toMatchObject({ source: 'tool', playerName: 'GM', total: 4 });
 	});
 
 	it('adds, erases and clears canvas strokes', () => {

@@ -49,6 +49,8 @@ export interface RollEntry {
 	pending: boolean;
 	mine: boolean;
 	createdAt: string | null;
+	/** `tool`: made with the `roll_dice` tool (by Claude or a tool call at the table), else `table`. */
+	source: 'table' | 'tool';
 }
 
 export interface CursorView {
@@ -75,7 +77,16 @@ export interface InitiativeView {
 	round: number;
 	/** Who is acting: `activeTurn` past the end reads as the last combatant. */
 	current: CombatantView | null;
+	/** The play session whose combat this is; null when no session runs. */
+	sessionId: string | null;
+	/** The play session's title ("Session 3"); null when no session runs. */
+	title: string | null;
+	/** False once the play session has ended (the last order stays visible), and with no session. */
+	live: boolean;
 }
+
+/** A piece of campaign content as the content feed sends it (masked for this seat). */
+export type Entity = Record<string, unknown>;
 
 export interface TableState {
 	campaignId: string | null;
@@ -86,8 +97,15 @@ export interface TableState {
 	canvas: StoredStroke[];
 	cursors: Map<string, CursorView>;
 	activity: ActivityEvent[];
-	campaign: Record<string, unknown> | null;
-	characters: Map<string, Record<string, unknown>>;
+	campaign: Entity | null;
+	characters: Map<string, Entity>;
+	npcs: Map<string, Entity>;
+	locations: Map<string, Entity>;
+	items: Map<string, Entity>;
+	/** Notes this seat may read (a withheld note is never stored). */
+	notes: Map<string, Entity>;
+	/** The campaign's combat (the one initiative tracker), as the last `combat_update` had it. */
+	combat: Server.CombatView | null;
 }
 
 export interface TableLimits {
@@ -121,15 +139,51 @@ export function emptyTable(campaignId: string | null = null): TableState {
 		cursors: new Map(),
 		activity: [],
 		campaign: null,
-		characters: new Map()
+		characters: new Map(),
+		npcs: new Map(),
+		locations: new Map(),
+		items: new Map(),
+		notes: new Map(),
+		combat: null
 	};
 }
 
-export function initiativeOf(shared: SharedStateView): InitiativeView {
-	const order = shared.initiative_order;
-	const activeTurn = shared.active_turn;
-	const current = order.length === 0 ? null : (order[Math.min(activeTurn, order.length - 1)] ?? null);
-	return { order, activeTurn, round: shared.round_number, current };
+const NO_COMBAT: InitiativeView = {
+	order: [],
+	activeTurn: 0,
+	round: 1,
+	current: null,
+	sessionId: null,
+	title: null,
+	live: false
+};
+
+/** The initiative tracker from the campaign's combat (none: an empty order in round 1). */
+export function initiativeOf(combat: Server.CombatView | null): InitiativeView {
+	if (combat === null) return NO_COMBAT;
+	const order = combat.order;
+	const activeTurn = combat.active_turn;
+	const current =
+		combat.current ?? (order.length === 0 ? null : (order[Math.min(activeTurn, order.length - 1)] ?? null));
+	return {
+		order,
+		activeTurn,
+		round: Math.max(1, combat.round_number),
+		current,
+		sessionId: combat.session_id,
+		title: combat.title,
+		live: combat.live
+	};
+}
+
+/** The shared state's initiative keys mirror the combat, for readers of `sharedState`. */
+function withCombat(shared: SharedStateView, combat: Server.CombatView | null): SharedStateView {
+	return {
+		...shared,
+		initiative_order: combat?.order ?? [],
+		active_turn: combat?.active_turn ?? 0,
+		round_number: Math.max(1, combat?.round_number ?? 1)
+	};
 }
 
 function diceFromResult(dice: Server.DieResult[]): RollDie[] {
@@ -197,7 +251,8 @@ function rollFromStored(stored: Server.StoredRoll, me: string | null): RollEntry
 		hidden: false,
 		pending: false,
 		mine: stored.player_id === me,
-		createdAt: stored.created_at
+		createdAt: stored.created_at,
+		source: stored.source === 'tool' ? 'tool' : 'table'
 	};
 }
 
@@ -212,7 +267,8 @@ function rollFromEvent(event: Extract<CampaignEvent, { type: 'dice_roll' }>, me:
 		playerName: data.player_name,
 		pending: false,
 		mine: data.player_id === me,
-		createdAt: new Date(event.timestamp).toISOString()
+		createdAt: new Date(event.timestamp).toISOString(),
+		source: 'source' in data && data.source === 'tool' ? ('tool' as const) : ('table' as const)
 	};
 	if ('hidden' in data) {
 		return {
@@ -269,7 +325,8 @@ export function pendingRoll(
 		hidden: false,
 		pending: true,
 		mine: true,
-		createdAt: new Date().toISOString()
+		createdAt: new Date().toISOString(),
+		source: 'table'
 	};
 }
 
@@ -290,8 +347,11 @@ export function applySnapshot(
 ): TableState {
 	const participants = new Map((data.participants ?? []).map((p) => [p.user_id, p]));
 	if (data.recovered || data.state == null) {
+		// The replayed events bring the combat (and the rest) up to date.
 		return { ...state, campaignId: data.campaign_id, role: data.role, participants };
 	}
+	const same = state.campaignId === data.campaign_id;
+	const combat = data.combat ?? null;
 	// Rolls still waiting for their number stay: their answer may come after the snapshot.
 	const waiting = state.rolls.filter((roll) => roll.pending);
 	const rolls = capped(
@@ -305,9 +365,16 @@ export function applySnapshot(
 		shared: data.state,
 		rolls,
 		canvas: data.canvas ?? [],
-		cursors: state.campaignId === data.campaign_id ? state.cursors : new Map(),
-		activity: state.campaignId === data.campaign_id ? state.activity : [],
-		campaign: state.campaignId === data.campaign_id ? state.campaign : null
+		cursors: same ? state.cursors : new Map(),
+		activity: same ? state.activity : [],
+		// Content is not in the snapshot: what the feed told this client of the same campaign stays.
+		campaign: same ? state.campaign : null,
+		characters: same ? state.characters : new Map(),
+		npcs: same ? state.npcs : new Map(),
+		locations: same ? state.locations : new Map(),
+		items: same ? state.items : new Map(),
+		notes: same ? state.notes : new Map(),
+		combat
 	};
 }
 
@@ -349,12 +416,58 @@ export function applyStateChange(shared: SharedStateView, change: Server.StateCh
 function rollSummary(entry: RollEntry): string {
 	if (entry.hidden) return `${entry.playerName ?? 'someone'} made a hidden roll`;
 	const purpose = entry.purpose ? ` (${entry.purpose})` : '';
-	return `${entry.playerName ?? 'someone'} rolled ${entry.expression ?? ''} = ${entry.total ?? '?'}${purpose}`;
+	const how = entry.source === 'tool' ? ' with the dice tool' : '';
+	return `${entry.playerName ?? 'someone'} rolled ${entry.expression ?? ''} = ${entry.total ?? '?'}${purpose}${how}`;
 }
+
+/** Who made a content change, by name: `by` is a user id, or `local` (a stdio client: the GM). */
+function who(state: TableState, by: string | null | undefined): string | null {
+	if (by === undefined || by === null) return null;
+	if (by === 'local') return 'GM';
+	return state.participants.get(by)?.display_name ?? null;
+}
+
+function entityId(entity: Entity, fallback: string): string {
+	return typeof entity['id'] === 'string' ? entity['id'] : fallback;
+}
+
+function entityName(entity: Entity, fallback: string): string {
+	if (typeof entity['name'] === 'string' && entity['name'] !== '') return entity['name'];
+	if (typeof entity['title'] === 'string' && entity['title'] !== '') return entity['title'];
+	return fallback;
+}
+
+/** A map with one entity set (or removed, when `entity` is null). */
+function withEntity(map: Map<string, Entity>, id: string, entity: Entity | null): Map<string, Entity> {
+	if (entity === null && !map.has(id)) return map;
+	const next = new Map(map);
+	if (entity === null) next.delete(id);
+	else next.set(id, entity);
+	return next;
+}
+
+type EntityMapKey = 'characters' | 'npcs' | 'locations' | 'items' | 'notes';
+
+const MAP_OF_KIND: Partial<Record<string, EntityMapKey>> = {
+	character: 'characters',
+	npc: 'npcs',
+	location: 'locations',
+	item: 'items',
+	note: 'notes'
+};
+
+const KIND_LABEL: Record<EntityMapKey, string> = {
+	characters: 'A character',
+	npcs: 'An NPC',
+	locations: 'A location',
+	items: 'An item',
+	notes: 'A note'
+};
 
 /** Put a numbered roll in the log: it takes the place of this client's matching pending roll. */
 function withRoll(rolls: RollEntry[], entry: RollEntry, limit: number): RollEntry[] {
-	if (entry.mine) {
+	// A tool roll never answers a `dice_roll` request of this client.
+	if (entry.mine && entry.source === 'table') {
 		const index = rolls.findIndex(
 			(roll) => roll.pending && roll.rollId === null && (entry.hidden || roll.expression === entry.expression)
 		);
@@ -501,27 +614,84 @@ export function applyEvent(
 				campaign: event.data.campaign,
 				activity: withActivity(
 					state,
-					{ type: event.type, seq: event.seq, at, player: null, summary: 'The campaign changed' },
+					{ type: event.type, seq: event.seq, at, player: who(state, event.data.by), summary: 'The campaign changed' },
 					limits
 				)
 			};
-		case 'character_update': {
-			const character = event.data.character;
-			const characters = new Map(state.characters);
-			const id = typeof character['id'] === 'string' ? character['id'] : String(event.seq);
-			characters.set(id, character);
-			const name = typeof character['name'] === 'string' ? character['name'] : 'A character';
+		case 'character_update':
+			return withContent(state, event, 'characters', event.data.character, limits, at);
+		case 'npc_update':
+			return withContent(state, event, 'npcs', event.data.npc, limits, at);
+		case 'location_update':
+			return withContent(state, event, 'locations', event.data.location, limits, at);
+		case 'item_update':
+			return withContent(state, event, 'items', event.data.item, limits, at);
+		case 'note_added':
+		case 'note_update':
+			return withContent(state, event, 'notes', event.data.note, limits, at);
+		case 'combat_update': {
+			const { by, change: _change, ...combat } = event.data;
+			const current = combat.current;
+			const summary = !combat.live
+				? 'The combat ended'
+				: current
+					? `Round ${Math.max(1, combat.round_number)}: ${current.name}'s turn`
+					: 'The initiative changed';
 			return {
 				...state,
-				characters,
-				activity: withActivity(
-					state,
-					{ type: event.type, seq: event.seq, at, player: null, summary: `${name} changed` },
-					limits
-				)
+				combat,
+				shared: withCombat(state.shared, combat),
+				activity: withActivity(state, { type: event.type, seq: event.seq, at, player: who(state, by), summary }, limits)
 			};
 		}
+		case 'content_deleted': {
+			const { kind, id, by } = event.data;
+			const key = MAP_OF_KIND[kind];
+			const activity = withActivity(
+				state,
+				{ type: event.type, seq: event.seq, at, player: who(state, by), summary: `A ${kind} was deleted` },
+				limits
+			);
+			if (key !== undefined) return { ...state, [key]: withEntity(state[key], id, null), activity };
+			if (kind === 'campaign') return { ...state, campaign: null, activity };
+			if (kind === 'play_session' && state.combat?.session_id === id) {
+				return { ...state, combat: null, shared: withCombat(state.shared, null), activity };
+			}
+			return { ...state, activity };
+		}
 	}
+}
+
+type ContentEvent = Extract<
+	CampaignEvent,
+	{ type: 'character_update' | 'npc_update' | 'location_update' | 'item_update' | 'note_added' | 'note_update' }
+>;
+
+/** The table after a content event of one kind: the entity replaced, or dropped when withheld. */
+function withContent(
+	state: TableState,
+	event: ContentEvent,
+	key: EntityMapKey,
+	entity: Entity | null,
+	limits: TableLimits,
+	at: number
+): TableState {
+	const change = event.data.change;
+	// A withheld entity (a note this seat may not read) is not shown; one it held goes away.
+	const id = entity === null ? change.entity_id : entityId(entity, change.entity_id);
+	const map = withEntity(state[key], id, entity);
+	if (entity === null) return map === state[key] ? state : { ...state, [key]: map };
+	const name = entityName(entity, KIND_LABEL[key]);
+	const verb = event.type === 'note_added' || change.operation === 'created' ? 'was added' : 'changed';
+	return {
+		...state,
+		[key]: map,
+		activity: withActivity(
+			state,
+			{ type: event.type, seq: event.seq, at, player: who(state, event.data.by), summary: `${name} ${verb}` },
+			limits
+		)
+	};
 }
 
 /** The cursors after a batch (positions replace; nobody is removed until they leave). */
