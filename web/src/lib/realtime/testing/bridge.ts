@@ -19,7 +19,7 @@ export function uniqueName(prefix: string): string {
 
 export async function newAccount(api: BridgeApi, prefix = 'user'): Promise<AuthSession> {
 	const name = uniqueName(prefix);
-	return AuthSession.register(api, { name, password: 'correct horse battery staple', display_name: name });
+	return AuthSession.register(api, { username: name, password: 'correct horse battery staple', display_name: name });
 }
 
 export interface Table {
