@@ -215,6 +215,9 @@ describe('table reducers', () => {
 		expect(view.current?.name).toBe('Goblin');
 		expect(view.order[2]).toEqual({ id: 'cbt_f0', name: 'Hidden combatant', hidden: true });
 		expect(table.activity.at(-1)).toMatchObject({ type: 'combat_update', player: 'Gwen', summary: "Round 1: Goblin's turn" });
+		const before = table;
+		table = applyEvent(table, combatEvent(3, { ...combat, session_id: 'sess_old', number: 2, live: false }), 'u1');
+		expect(table).toBe(before);
 		table = applyEvent(table, combatEvent(3, { ...combat, live: false }), 'u1');
 		expect(table.activity.at(-1)?.summary).toBe('The combat ended');
 		table = applyEvent(table, { ...envelope, seq: 4, type: 'content_deleted', data: { kind: 'play_session', id: 'sess_2b8', by: 'local', change: change('play_session', 'sess_2b8', 'deleted') } }, 'u1');

@@ -631,6 +631,11 @@ export function applyEvent(
 			return withContent(state, event, 'notes', event.data.note, limits, at);
 		case 'combat_update': {
 			const { by, change: _change, ...combat } = event.data;
+			const held = state.combat;
+			if (!combat.live && held !== null && held.live && held.session_id !== combat.session_id) {
+				// An earlier, ended play session changed (its summary, say): the running combat stays.
+				return state;
+			}
 			const current = combat.current;
 			const summary = !combat.live
 				? 'The combat ended'
