@@ -70,6 +70,18 @@ test('the GM runs initiative with a hidden combatant and the player sees the tur
 	await gmTracker.getByRole('button', { name: 'Next turn' }).click();
 	await expect(playerTracker.getByRole('alert')).toHaveCount(0);
 	await expect(playerTracker.locator('[aria-current="true"]')).toContainText('Goblin');
+
+	// A combatant added without an initiative gets one rolled (1d20 + modifier); a defeated one is struck.
+	await gmTracker.getByLabel('Combatant name').fill('Rat');
+	await gmTracker.getByLabel('Modifier').fill('2');
+	await gmTracker.getByRole('button', { name: 'Add combatant' }).click();
+	const rat = playerTracker.getByTestId('combatant').filter({ hasText: 'Rat' });
+	await expect(rat).toBeVisible();
+	const ratInitiative = Number(await gmTracker.getByTestId('combatant').filter({ hasText: 'Rat' }).getByTitle('Initiative').textContent());
+	expect(ratInitiative).toBeGreaterThanOrEqual(3);
+	expect(ratInitiative).toBeLessThanOrEqual(22);
+	await gmTracker.getByRole('button', { name: 'Mark Rat defeated' }).click();
+	await expect(gmTracker.getByRole('button', { name: 'Revive Rat' })).toBeVisible();
 	await gm.page.screenshot({ path: `${SCREENSHOTS}/initiative-gm-desktop.png` });
 	expectNoConsoleErrors(gm, player);
 	await gm.context.close();
