@@ -263,3 +263,30 @@ test('a table session outlives its 30-second access tokens', async ({ browser })
 	await gm.context.close();
 	await player.context.close();
 });
+
+test('GM-only campaign notes are marked for the GM and never reach the player', async ({ browser }) => {
+	const { gm, player } = await gmAndPlayer(browser);
+	await openTab(gm.page, 'Notes');
+	const gmNotes = gm.page.getByRole('region', { name: 'Campaign notes' });
+	for (const [title, body, who] of [
+		['Secret', 'The duke is the cultist.', 'Only me (GM)'],
+		['Plan', 'Meet at the docks at dawn.', 'Everyone at the table']
+	] as const) {
+		await gmNotes.getByLabel('Title').fill(title);
+		await gmNotes.getByLabel('Note', { exact: true }).fill(body);
+		await gmNotes.getByLabel('Who may read it').selectOption({ label: who });
+		await gmNotes.getByRole('button', { name: 'Add note' }).click();
+		await expect(gmNotes.getByTestId('campaign-note').filter({ hasText: body })).toBeVisible();
+	}
+	await expect(gmNotes.getByTestId('campaign-note').filter({ hasText: 'duke' })).toContainText('GM only');
+
+	await openTab(player.page, 'Notes');
+	const playerNotes = player.page.getByRole('region', { name: 'Campaign notes' });
+	await expect(playerNotes.getByText('Meet at the docks at dawn.')).toBeVisible();
+	await expect(playerNotes.getByText(/duke/)).toHaveCount(0);
+	await expect(playerNotes.getByRole('button', { name: 'Add note' })).toHaveCount(0);
+	await gm.page.screenshot({ path: `${SCREENSHOTS}/notes-gm-desktop.png` });
+	expectNoConsoleErrors(gm, player);
+	await gm.context.close();
+	await player.context.close();
+});
