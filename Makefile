@@ -7,7 +7,19 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Keep uv's downloads inside the checkout's venv tooling, never a user-wide cache surprise.
 export UV_LINK_MODE := copy
 
-.PHONY: install run demo test lint typecheck pytest bench clean
+.PHONY: install run demo test lint typecheck pytest bench clean web web-if-possible web-deps web-test e2e
+
+# The web table (web/, SvelteKit): built by npm into web/build, then copied into the package so
+# the bridge serves it and `uv build` ships it in the wheel.
+NPM ?= npm
+WEB := web
+WEB_DIST := src/ttrpg_mcp/web_dist
+WEB_SOURCES := $(shell find $(WEB)/src $(WEB)/static -type f 2>/dev/null) \
+	$(wildcard $(WEB)/package.json $(WEB)/svelte.config.js $(WEB)/vite.config.ts $(WEB)/tsconfig.json)
+HAVE_NPM := $(shell command -v $(NPM) 2>/dev/null)
+NO_NPM := the web table needs Node.js 20.19+ and npm (Debian: apt-get install nodejs npm)
+# Browsers come from the system (Debian's chromium), never from a download during npm ci.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 ## install: create .venv with the locked dependencies (only when something changed)
 install: $(VENV)/.installed
@@ -19,15 +31,37 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	touch $@
 
 ## run: the bridge on http://127.0.0.1:8080 (SQLite in the per-user data folder, MCP pool)
-run: install
+run: install web-if-possible
 	$(BIN)/ttrpg-bridge serve
+
+## web: build the web table when it is missing or older than its sources
+web: $(WEB_DIST)/index.html
+
+web-if-possible:
+ifeq ($(HAVE_NPM),)
+	@echo "make: npm not found: $(NO_NPM); the bridge runs without the web table."
+else
+	@$(MAKE) --no-print-directory web
+endif
+
+# npm ci records what it installed in node_modules/.package-lock.json: reinstall when the lock moved.
+web-deps: $(WEB)/node_modules/.package-lock.json
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	@test -n "$(HAVE_NPM)" || { echo "make: npm not found: $(NO_NPM)."; exit 1; }
+	cd $(WEB) && $(NPM) ci --no-audit --no-fund
+
+$(WEB_DIST)/index.html: $(WEB_SOURCES) $(WEB)/node_modules/.package-lock.json
+	cd $(WEB) && $(NPM) run build
+	rm -rf $(WEB_DIST)
+	cp -R $(WEB)/build $(WEB_DIST)
 
 ## demo: a scripted session against the MCP server over stdio
 demo: install
 	$(BIN)/ttrpg-mcp demo
 
-## test: lint, type-check and every test
-test: install lint typecheck pytest
+## test: lint, type-check and every test, the web table's included
+test: install lint typecheck pytest web-test
 
 lint: install
 	$(BIN)/ruff check .
@@ -39,6 +73,17 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
+## web-test: svelte-check, generated types up to date, vitest, then the browser tests (e2e)
+web-test: web-deps
+	cd $(WEB) && $(NPM) run check
+	cd $(WEB) && $(NPM) run check:types
+	cd $(WEB) && $(NPM) run test:unit
+	$(MAKE) --no-print-directory e2e
+
+## e2e: Playwright in Debian's Chromium against a real bridge (screenshots in web/test-results/)
+e2e: install web
+	cd $(WEB) && $(NPM) run test:e2e
+
 ## bench: stdio and bridge latency, table fan-out, resume, change feed (bench/results/*.json)
 bench: install
 	$(BIN)/python bench/stdio_latency.py
@@ -48,4 +93,4 @@ bench: install
 	$(BIN)/python bench/change_feed.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(WEB_DIST) $(WEB)/build $(WEB)/node_modules

@@ -2,7 +2,7 @@
 
 :func:`create_app` builds a FastAPI app around one :class:`~ttrpg_mcp.bridge.runtime.Bridge`,
 started and stopped by the app's lifespan. The OpenAPI document and its interactive page are at
-``/openapi.json`` and ``/docs``.
+``/openapi.json`` and ``/docs``; the web table is served at ``/``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from ttrpg_mcp import __version__
 from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
+from ttrpg_mcp.bridge.http.docs_routes import install_offline_docs
+from ttrpg_mcp.bridge.http.web_routes import install_web_app
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
 from ttrpg_mcp.bridge.ratelimit import LoginThrottle
 from ttrpg_mcp.bridge.runtime import Bridge
@@ -95,6 +97,9 @@ def create_app(settings: BridgeSettings) -> FastAPI:
         version=__version__,
         summary="A shared tabletop-RPG table over WebSocket, relayed to an MCP server.",
         lifespan=lifespan,
+        # /docs is served offline by install_offline_docs; ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.bridge = bridge
     app.state.auth = bridge.auth
@@ -127,4 +132,7 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     async def metrics() -> Response:
         return Response(bridge.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    install_offline_docs(app)
+    # Last: the web app answers every GET path no route above claimed.
+    install_web_app(app, settings.web_dir)
     return app

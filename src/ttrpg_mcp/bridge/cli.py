@@ -34,7 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the bridge (HTTP API, /ws, /metrics)")
     serve.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default 8080)")
-    commands.add_parser("schema", help="print the JSON Schema of client messages")
+    schema = commands.add_parser("schema", help="print a JSON Schema (client messages by default)")
+    schema.add_argument(
+        "--messages",
+        choices=("client", "server", "http"),
+        default="client",
+        help="client or server messages, or the HTTP API's bodies (default: client)",
+    )
     add_admin_commands(commands)
     for command in subcommand_parsers(parser):
         # SUPPRESS: an option not given after the subcommand keeps the value given before it.
@@ -74,6 +80,21 @@ def _settings(args: argparse.Namespace) -> BridgeSettings:
     )
 
 
+def _schema(messages: str) -> dict[str, Any]:
+    # Imported here: the other commands stay light.
+    if messages == "server":
+        from ttrpg_mcp.bridge.server_messages import server_json_schema  # noqa: PLC0415
+
+        return server_json_schema()
+    if messages == "http":
+        from ttrpg_mcp.bridge.http.schema import http_json_schema  # noqa: PLC0415
+
+        return http_json_schema()
+    from ttrpg_mcp.bridge.protocol import json_schema  # noqa: PLC0415
+
+    return json_schema()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -81,9 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command == "schema":
-        from ttrpg_mcp.bridge.protocol import json_schema  # noqa: PLC0415  # keep other commands light
-
-        json.dump(json_schema(), sys.stdout, indent=2)
+        json.dump(_schema(args.messages), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     try:

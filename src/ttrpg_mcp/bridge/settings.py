@@ -196,6 +196,10 @@ class BridgeSettings(BaseSettings):
         default=["roll_dice", "search", "list_sources"],
         description='MCP tools a session may call before joining a campaign; ["*"] opens all.',
     )
+    web_dir: Path | None = Field(
+        default=None,
+        description="A built web app (a folder with index.html) to serve at /; default: the package's copy.",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console in a terminal, JSON otherwise."
     )
