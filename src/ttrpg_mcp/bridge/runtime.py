@@ -169,6 +169,9 @@ class Bridge:
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"unreachable: {type(exc).__name__}"
+        else:
+            if (failure := await self.store.writable()) is not None:
+                checks["store"] = f"writes failing: {failure}"
         if self.pool.ready and self.pool.size > 0:
             checks["mcp"] = "ok"
         else:

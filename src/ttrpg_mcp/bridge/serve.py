@@ -12,6 +12,7 @@ directory, so a bridge that cannot run says why in one sentence and exits non-ze
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import sys
 from collections.abc import Generator
@@ -58,6 +59,9 @@ def serve(settings: BridgeSettings) -> int:
     except StartupError as exc:
         print(f"ttrpg-bridge: {exc}", file=sys.stderr)
         return EXIT_STARTUP_FAILED
+    # A file-size limit reached (RLIMIT_FSIZE) would kill the process; ignored, it becomes a
+    # failed write, answered storage_unavailable like a full disk.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
