@@ -296,6 +296,11 @@ class McpChildProcess:
         self._log.warning("mcp_child_killed", reason=reason)
         signal_group(self._process.pid, signal.SIGKILL)
 
+    def fail_requests(self, error: BridgeError) -> None:
+        """End every request in flight with ``error`` now; the child is told to stop the work."""
+        for pending in self._in_flight.fail_all(error, internal=False):
+            self._cancel_in_child(pending, error.message)
+
     async def stop(self, error: BridgeError, grace: float) -> None:
         """Fail in-flight requests with ``error``, then SIGTERM, ``grace`` seconds, SIGKILL, reap."""
         if self.state is ChildState.EXITED:

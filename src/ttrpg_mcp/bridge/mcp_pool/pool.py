@@ -154,6 +154,11 @@ class McpPool:
             self._router.unsubscribe(session_id, uri)
         return result
 
+    def fail_in_flight(self, error: BridgeError) -> None:
+        """Answer every request in flight with ``error`` now (shutdown after its grace period)."""
+        for child in self._children.children:
+            child.fail_requests(error)
+
     def add_listener(self, session_id: str, callback: Listener) -> None:
         """Route the notifications that concern ``session_id`` to ``callback`` (on the event loop)."""
         self._router.add_listener(session_id, callback)
