@@ -81,6 +81,7 @@ class Bridge:
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
         )
+        self.metrics.watch_breaker(lambda: self.pool.breaker)
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self.store.migrate)

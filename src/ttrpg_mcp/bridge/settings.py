@@ -36,7 +36,12 @@ class McpSettings(BaseModel):
         description="Command starting one stdio MCP server; default: this package's ttrpg-mcp "
         "on the bridge's data directory. Any stdio MCP server can be bridged.",
     )
-    min_children: int = Field(default=1, ge=0, le=64, description="Children kept warm.")
+    min_children: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Children kept warm; two, so that one crash leaves a ready child while it is replaced.",
+    )
     max_children: int = Field(default=4, ge=1, le=256, description="Most children at once.")
     max_in_flight: int = Field(
         default=16,
@@ -63,9 +68,12 @@ class McpSettings(BaseModel):
     restart_backoff: float = Field(
         default=0.5, gt=0, description="First delay before respawning a dead child."
     )
-    restart_backoff_max: float = Field(default=30.0, gt=0, description="Longest delay between respawns.")
+    restart_backoff_max: float = Field(default=10.0, gt=0, description="Longest delay between respawns.")
     crash_loop_limit: int = Field(
-        default=5, ge=1, description="Crashes within crash_loop_window that stop respawning."
+        default=5,
+        ge=1,
+        description="Crashes within crash_loop_window that open the breaker: reported, and with no ready "
+        "child requests fail at once instead of waiting; respawning goes on with backoff.",
     )
     crash_loop_window: float = Field(
         default=60.0, gt=0, description="Seconds over which crashes are counted."

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,10 @@ _log = structlog.get_logger(__name__)
 
 NotificationSink = Callable[["McpChildProcess", dict[str, Any], "str | None"], None]
 ExitSink = Callable[["McpChildProcess"], None]
+
+
+# Spawn failures that mean "the machine is out of something", not "the server is broken".
+_SHORTAGE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN})
 
 
 class ChildState(enum.Enum):
@@ -95,6 +100,9 @@ class McpChildProcess:
         self.initialize_result: dict[str, Any] = {}
         self.exit_reason: str | None = None
         self.crashed = False
+        # The process could not be created for lack of resources (fds, memory, processes): the
+        # server is not at fault, so this is no crash.
+        self.resource_shortage = False
         self.served = 0
 
     @property
@@ -110,6 +118,7 @@ class McpChildProcess:
         try:
             self._process = await spawn(self._command, self._env, self._limits)
         except OSError as exc:
+            self.resource_shortage = exc.errno in _SHORTAGE_ERRNOS
             self._finish_without_process(f"could not be started: {exc}")
             raise BridgeError(
                 "mcp_unavailable", f"cannot start MCP server {self._command[0]!r}: {exc}"
