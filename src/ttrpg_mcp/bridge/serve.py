@@ -18,8 +18,14 @@ import sys
 from collections.abc import Generator
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from ttrpg_mcp.bridge.app import create_app
+from ttrpg_mcp.bridge.connection_limits import (
+    ConnectionLimits,
+    effective_max_connections,
+    guarded_protocol_class,
+)
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.startup import StartupError, prepare
@@ -63,8 +69,16 @@ def serve(settings: BridgeSettings) -> int:
     # failed write, answered storage_unavailable like a full disk.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     app = create_app(settings)
+    limits = ConnectionLimits(
+        max_connections=effective_max_connections(
+            settings.max_connections, prepared.open_files, settings.fd_reserve
+        ),
+        max_per_address=settings.max_connections_per_address,
+        header_timeout=settings.header_timeout,
+    )
     config = uvicorn.Config(
         app,
+        http=guarded_protocol_class(AutoHTTPProtocol, limits),
         host=settings.host,
         port=settings.port,
         log_config=None,  # logging is configured by ttrpg_mcp.bridge.logs

@@ -135,6 +135,22 @@ class BridgeSettings(BaseSettings):
     auth_timeout: float = Field(default=10.0, gt=0, description="Seconds a new socket has to authenticate.")
     heartbeat_interval: float = Field(default=30.0, gt=0, description="Seconds between server heartbeats.")
     idle_timeout: float = Field(default=90.0, gt=0, description="A silent connection is closed after this.")
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a new connection has to send its request line and headers."
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description="Open connections in all (never above the open-files limit less fd_reserve).",
+    )
+    max_connections_per_address: int = Field(
+        default=256, ge=1, description="Open connections from one client address."
+    )
+    fd_reserve: int = Field(
+        default=256,
+        ge=16,
+        description="File descriptors kept free of connections, for MCP children and stores.",
+    )
     shutdown_grace: float = Field(
         default=10.0, ge=0, description="Seconds in-flight requests get on shutdown."
     )
