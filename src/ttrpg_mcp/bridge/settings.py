@@ -203,6 +203,11 @@ class BridgeSettings(BaseSettings):
     outbox_limit: int = Field(
         default=1024, ge=8, description="Messages queued for a slow client before it is disconnected."
     )
+    outbox_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes queued for a slow client before it is disconnected (1013).",
+    )
     allowed_origins: list[str] = Field(
         default=["http://localhost:5173", "http://127.0.0.1:5173"],
         description="Web origins besides the bridge's own that may use /ws, SSE and the API (CORS).",
