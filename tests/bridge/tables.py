@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,7 +12,7 @@ import anyio
 
 from ttrpg_mcp.client import BridgeClient, BridgeConnection, SseConnection
 
-__all__ = ["QUIET", "Seat", "Table", "Transport", "drain", "events_of", "party", "places"]
+__all__ = ["QUIET", "Seat", "Table", "Transport", "drain", "events_of", "party", "places", "until"]
 
 Transport = Literal["websocket", "sse"]
 Table = BridgeConnection | SseConnection
@@ -71,6 +71,19 @@ async def drain(table: Table, quiet: float = QUIET) -> list[dict[str, Any]]:
                 break
         if not received:
             return events
+
+
+async def until(table: Table, marker: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """Every event up to and including the first ``marker`` accepts; the test's deadline bounds it.
+
+    "Nothing arrived" is checked this way: against a later event the table is sure to get, never
+    against a quiet moment, which a loaded machine can stretch past any window."""
+    events: list[dict[str, Any]] = []
+    async for event in table.events():
+        events.append(event)
+        if marker(event):
+            return events
+    raise AssertionError(f"the connection ended before the marker; got {[e['type'] for e in events]}")
 
 
 async def events_of(table: Table, kind: str) -> list[dict[str, Any]]:

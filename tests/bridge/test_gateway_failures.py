@@ -27,6 +27,12 @@ TEST_TIMEOUT = 60.0
 SLOW = 600
 
 
+def _calls_of(recorded: str, tool: str) -> int:
+    """How many ``tools/call`` of ``tool`` the fake server has recorded."""
+    messages = [json.loads(line) for line in recorded.splitlines() if line.strip()]
+    return sum(1 for m in messages if m.get("method") == "tools/call" and m["params"]["name"] == tool)
+
+
 @pytest.fixture(scope="module")
 def record(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("record") / "received.jsonl"
@@ -55,7 +61,7 @@ async def table(bridge: RunningBridge) -> AsyncIterator[BridgeConnection]:
 
 
 async def test_a_child_killed_mid_request_fails_that_request_at_once_and_the_next_succeeds(
-    table: BridgeConnection,
+    table: BridgeConnection, record: Path
 ) -> None:
     """kill -9 of the serving child: mcp_child_crashed now, not after a timeout; then a new child."""
     with anyio.fail_after(TEST_TIMEOUT):
@@ -68,8 +74,11 @@ async def test_a_child_killed_mid_request_fails_that_request_at_once_and_the_nex
                     await table.call_tool("sleep", {"seconds": SLOW}, timeout=SLOW)
                 failure.append(crashed.value)
 
+            calls_before = _calls_of(await anyio.Path(record).read_text(), "sleep")
             group.start_soon(slow_call)
-            await anyio.sleep(0.3)  # let the request reach the child
+            # The kill must land while the call runs in the child: wait until the child has it.
+            while _calls_of(await anyio.Path(record).read_text(), "sleep") == calls_before:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
             os.kill(first_pid, signal.SIGKILL)
         assert failure[0].code == "mcp_child_crashed"
         second_pid = (await table.call_tool("whoami"))["pid"]

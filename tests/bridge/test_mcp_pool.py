@@ -300,9 +300,10 @@ async def test_progress_never_extends_a_request_past_the_ceiling() -> None:
             assert timed_out.value.code == "mcp_timeout"
 
 
-async def test_crash_loop_stops_respawning_and_reports_why() -> None:
-    """A child that keeps exiting trips the breaker: not ready, with the reason, and no respawns."""
-    config = settings(crash_loop_limit=2, crash_loop_window=60.0)
+async def test_crash_loop_opens_the_breaker_backs_off_and_keeps_trying() -> None:
+    """A child that keeps exiting opens the breaker: not ready, with the reason, requests refused
+    at once while no child is ready; respawning goes on, at the longest backoff."""
+    config = settings(crash_loop_limit=2, crash_loop_window=60.0, restart_backoff_max=0.3)
     with anyio.fail_after(FAKE_SERVER_TEST_TIMEOUT):
         pool = McpPool(config, fake_server("--exit-at-start", "3"))
         try:
@@ -312,14 +313,36 @@ async def test_crash_loop_stops_respawning_and_reports_why() -> None:
             assert "exited with code 3" in failed.value.message
             await wait_until(lambda: "crashed 3 times" in (pool.not_ready_reason or ""))
             assert not pool.ready
+            assert pool.breaker.open
             with pytest.raises(BridgeError) as refused:
                 await pool.request("tools/list", session_id="s")
             assert refused.value.code == "mcp_unavailable"
-            assert "crashed 3 times" in refused.value.message
-            await anyio.sleep(0.5)  # several backoff periods: still nothing respawned
-            assert pool.size == 0
+            assert "crashed" in refused.value.message
+            assert "next restart in" in refused.value.message
+            # No full stop: the crashes keep coming, one per backoff period.
+            await wait_until(lambda: pool.breaker.recent_crashes >= 5)
+            assert pool.breaker.to_dict()["state"] == "open"
         finally:
             await pool.close()
+
+
+async def test_an_open_breaker_still_serves_from_a_ready_child() -> None:
+    """Crashes of a sibling open the breaker, but a ready child keeps answering."""
+    config = settings(min_children=2, max_children=2, crash_loop_limit=1, restart_backoff_max=0.2)
+    with anyio.fail_after(FAKE_SERVER_TEST_TIMEOUT):
+        async with running_pool(config, fake_server()) as pool:
+            await wait_until(lambda: len(pool.pids()) == 2)
+            survivor = pool.pids()[0]
+            killed: set[int] = set()
+            for _ in range(2):
+                await wait_until(lambda: any(p != survivor and p not in killed for p in pool.pids()))
+                victim = next(p for p in pool.pids() if p != survivor and p not in killed)
+                os.kill(victim, signal.SIGKILL)
+                killed.add(victim)
+                await wait_until(lambda victim=victim: victim not in pool.pids())  # type: ignore[misc]
+            assert pool.breaker.recent_crashes == 2
+            assert pool.breaker.open
+            assert await whoami(pool, "s") in pool.pids()
 
 
 async def test_child_that_ignores_pings_is_killed_and_replaced() -> None:
@@ -546,8 +569,9 @@ async def test_children_die_when_the_bridge_is_killed_with_sigkill() -> None:
         await wait_until(lambda: all(is_gone(pid) for pid in pids))
 
 
-def test_crash_history_backs_off_trips_and_resets() -> None:
-    """Backoff doubles per recent crash up to the maximum; the breaker opens and closes by the window."""
+def test_crash_history_backs_off_opens_and_closes_by_the_window() -> None:
+    """Backoff doubles per recent crash up to the maximum; the breaker opens past the limit and
+    closes as crashes age out of the window; respawns never stop."""
     history = CrashHistory(limit=3, window=10.0, backoff=1.0, backoff_max=3.0)
     assert history.respawn_at(100.0) == 100.0
     assert not history.record(100.0, "exited with code 1")
@@ -561,10 +585,20 @@ def test_crash_history_backs_off_trips_and_resets() -> None:
     assert reason is not None
     assert "4 times" in reason
     assert "exited with code 2" in reason
-    assert history.respawn_at(104.0) == 113.0
-    assert history.tripped(113.0) is None
+    assert history.respawn_at(104.0) == 106.0  # a restart every backoff_max, not a full stop
+    assert history.status(104.0).open
+    assert history.tripped(111.0) is None  # two crashes left in the window: closed again
     assert history.count(113.0) == 0
     assert history.respawn_at(113.0) == 113.0
+
+
+def test_a_spawn_short_of_resources_delays_but_is_no_crash() -> None:
+    history = CrashHistory(limit=1, window=10.0, backoff=1.0, backoff_max=3.0)
+    for attempt in range(5):
+        history.record_shortage(100.0 + attempt, "could not be started: too many open files")
+    assert history.count(105.0) == 0
+    assert history.tripped(105.0) is None
+    assert history.respawn_at(104.5) == 105.0
 
 
 async def test_an_oversized_line_is_skipped_whole() -> None:

@@ -171,7 +171,9 @@ async def test_a_slow_reader_is_disconnected_and_the_others_carry_on(data_dir: P
                 httpx.AsyncClient(base_url=running.base_url) as http,
             ):
                 await table.join(campaign_id)
-                points = [[x, x % 97] for x in range(2000)]
+                # Large strokes (about 45 KB): the kernel's send buffer fills in few of them, so the
+                # cut comes well before the server's WebSocket ping gives up on this silent peer.
+                points = [[x, x % 97] for x in range(4500)]
                 drawn = 0
                 while drawn < 600:
                     stroke = {"tool": "pen", "points": points, "color": "#000000", "width": 1}

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 from bridge_process import RunningBridge, run_bridge
-from tables import drain, events_of, party, places
+from tables import drain, events_of, party, places, until
 
 from ttrpg_mcp.client import BridgeClient, BridgeClientError
 
@@ -47,8 +47,11 @@ async def test_a_players_roll_reaches_the_table_and_no_other_campaign(bridge: Ru
                 assert event["data"]["total"] == result["total"]
                 assert event["data"]["purpose"] == "climb"
                 assert len(event["data"]["results"]) == 2
+            # A later roll at the strangers' own table is the marker: nothing came before it.
+            await strangers[0].table.roll_dice("1d4", purpose="marker")
             for stranger in strangers:
-                assert await events_of(stranger.table, "dice_roll") == []
+                seen = await until(stranger.table, lambda e: e["type"] == "dice_roll")
+                assert [e["data"]["purpose"] for e in seen if e["type"] == "dice_roll"] == ["marker"]
             assert gm.snapshot["role"] == "gm"
 
 
@@ -95,7 +98,10 @@ async def test_a_spectators_roll_and_a_players_edit_of_another_character_are_ref
             assert updated["level"] == 2
             events = await events_of(gm.table, "character_update")
             assert events[-1]["data"]["character"]["level"] == 2
-            assert await events_of(mira.table, "dice_roll") == []
+            # The watcher's refused roll left no event: the first roll mira sees is a later one.
+            await gm.table.roll_dice("1d4", purpose="marker")
+            seen = await until(mira.table, lambda e: e["type"] == "dice_roll")
+            assert [e["data"]["purpose"] for e in seen if e["type"] == "dice_roll"] == ["marker"]
 
 
 async def test_two_concurrent_changes_to_one_path_give_one_success_and_one_conflict(

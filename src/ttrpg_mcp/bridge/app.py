@@ -126,6 +126,8 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     async def readyz() -> JSONResponse:
         ready, checks = await bridge.ready()
         body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        body["mcp_breaker"] = bridge.pool.breaker.to_dict()
+        body["mcp_children"] = {"ready": bridge.pool.ready_children, "total": bridge.pool.size}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.", response_class=Response)

@@ -114,8 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from ttrpg_mcp.bridge.serve import serve  # noqa: PLC0415  # uvicorn only when serving
 
-        serve(settings)
-        return 0
+        return serve(settings)
     return run_admin_command(args, settings)
 
 

@@ -651,4 +651,6 @@ def tool_error(name: str, result: dict[str, Any]) -> BridgeError:
     match = _TOOL_CODE.match(text)
     if match:
         data["tool_code"] = match.group(1)
+        if match.group(1) == "storage_unavailable":  # the content store's disk, not the caller
+            return BridgeError("storage_unavailable", text, data)
     return BridgeError("tool_error", text, data)

@@ -50,6 +50,14 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many messages; wait retry_after seconds."),
     "conflict": (409, "The change was based on a stale version."),
     "limit_reached": (429, "A configured limit (participants per campaign, sessions per user) is reached."),
+    "storage_unavailable": (
+        503,
+        "The store cannot save or read now (disk full, I/O error, read-only); nothing was changed. Retry.",
+    ),
+    "too_many_connections": (
+        503,
+        "The bridge, or your address, holds as many connections as it allows; retry shortly.",
+    ),
     "shutting_down": (503, "The bridge is shutting down; reconnect shortly."),
     "internal_error": (500, "An unexpected error in the bridge; it has been logged."),
 }

@@ -8,9 +8,13 @@ so that several apps in one process (tests, embedding) never collide on registra
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.mcp_pool.restarts import BreakerStatus
 
 __all__ = ["CONTENT_TYPE_LATEST", "BridgeMetrics"]
 
@@ -58,6 +62,23 @@ class BridgeMetrics:
         self.mcp_pool_ready = Gauge(
             "mcp_pool_ready", "1 when the MCP pool can serve requests", registry=self.registry
         )
+
+    def watch_breaker(self, status: Callable[[], BreakerStatus]) -> None:
+        """The MCP pool's crash-loop breaker, read at scrape time."""
+        open_ = Gauge(
+            "mcp_breaker_open", "1 while the MCP crash-loop breaker is open", registry=self.registry
+        )
+        crashes = Gauge(
+            "mcp_recent_crashes", "MCP child crashes within the crash-loop window", registry=self.registry
+        )
+        next_restart = Gauge(
+            "mcp_next_restart_seconds",
+            "Seconds until the next MCP child may be spawned",
+            registry=self.registry,
+        )
+        open_.set_function(lambda: float(status().open))
+        crashes.set_function(lambda: float(status().recent_crashes))
+        next_restart.set_function(lambda: status().next_restart_in)
 
     def watch_pool(
         self, size: Callable[[], float], busy: Callable[[], float], ready: Callable[[], float]

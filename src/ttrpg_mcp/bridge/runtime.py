@@ -6,7 +6,8 @@ Shutdown happens in two steps, because uvicorn closes sockets on its own once as
 
 1. :meth:`Bridge.drain` (called by :class:`ttrpg_mcp.bridge.serve.BridgeServer` before uvicorn's
    own shutdown): refuse new work, send every client ``disconnect`` with a retry hint, give
-   in-flight requests ``shutdown_grace`` seconds, then close each socket with 1012.
+   in-flight requests ``shutdown_grace`` seconds, answer those still running with
+   ``shutting_down``, then close each socket with 1012.
 2. :meth:`Bridge.stop` (the app's lifespan exit): stop the MCP children (process groups, then
    SIGKILL) and close the store.
 """
@@ -26,6 +27,7 @@ from ttrpg_mcp.bridge import events
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.content_feed import ContentFeed
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
+from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import McpPool
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
 from ttrpg_mcp.bridge.rooms import Rooms
@@ -90,6 +92,7 @@ class Bridge:
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
         )
+        self.metrics.watch_breaker(lambda: self.pool.breaker)
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self.store.migrate)
@@ -119,6 +122,12 @@ class Bridge:
         # Polling: in-flight counts live on many connections, and this runs once per shutdown.
         while any(c.in_flight for c in connections) and time.monotonic() < deadline:  # noqa: ASYNC110
             await anyio.sleep(_DRAIN_POLL)
+        if any(c.in_flight for c in connections):
+            # Requests still running get an answer before their socket closes: shutting_down.
+            self.pool.fail_in_flight(BridgeError("shutting_down", "the bridge is shutting down; retry later"))
+            deadline = time.monotonic() + _CLOSE_WAIT
+            while any(c.in_flight for c in connections) and time.monotonic() < deadline:  # noqa: ASYNC110
+                await anyio.sleep(_DRAIN_POLL)
         from ttrpg_mcp.bridge.transports.websocket import CLOSE_SERVICE_RESTART  # noqa: PLC0415  # import cycle
 
         for connection in connections:
@@ -182,6 +191,9 @@ class Bridge:
             checks["store"] = "ok"
         except Exception as exc:
             checks["store"] = f"unreachable: {type(exc).__name__}"
+        else:
+            if (failure := await self.store.writable()) is not None:
+                checks["store"] = f"writes failing: {failure}"
         if self.pool.ready and self.pool.size > 0:
             checks["mcp"] = "ok"
         else:

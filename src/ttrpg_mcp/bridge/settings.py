@@ -36,7 +36,12 @@ class McpSettings(BaseModel):
         description="Command starting one stdio MCP server; default: this package's ttrpg-mcp "
         "on the bridge's data directory. Any stdio MCP server can be bridged.",
     )
-    min_children: int = Field(default=1, ge=0, le=64, description="Children kept warm.")
+    min_children: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Children kept warm; two, so that one crash leaves a ready child while it is replaced.",
+    )
     max_children: int = Field(default=4, ge=1, le=256, description="Most children at once.")
     max_in_flight: int = Field(
         default=16,
@@ -63,9 +68,12 @@ class McpSettings(BaseModel):
     restart_backoff: float = Field(
         default=0.5, gt=0, description="First delay before respawning a dead child."
     )
-    restart_backoff_max: float = Field(default=30.0, gt=0, description="Longest delay between respawns.")
+    restart_backoff_max: float = Field(default=10.0, gt=0, description="Longest delay between respawns.")
     crash_loop_limit: int = Field(
-        default=5, ge=1, description="Crashes within crash_loop_window that stop respawning."
+        default=5,
+        ge=1,
+        description="Crashes within crash_loop_window that open the breaker: reported, and with no ready "
+        "child requests fail at once instead of waiting; respawning goes on with backoff.",
     )
     crash_loop_window: float = Field(
         default=60.0, gt=0, description="Seconds over which crashes are counted."
@@ -127,6 +135,22 @@ class BridgeSettings(BaseSettings):
     auth_timeout: float = Field(default=10.0, gt=0, description="Seconds a new socket has to authenticate.")
     heartbeat_interval: float = Field(default=30.0, gt=0, description="Seconds between server heartbeats.")
     idle_timeout: float = Field(default=90.0, gt=0, description="A silent connection is closed after this.")
+    header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a new connection has to send its request line and headers."
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description="Open connections in all (never above the open-files limit less fd_reserve).",
+    )
+    max_connections_per_address: int = Field(
+        default=256, ge=1, description="Open connections from one client address."
+    )
+    fd_reserve: int = Field(
+        default=256,
+        ge=16,
+        description="File descriptors kept free of connections, for MCP children and stores.",
+    )
     shutdown_grace: float = Field(
         default=10.0, ge=0, description="Seconds in-flight requests get on shutdown."
     )
@@ -178,6 +202,11 @@ class BridgeSettings(BaseSettings):
     prune_interval: float = Field(default=300.0, gt=0, description="Seconds between retention passes.")
     outbox_limit: int = Field(
         default=1024, ge=8, description="Messages queued for a slow client before it is disconnected."
+    )
+    outbox_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes queued for a slow client before it is disconnected (1013).",
     )
     allowed_origins: list[str] = Field(
         default=["http://localhost:5173", "http://127.0.0.1:5173"],

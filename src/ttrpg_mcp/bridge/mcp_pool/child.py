@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,10 @@ _log = structlog.get_logger(__name__)
 
 NotificationSink = Callable[["McpChildProcess", dict[str, Any], "str | None"], None]
 ExitSink = Callable[["McpChildProcess"], None]
+
+
+# Spawn failures that mean "the machine is out of something", not "the server is broken".
+_SHORTAGE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN})
 
 
 class ChildState(enum.Enum):
@@ -95,6 +100,9 @@ class McpChildProcess:
         self.initialize_result: dict[str, Any] = {}
         self.exit_reason: str | None = None
         self.crashed = False
+        # The process could not be created for lack of resources (fds, memory, processes): the
+        # server is not at fault, so this is no crash.
+        self.resource_shortage = False
         self.served = 0
 
     @property
@@ -110,6 +118,7 @@ class McpChildProcess:
         try:
             self._process = await spawn(self._command, self._env, self._limits)
         except OSError as exc:
+            self.resource_shortage = exc.errno in _SHORTAGE_ERRNOS
             self._finish_without_process(f"could not be started: {exc}")
             raise BridgeError(
                 "mcp_unavailable", f"cannot start MCP server {self._command[0]!r}: {exc}"
@@ -295,6 +304,11 @@ class McpChildProcess:
         self._kill_reason = self._kill_reason or reason
         self._log.warning("mcp_child_killed", reason=reason)
         signal_group(self._process.pid, signal.SIGKILL)
+
+    def fail_requests(self, error: BridgeError) -> None:
+        """End every request in flight with ``error`` now; the child is told to stop the work."""
+        for pending in self._in_flight.fail_all(error, internal=False):
+            self._cancel_in_child(pending, error.message)
 
     async def stop(self, error: BridgeError, grace: float) -> None:
         """Fail in-flight requests with ``error``, then SIGTERM, ``grace`` seconds, SIGKILL, reap."""

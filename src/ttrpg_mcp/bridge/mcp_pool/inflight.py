@@ -109,7 +109,13 @@ class InFlightTable:
             return None
         return pending.session_id, {**message, "params": {**params, "progressToken": pending.caller_token}}
 
-    def fail_all(self, error: BridgeError) -> None:
-        for pending in self._pending.values():
-            if not pending.future.done():
-                pending.future.set_exception(error)
+    def fail_all(self, error: BridgeError, *, internal: bool = True) -> list[PendingRequest]:
+        """Fail every request still waiting (the pool's own too, unless not ``internal``); those failed."""
+        failed = [
+            pending
+            for pending in self._pending.values()
+            if not pending.future.done() and (internal or not pending.internal)
+        ]
+        for pending in failed:
+            pending.future.set_exception(error)
+        return failed

@@ -43,6 +43,7 @@ from ttrpg_mcp.bridge.mcp_pool import jsonrpc
 from ttrpg_mcp.bridge.mcp_pool.catalog import CapabilityCatalog, Catalog
 from ttrpg_mcp.bridge.mcp_pool.child import KILL_WAIT_TIMEOUT, ChildState, McpChildProcess
 from ttrpg_mcp.bridge.mcp_pool.process import child_environment
+from ttrpg_mcp.bridge.mcp_pool.restarts import BreakerStatus
 from ttrpg_mcp.bridge.mcp_pool.routing import (
     Listener,
     NotificationRouter,
@@ -154,6 +155,11 @@ class McpPool:
             self._router.unsubscribe(session_id, uri)
         return result
 
+    def fail_in_flight(self, error: BridgeError) -> None:
+        """Answer every request in flight with ``error`` now (shutdown after its grace period)."""
+        for child in self._children.children:
+            child.fail_requests(error)
+
     def add_listener(self, session_id: str, callback: Listener) -> None:
         """Route the notifications that concern ``session_id`` to ``callback`` (on the event loop)."""
         self._router.add_listener(session_id, callback)
@@ -184,12 +190,21 @@ class McpPool:
             return "the MCP pool is shutting down"
         if not self._started:
             return "the MCP pool has not been started"
-        if (tripped := self._children.tripped()) is not None:
+        if not self._children.ready() and (tripped := self._children.tripped()) is not None:
             return tripped
         if self._settings.min_children > 0 and not self._children.ready():
             last = self._children.crashes.last_reason
             return "no MCP child is ready yet" + (f" (last crash: {last})" if last else "")
         return None
+
+    @property
+    def breaker(self) -> BreakerStatus:
+        """The crash-loop breaker: open or closed, recent crashes, seconds to the next restart."""
+        return self._children.breaker()
+
+    @property
+    def ready_children(self) -> int:
+        return len(self._children.ready())
 
     @property
     def size(self) -> int:
@@ -216,7 +231,8 @@ class McpPool:
             raise BridgeError("shutting_down", "the bridge is shutting down")
         if not self._started:
             raise BridgeError("mcp_unavailable", "the MCP pool has not been started")
-        if (tripped := self._children.tripped()) is not None:
+        # An open breaker refuses at once only when nothing can serve: a ready child still does.
+        if not self._children.ready() and (tripped := self._children.tripped()) is not None:
             raise BridgeError("mcp_unavailable", tripped)
 
     async def _acquire_shared(self) -> McpChildProcess:

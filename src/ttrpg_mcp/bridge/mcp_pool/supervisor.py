@@ -27,7 +27,7 @@ import structlog
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool.child import ChildState, McpChildProcess, NotificationSink
 from ttrpg_mcp.bridge.mcp_pool.process import ResourceLimits
-from ttrpg_mcp.bridge.mcp_pool.restarts import CrashHistory
+from ttrpg_mcp.bridge.mcp_pool.restarts import BreakerStatus, CrashHistory
 from ttrpg_mcp.bridge.settings import McpSettings
 
 __all__ = ["ChildSupervisor"]
@@ -74,6 +74,10 @@ class ChildSupervisor:
     def tripped(self) -> str | None:
         """Why the crash-loop breaker is open, or None."""
         return self.crashes.tripped(time.monotonic())
+
+    def breaker(self) -> BreakerStatus:
+        """The crash-loop breaker and the next restart, for readiness and metrics."""
+        return self.crashes.status(time.monotonic())
 
     def may_spawn(self, *, starting_ok: bool = False) -> bool:
         """Room below max_children, no backoff pending and (unless ok) no child already starting."""
@@ -187,7 +191,10 @@ class ChildSupervisor:
         for session_id in [sid for sid, leased in self.leases.items() if leased is child]:
             del self.leases[session_id]
         counted = child.crashed and not self.stopping
-        if counted and self.crashes.record(time.monotonic(), child.exit_reason or "exited"):
+        if counted and child.resource_shortage:
+            _log.warning("mcp_pool_spawn_short_of_resources", reason=child.exit_reason)
+            self.crashes.record_shortage(time.monotonic(), child.exit_reason or "could not be started")
+        elif counted and self.crashes.record(time.monotonic(), child.exit_reason or "exited"):
             _log.error("mcp_pool_crash_loop", reason=self.tripped())
         self.notify_change()
 

@@ -15,6 +15,12 @@ in a worker thread, at most :data:`MAX_CONCURRENT_UNITS` at a time, so the event
 on the database. Cancelling ``run`` is safe: the worker finishes its unit of work (committed or
 rolled back, never half-applied) before the cancellation reaches the caller.
 
+A unit of work that fails because of the storage itself (disk full, I/O error, read-only file
+system, a lock held too long; see :mod:`ttrpg_mcp.storage_faults`) raises a ``BridgeError``
+``storage_unavailable`` instead, so every route and message answers with that code. The store
+remembers a failed write until a write succeeds again; :meth:`BridgeStore.writable` probes it,
+which lets readiness turn 503 and come back by itself once space returns.
+
 Migrations are Alembic's (``bridge/store/migrations``), run by :meth:`BridgeStore.migrate` at
 start, so a new release brings an old database up to date before it serves anyone.
 """
@@ -34,7 +40,9 @@ from alembic.config import Config
 from sqlalchemy import CursorResult, Result, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.sqlite import sqlite_engine
+from ttrpg_mcp.storage_faults import STORAGE_UNAVAILABLE, storage_failure
 
 __all__ = ["MAX_CONCURRENT_UNITS", "BridgeStore", "affected_rows"]
 
@@ -76,6 +84,8 @@ class BridgeStore:
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
         self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_UNITS)
+        # Why the last write failed for lack of storage; None once a write succeeds again.
+        self.write_failure: str | None = None
 
     def __repr__(self) -> str:  # the URL may hold a password
         return f"BridgeStore(dialect={self.dialect!r})"
@@ -119,7 +129,50 @@ class BridgeStore:
             with self.session(readonly=readonly) as session:
                 return fn(session)
 
-        return await anyio.to_thread.run_sync(unit, limiter=self._limiter)
+        try:
+            result = await anyio.to_thread.run_sync(unit, limiter=self._limiter)
+        except Exception as exc:
+            error = self._translate(exc, readonly=readonly)
+            if error is None:
+                raise
+            raise error from exc
+        if not readonly:
+            self.write_failure = None
+        return result
+
+    def _translate(self, exc: Exception, *, readonly: bool) -> BridgeError | None:
+        reason = storage_failure(exc)
+        if reason is None:
+            return None
+        if not readonly:
+            self.write_failure = reason
+        return BridgeError(
+            STORAGE_UNAVAILABLE,
+            f"the bridge's store cannot {'read' if readonly else 'save'} now ({reason}); "
+            "nothing was changed, retry shortly",
+            {"reason": reason},
+        )
+
+    async def writable(self) -> str | None:
+        """None when writes work; else why not. Probes with a tiny write only after a failure."""
+        if self.write_failure is None:
+            return None
+
+        def probe(session: Session) -> None:
+            if self.dialect == "sqlite":
+                # Rewrites the header's user_version with its own value: a real write through
+                # the journal that changes nothing.
+                version = session.execute(text("PRAGMA user_version")).scalar_one()
+                session.execute(text(f"PRAGMA user_version = {int(version)}"))
+            else:
+                session.execute(text("SELECT 1"))
+
+        try:
+            await self.run(probe)
+        except BridgeError as error:
+            if error.code != STORAGE_UNAVAILABLE:
+                raise
+        return self.write_failure
 
     async def ping(self) -> None:
         """Raise if the database does not answer; for readiness checks."""

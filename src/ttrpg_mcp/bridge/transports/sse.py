@@ -58,6 +58,7 @@ from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
 from ttrpg_mcp.bridge.http.auth_routes import ErrorDetail, error_response, error_responses
 from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
+from ttrpg_mcp.bridge.outbox_budget import OutboxBudget
 from ttrpg_mcp.bridge.runtime import RETRY_AFTER_MS
 from ttrpg_mcp.bridge.transports.websocket import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 
@@ -158,6 +159,7 @@ class SseStream:
         self._outbox, self._inbox = anyio.create_memory_object_stream[dict[str, Any] | _Close](
             bridge.settings.outbox_limit
         )
+        self._budget = OutboxBudget(bridge.settings.outbox_max_bytes)
         # Cancelled to cut the response at once (slow consumer); may be cancelled before it starts.
         self.cut_scope = anyio.CancelScope()
         # Set by sse-starlette when the server is exiting.
@@ -248,12 +250,16 @@ class SseStream:
             return
         if self.state is not StreamState.OPEN:
             return
+        if not self._budget.admit(message):
+            self._cut()  # over the byte budget: as slow as a full queue
+            return
         try:
             self._outbox.send_nowait(message)
         except anyio.WouldBlock:
+            self._budget.release(message)
             self._cut()
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+            self._budget.release(message)
 
     def close(self, code: int, reason: str) -> None:
         """End the stream after everything queued so far (``code`` is kept for the log)."""
@@ -283,7 +289,13 @@ class SseStream:
 
     def _cut(self) -> None:
         limit = self._bridge.settings.outbox_limit
-        log.warning("slow_consumer_disconnected", queued=limit, transport="sse")
+        log.warning(
+            "slow_consumer_disconnected",
+            queued=limit,
+            queued_bytes=self._budget.queued,
+            transport="sse",
+            slow_session=self.session.session_id,  # the log context is the sender's
+        )
         self._bridge.metrics.ws_errors_total.labels(error_type="slow_consumer").inc()
         self.state = StreamState.CLOSING
         self.end_reason = f"{CLOSE_TRY_AGAIN_LATER}: client too slow; reconnect to resume"
@@ -314,6 +326,7 @@ class SseStream:
                 self.end_reason = f"{item.code}: {item.reason}"
                 return
             yield _sse_event(item, retry)
+            self._budget.release(item)
             retry = None
 
     async def background(self) -> None:

@@ -36,6 +36,7 @@ from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
+from ttrpg_mcp.bridge.outbox_budget import OutboxBudget
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.runtime import Bridge
@@ -86,6 +87,7 @@ class WebSocketConnection:
         self._outbox: MemoryObjectSendStream[dict[str, Any] | tuple[int, str]]
         self._inbox: MemoryObjectReceiveStream[dict[str, Any] | tuple[int, str]]
         self._outbox, self._inbox = anyio.create_memory_object_stream(bridge.settings.outbox_limit)
+        self._budget = OutboxBudget(bridge.settings.outbox_max_bytes)
         self.session = BridgeSession(transport="websocket", send=self.send)
         self.state = ConnectionState.CONNECTING
         self.in_flight = 0
@@ -233,12 +235,20 @@ class WebSocketConnection:
             self._early.append(message)
             return
         try:
+            if not self._budget.admit(message):
+                raise anyio.WouldBlock  # over the byte budget: as slow as a full queue
             self._outbox.send_nowait(message)
         except anyio.WouldBlock:
             # Never wait on this socket here: the caller is a room's fan-out, and waiting would
             # make one slow reader everyone's problem. Stop the connection's tasks instead;
             # run() then closes the socket with 1013 on its own time.
-            log.warning("slow_consumer_disconnected", queued=self._settings.outbox_limit)
+            self._budget.release(message)
+            log.warning(
+                "slow_consumer_disconnected",
+                queued=self._settings.outbox_limit,
+                queued_bytes=self._budget.queued,
+                slow_session=self.session.session_id,  # the log context is the sender's
+            )
             self._bridge.metrics.ws_errors_total.labels(error_type="slow_consumer").inc()
             self.state = ConnectionState.CLOSING
             self._too_slow = True
@@ -275,6 +285,7 @@ class WebSocketConnection:
                 await self._close_now(*item)
                 break
             await self._send_now(item)
+            self._budget.release(item)
         if self._cancel is not None:
             self._cancel.cancel()
 
@@ -331,8 +342,12 @@ class WebSocketConnection:
         message = protocol.envelope(
             "mcp_notification", session_id=self.session.session_id, data=notification, scope="session"
         )
-        with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+        if not self._budget.admit(message):
+            return  # a progress note for a client this far behind is not worth its memory
+        try:
             self._outbox.send_nowait(message)
+        except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._budget.release(message)
 
 
 def _peer(websocket: WebSocket) -> str | None:
