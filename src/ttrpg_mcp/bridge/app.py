@@ -19,11 +19,12 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttrpg_mcp import __version__
+from ttrpg_mcp.bridge.http.account_routes import router as account_router
 from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
-from ttrpg_mcp.bridge.ratelimit import LoginThrottle
+from ttrpg_mcp.bridge.ratelimit import AddressThrottle, LoginThrottle
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.transports.sse import install_sse_routes
@@ -99,9 +100,11 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.state.bridge = bridge
     app.state.auth = bridge.auth
     app.state.login_throttle = LoginThrottle(settings.login_per_minute_account, settings.login_per_minute_ip)
+    app.state.register_throttle = AddressThrottle(settings.register_per_minute_ip)
     install_error_handler(app)
     app.include_router(auth_router)
     app.include_router(campaign_router)
+    app.include_router(account_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
     install_sse_routes(app)
     app.add_middleware(

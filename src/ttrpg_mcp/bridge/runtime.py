@@ -24,7 +24,7 @@ import structlog
 
 from ttrpg_mcp.bridge import events
 from ttrpg_mcp.bridge.auth.service import AuthService
-from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
+from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.mcp_pool import McpPool
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
 from ttrpg_mcp.bridge.rooms import Rooms
@@ -160,6 +160,28 @@ class Bridge:
     async def on_membership_changed(self, campaign_id: str, user_id: str, role: Role | None) -> None:
         """Called by the HTTP API after a role change or removal, for the live table."""
         await self.rooms.membership_changed(campaign_id, user_id, role)
+
+    def cut_connections(self, reason: str, *, key_id: str | None = None, user_id: str | None = None) -> int:
+        """Close (1008) the live connections of an API key or of a user, at once; returns how many.
+
+        Called after a key is revoked or an account deleted: their open sockets and streams must
+        not outlive the credential. Only this node's connections are reached.
+        """
+        cut = 0
+        for connection in list(self.connections):
+            session = getattr(connection, "session", None)
+            user = getattr(session, "user", None)
+            if user is None:
+                continue
+            scope = user.scope
+            if (key_id is not None and scope is not None and scope.key_id == key_id) or (
+                user_id is not None and user.user_id == user_id
+            ):
+                connection.close(CLOSE_POLICY_VIOLATION, reason)
+                cut += 1
+        if cut:
+            log.info("connections_cut", count=cut, reason=reason)
+        return cut
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
         """Readiness: the store answers and at least one MCP child is ready."""

@@ -157,6 +157,9 @@ class BridgeSettings(BaseSettings):
     login_per_minute_ip: int = Field(
         default=30, ge=1, description="Login attempts per client address per minute."
     )
+    register_per_minute_ip: int = Field(
+        default=30, ge=1, description="Registrations per client address per minute (each runs Argon2)."
+    )
     max_participants_per_campaign: int = Field(
         default=20, ge=1, le=1000, description="People at one campaign's table at once."
     )
