@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import structlog
 
-from ttrpg_mcp.bridge import events
+from ttrpg_mcp.bridge import accounts, events, retention
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.mcp_pool import McpPool
@@ -143,12 +143,23 @@ class Bridge:
         return removed
 
     async def _prune_loop(self) -> None:
+        next_retention = time.monotonic()  # the retention settings: at start, then daily
         while True:
             try:
                 await self.prune()
+                if time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + self.settings.retention_interval
+                    await self.apply_retention()
             except Exception:  # a failed pass is retried at the next interval; serving goes on
                 log.exception("retention_pass_failed")
             await asyncio.sleep(self.settings.prune_interval)
+
+    async def apply_retention(self) -> dict[str, int]:
+        """One pass of the retention settings (audit, strokes, dice, disabled accounts)."""
+        content = accounts.content_database_path(self.settings.resolved_data_dir)
+        removed = await anyio.to_thread.run_sync(retention.run_pass, self.store, self.settings, content)
+        log.info("retention_applied", **removed)
+        return removed
 
     async def release_session(self, session: BridgeSession) -> None:
         """Forget a closed session's routing and, in isolation mode, its leased child."""

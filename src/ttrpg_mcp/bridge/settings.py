@@ -179,6 +179,23 @@ class BridgeSettings(BaseSettings):
         default=86400, ge=60, description="How long a request's reply is kept to answer a resend."
     )
     prune_interval: float = Field(default=300.0, gt=0, description="Seconds between retention passes.")
+    audit_retention_days: int = Field(
+        default=365, ge=0, description="Days audit entries are kept (0: forever)."
+    )
+    erased_stroke_retention_days: int = Field(
+        default=30, ge=0, description="Days an erased canvas stroke is kept (0: forever)."
+    )
+    dice_log_retention_days: int = Field(
+        default=180, ge=0, description="Days a dice roll is kept (0: forever)."
+    )
+    disabled_account_retention_days: int = Field(
+        default=365,
+        ge=0,
+        description="Days a disabled account nobody signs in to is kept before it is deleted (0: forever).",
+    )
+    retention_interval: float = Field(
+        default=86400.0, gt=0, description="Seconds between passes of the retention settings above."
+    )
     outbox_limit: int = Field(
         default=1024, ge=8, description="Messages queued for a slow client before it is disconnected."
     )
