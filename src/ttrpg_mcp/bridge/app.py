@@ -23,6 +23,7 @@ from ttrpg_mcp.bridge.http.account_routes import router as account_router
 from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
+from ttrpg_mcp.bridge.http.security_headers import harden
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
 from ttrpg_mcp.bridge.ratelimit import AddressThrottle, LoginThrottle
 from ttrpg_mcp.bridge.runtime import Bridge
@@ -63,7 +64,7 @@ class _RequestLog:
                 status = message["status"]
                 # Browsers must take every answer for what its Content-Type says (JSON stays
                 # JSON, never sniffed into HTML), and no page may frame the API.
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+                message["headers"] = harden(scope, [*message.get("headers", []), *_SECURITY_HEADERS])
             await send(message)
 
         try:

@@ -9,14 +9,18 @@ uvicorn's shutdown, which runs the app's lifespan exit (children stopped, store 
 from __future__ import annotations
 
 import socket
+import ssl
 
+import structlog
 import uvicorn
 
 from ttrpg_mcp.bridge.app import create_app
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
 
-__all__ = ["BridgeServer", "serve"]
+__all__ = ["BridgeServer", "require_tls_version", "serve"]
+
+log = structlog.get_logger("ttrpg_mcp.bridge")
 
 
 class BridgeServer(uvicorn.Server):
@@ -49,4 +53,24 @@ def serve(settings: BridgeSettings) -> None:
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
+    require_tls_version(config, settings)
     BridgeServer(config, app.state.bridge).run()
+
+
+def require_tls_version(config: uvicorn.Config, settings: BridgeSettings) -> None:
+    """Refuse TLS older than ``tls_min_version`` (1.3 unless configured down to 1.2, with a warning).
+
+    uvicorn builds its SSL context in ``Config.load``; loading here, before the server does,
+    lets the bridge set the context's minimum version (the server then skips loading again).
+    """
+    if not settings.ssl_certfile:
+        return
+    config.load()
+    assert config.ssl is not None
+    if settings.tls_min_version == "1.2":
+        log.warning(
+            "tls_1_2_allowed", hint="TLS 1.2 is accepted; set tls_min_version = '1.3' when clients allow"
+        )
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    else:
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_3

@@ -104,6 +104,9 @@ class BridgeSettings(BaseSettings):
         description="TLS certificate (PEM): serve https and wss directly; see docs/deployment.md.",
     )
     ssl_keyfile: Path | None = Field(default=None, description="TLS private key (PEM) for ssl_certfile.")
+    tls_min_version: Literal["1.2", "1.3"] = Field(
+        default="1.3", description="Oldest TLS version accepted when the bridge terminates TLS ('1.2' warns)."
+    )
     data_dir: Path | None = Field(
         default=None, description="Where the stores and the generated secret live (default: per-user folder)."
     )
