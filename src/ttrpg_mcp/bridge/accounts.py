@@ -13,7 +13,7 @@ while what they made at shared tables stays for the table:
   member, or, with nobody left, the campaign is archived; the answer says which, per campaign;
 * audit entries by them lose their user and their detail (which holds addresses); entries about
   them lose the target. The deletion itself is audited without naming anyone;
-* the event log, the shared state and the content store's version snapshots are scrubbed of
+* the event log, stored replies, the shared state and the content store's version snapshots are scrubbed of
   their id, login name and display name.
 
 The bridge's SQLite connections run with ``secure_delete`` (``ttrpg_mcp.sqlite``), so the rows
@@ -280,10 +280,10 @@ def delete_account(db: Session, user_id: str) -> Deletion:
     # Audit entries by them keep what was done, not by whom nor from where.
     db.execute(update(AuditEntry).where(AuditEntry.user_id == user_id).values(user_id=None, detail=None))
     db.execute(update(AuditEntry).where(AuditEntry.target == user_id).values(target=DELETED_USER_ID))
+    db.execute(delete(RequestReply).where(RequestReply.user_id == user_id))
     _scrub_json_rows(db, words)
     for model in (Campaign, CampaignInvite, RegistrationInvite):
         db.execute(update(model).where(model.created_by == user_id).values(created_by=None))
-    db.execute(delete(RequestReply).where(RequestReply.user_id == user_id))
     db.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
     db.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
     db.delete(user)
@@ -292,7 +292,7 @@ def delete_account(db: Session, user_id: str) -> Deletion:
 
 
 def _scrub_json_rows(db: Session, words: dict[str, str]) -> None:
-    """Rewrite the event log and shared states wherever they mention the person."""
+    """Rewrite the event log, stored replies and shared states wherever they mention the person."""
     # A full pass: deletions are rare and the event log is kept short by the retention pass.
     for event in db.scalars(select(CampaignEvent)):
         payload = _scrub(event.payload, words)
@@ -301,6 +301,10 @@ def _scrub_json_rows(db: Session, words: dict[str, str]) -> None:
             event.payload = payload
         if audience != event.audience:
             event.audience = audience
+    for reply in db.scalars(select(RequestReply)):  # others' replies can show them too (a character)
+        scrubbed = _scrub(reply.reply, words)
+        if scrubbed != reply.reply:
+            reply.reply = scrubbed
     for row in db.scalars(select(SharedStateRow)):
         document, history = _scrub(row.document, words), _scrub(row.history, words)
         if document != row.document:
