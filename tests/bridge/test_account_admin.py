@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import httpx
+import jwt
 import pytest
 from bridge_process import RunningBridge, run_bridge
 
@@ -145,3 +146,34 @@ async def test_the_command_line_exports_and_deletes_an_account(
             await client.__aexit__(None, None, None)
     assert login.status_code == 401
     assert me.status_code == 401
+
+
+async def test_deleting_without_the_password_needs_a_fresh_sign_in_and_never_a_key(
+    bridge: RunningBridge, admin: BridgeClient
+) -> None:
+    """No password: a token over five minutes old is refused, an API key is forbidden, a fresh one works."""
+    people: list[BridgeClient] = []
+    try:
+        with anyio.fail_after(TEST_TIMEOUT):
+            person = await _person(bridge, people)
+            assert person.tokens is not None
+            claims = jwt.decode(person.tokens.access_token, options={"verify_signature": False})
+            secret = (bridge.data_dir / "jwt-secret").read_text().strip()
+            stale = jwt.encode(claims | {"iat": claims["iat"] - 600}, secret, algorithm="HS256")
+            async with httpx.AsyncClient(base_url=bridge.base_url) as http:
+                key = (await http.post("/api/auth/api-keys", json={}, headers=_bearer(person))).json()["key"]
+                by_key = await http.request(
+                    "DELETE", "/api/me", json={}, headers={"Authorization": f"Bearer {key}"}
+                )
+                old = await http.request(
+                    "DELETE", "/api/me", json={}, headers={"Authorization": f"Bearer {stale}"}
+                )
+                fresh = await http.request("DELETE", "/api/me", json={}, headers=_bearer(person))
+    finally:
+        for client in people:
+            await client.__aexit__(None, None, None)
+    assert by_key.status_code == 403
+    assert old.status_code == 401
+    assert old.json()["error"]["code"] == "invalid_credentials"
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json() == {"deleted": True, "campaigns": []}

@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge.auth.digests import secret_digest
@@ -43,6 +43,7 @@ __all__ = [
     "live_key",
     "revoke_key",
     "scoped_role",
+    "touch_key",
 ]
 
 KEY_MARK = "ttk_"
@@ -212,6 +213,11 @@ def authenticate_key(db: Session, key: str, *, touch: bool = True) -> tuple[User
     if touch and (row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION):
         row.last_used_at = now
     return user, _scope(row), row.expires_at
+
+
+def touch_key(db: Session, key_id: str) -> None:
+    """Note that a key was just used (``last_used_at``)."""
+    db.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
 
 
 def live_key(db: Session, key_id: str) -> KeyScope:

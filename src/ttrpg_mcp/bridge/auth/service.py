@@ -13,6 +13,8 @@ All methods are safe to cancel: a unit of work already started finishes or rolls
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar, TypeVarTuple
@@ -58,6 +60,8 @@ class AuthenticatedUser:
     token_expires_at: int
     # Set when the credential was an API key or a token issued for one: what it is limited to.
     scope: KeyScope | None = None
+    # When a password sign-in (or its refresh) issued the access token; None for API keys.
+    token_issued_at: int | None = None
 
 
 class AuthService:
@@ -74,6 +78,7 @@ class AuthService:
         self.tokens = tokens
         self.registration = registration
         self._hashing = anyio.CapacityLimiter(MAX_CONCURRENT_HASHES)
+        self._key_touched: dict[str, float] = {}  # API key id -> when last_used_at was written
 
     @classmethod
     def from_settings(cls, settings: BridgeSettings, store: BridgeStore) -> AuthService:
@@ -172,10 +177,22 @@ class AuthService:
             display_name=user.display_name,
             token_expires_at=int(claims.expires_at.timestamp()),
             scope=scope,
+            token_issued_at=int(claims.issued_at.timestamp()) if claims.issued_at else None,
         )
 
     async def _verify_key(self, key: str) -> AuthenticatedUser:
-        user, scope, expires_at = await self.store.run(lambda db: api_keys.authenticate_key(db, key))
+        # A read, so a bot's requests do not queue on the store's write lock; last_used_at is
+        # written at most once a minute per key (and per process).
+        user, scope, expires_at = await self.store.run(
+            lambda db: api_keys.authenticate_key(db, key, touch=False), readonly=True
+        )
+        now = time.monotonic()
+        if (
+            now - self._key_touched.get(scope.key_id, -math.inf)
+            >= api_keys.LAST_USED_RESOLUTION.total_seconds()
+        ):
+            self._key_touched[scope.key_id] = now
+            await self.store.run(lambda db: api_keys.touch_key(db, scope.key_id))
         return AuthenticatedUser(
             user_id=user.id,
             name=user.name,

@@ -60,6 +60,7 @@ class AccessClaims:
     # The API key the token was issued for (login with ``apiKey``); the token is as narrow as
     # the key and dies with it.
     key_id: str | None = None
+    issued_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,7 @@ class TokenService:
             family_id=claims["fam"],
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             key_id=_key_claim(claims),
+            issued_at=datetime.fromtimestamp(claims["iat"], UTC),
         )
 
     def decode_refresh(self, token: str, *, verify_exp: bool = True) -> RefreshClaims:

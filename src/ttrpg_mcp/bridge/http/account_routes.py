@@ -13,6 +13,7 @@ API key is refused with ``forbidden``. Every action here is audited (``bridge/ht
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from ttrpg_mcp.bridge.http.campaign_routes import CurrentUser
 from ttrpg_mcp.bridge.permissions import Role
 
 __all__ = [
+    "FRESH_SIGN_IN_SECONDS",
     "AccountDeletion",
     "ApiKeyList",
     "ApiKeyView",
@@ -45,6 +47,8 @@ __all__ = [
 log = structlog.get_logger("ttrpg_mcp.bridge.http")
 
 _AUTH_ERRORS = ("unauthenticated", "invalid_token", "token_expired")
+# How recent a sign-in stands in for the password when deleting the account.
+FRESH_SIGN_IN_SECONDS = 300
 # Ten years: a bound, so an expiry is a date every database and client can hold.
 _MAX_KEY_TTL = 10 * 365 * 86400
 
@@ -91,11 +95,16 @@ class ApiKeyList(BaseModel):
 
 
 class DeleteAccountRequest(BaseModel):
-    """The password again: deleting an account cannot be undone."""
+    """The password again, or a fresh sign-in: deleting an account cannot be undone."""
 
     model_config = ConfigDict(extra="forbid")
 
-    password: str = Field(repr=False, max_length=MAX_PASSWORD_LENGTH)
+    password: str | None = Field(
+        default=None,
+        repr=False,
+        max_length=MAX_PASSWORD_LENGTH,
+        description=f"Required unless the access token is under {FRESH_SIGN_IN_SECONDS} s old.",
+    )
 
 
 class CampaignOutcomeView(BaseModel):
@@ -226,13 +235,19 @@ async def export_me(user: CurrentUser, request: Request, response: Response) -> 
 
 @router.delete(
     "/api/me",
-    summary="Delete the caller's account (password required); shared contributions show 'deleted user'.",
+    summary="Delete the caller's account (password or a fresh sign-in); their writing shows 'deleted user'.",
     responses=error_responses(*_AUTH_ERRORS, "invalid_credentials", "invalid_message", "forbidden"),
 )
 async def delete_me(body: DeleteAccountRequest, user: CurrentUser, request: Request) -> AccountDeletion:
     _person(user, "delete an account")
     auth = get_auth(request)
-    await auth.check_password(user.name, body.password)
+    if body.password is not None:
+        await auth.check_password(user.name, body.password)
+    elif user.token_issued_at is None or time.time() - user.token_issued_at > FRESH_SIGN_IN_SECONDS:
+        raise BridgeError(
+            "invalid_credentials",
+            f"send the password, or sign in again (within {FRESH_SIGN_IN_SECONDS} s) first",
+        )
     deletion = await anyio.to_thread.run_sync(
         accounts.delete_everywhere, auth.store, _content_path(request), user.user_id
     )
