@@ -249,3 +249,18 @@ def test_durations_read_like_people_write_them() -> None:
     for bad in ("0d", "30", "d", "1y"):
         with pytest.raises(Exception, match="not a duration"):
             parse_duration(bad)
+
+
+async def test_a_narrower_key_cannot_share_a_seat_with_the_owners_wider_session(
+    gm: BridgeClient, http: httpx.AsyncClient
+) -> None:
+    """A seat has one role: while the GM sits as GM, their player-limited key is refused with conflict."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        campaign = await gm.create_campaign("One seat")
+        key = (await _new_key(http, gm, campaign_id=campaign["id"], role="player"))["key"]
+        async with gm.connect(transport="websocket") as person:
+            await person.join(campaign["id"])
+            async with gm.connect(token=key, transport="websocket") as bot:
+                with pytest.raises(BridgeClientError) as refused:
+                    await bot.join(campaign["id"])
+    assert refused.value.code == "conflict"
