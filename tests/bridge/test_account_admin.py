@@ -177,3 +177,25 @@ async def test_deleting_without_the_password_needs_a_fresh_sign_in_and_never_a_k
     assert old.json()["error"]["code"] == "invalid_credentials"
     assert fresh.status_code == 200, fresh.text
     assert fresh.json() == {"deleted": True, "campaigns": []}
+
+
+async def test_the_python_client_covers_keys_export_and_deletion(
+    bridge: RunningBridge, admin: BridgeClient
+) -> None:
+    """create/list/revoke_api_key, login_with_api_key, export_account and delete_account round-trip."""
+    people: list[BridgeClient] = []
+    try:
+        with anyio.fail_after(TEST_TIMEOUT):
+            person = await _person(bridge, people)
+            created = await person.create_api_key("script", role="spectator")
+            assert [key["id"] for key in await person.list_api_keys()] == [created["id"]]
+            async with BridgeClient(bridge.base_url) as bot:
+                tokens = await bot.login_with_api_key(created["key"])
+                assert tokens.user["id"] == person.tokens.user["id"]  # type: ignore[union-attr]
+            await person.revoke_api_key(created["id"])
+            assert (await person.list_api_keys())[0]["revoked_at"] is not None
+            assert (await person.export_account())["api_keys"][0]["id"] == created["id"]
+            assert await person.delete_account(PASSWORD) == {"deleted": True, "campaigns": []}
+    finally:
+        for client in people:
+            await client.__aexit__(None, None, None)
