@@ -79,6 +79,8 @@ def test_a_pass_drops_what_is_older_than_its_setting_and_deletes_long_disabled_a
         assert sorted(db.scalars(select(User.name))) == ["gm", "resting"]
         assert sorted(db.scalars(select(CanvasStroke.id))) == ["stk_1", "stk_2"]
         assert db.scalar(select(func.count()).select_from(DiceLogEntry)) == 1
+        deleted = db.scalars(select(AuditEntry.detail).where(AuditEntry.action == "account_deleted")).all()
+        assert deleted == [{"by": "retention"}]
 
 
 def test_zero_keeps_everything_forever(store: BridgeStore, data_dir: Path) -> None:

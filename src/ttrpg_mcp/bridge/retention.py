@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge import accounts, events
+from ttrpg_mcp.bridge import accounts, audit, events
 from ttrpg_mcp.bridge.store.database import affected_rows
 from ttrpg_mcp.bridge.store.models import AuditEntry, CanvasStroke, DiceLogEntry, User, utcnow
 from ttrpg_mcp.server.store.database import Database as ContentDatabase
@@ -65,6 +65,16 @@ def prune_bridge_store(
         last_seen = func.coalesce(User.last_login_at, User.created_at)
         stale = db.scalars(select(User.id).where(User.disabled.is_(True), last_seen < now - age)).all()
         deletions = [accounts.delete_account(db, user_id) for user_id in stale]
+        for _deletion in deletions:  # audited without naming anyone, like DELETE /api/me
+            audit.record(
+                db,
+                campaign_id=None,
+                user_id=None,
+                action="account_deleted",
+                target=None,
+                result="ok",
+                detail={"by": "retention"},
+            )
         removed["disabled_accounts"] = len(deletions)
     logged = events.prune(
         db,
