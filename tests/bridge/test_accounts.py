@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class Evening:
         return str(self.player.tokens.user["id"])
 
 
-async def _play(evening: Evening, http: httpx.AsyncClient, tag: str) -> None:
+async def _play(evening: Evening, http: httpx.AsyncClient, tag: str, data_dir: Path) -> None:
     """Register three people, make three campaigns, roll, draw, write a note, make a key."""
     gm, player, friend = evening.gm, evening.player, evening.friend
     evening.secrets.append((await gm.register(f"gm{tag}", PASSWORD)).refresh_token)
@@ -100,6 +101,13 @@ async def _play(evening: Evening, http: httpx.AsyncClient, tag: str) -> None:
         await http.post("/api/auth/api-keys", json={"name": "bot"}, headers=_bearer(player))
     ).json()
     evening.secrets += [code, friend_code, evening.key["key"]]
+    # A registration invite made from the shell: stored hashed like the others.
+    made = await anyio.run_process(
+        [sys.executable, "-m", "ttrpg_mcp.bridge.cli", "--data-dir", str(data_dir), "invite", "create"],
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr.decode()
+    evening.secrets.append(made.stdout.decode().strip())
     character = {
         "campaign_id": table["id"],
         "name": "Brakka",
@@ -202,7 +210,7 @@ async def test_a_whole_evening_then_export_and_deletion_leave_nothing_personal_o
             BridgeClient(bridge.base_url) as friend,
         ):
             evening = Evening(gm, player, friend, f"playerq{tag}", f"Quentin Zyx {tag}")
-            await _play(evening, http, tag)
+            await _play(evening, http, tag, bridge.data_dir)
             (password_hash,) = _rows(
                 bridge.data_dir / "bridge.db",
                 "SELECT password_hash FROM users WHERE id = ?",

@@ -28,7 +28,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import RequestParamsMeta
 from sqlalchemy import select
 
-from ttrpg_mcp.bridge import account_commands, claims
+from ttrpg_mcp.bridge import account_commands, audit, claims
 from ttrpg_mcp.bridge.auth import passwords, users
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool.process import child_environment
@@ -225,6 +225,15 @@ def _campaign_claim(args: argparse.Namespace, settings: BridgeSettings, store: B
     with store.session() as db:
         record = claims.claim_campaign(
             db, args.campaign_id, str(content.get("name") or args.campaign_id), gm_id
+        )
+        audit.record(
+            db,
+            campaign_id=record.id,
+            user_id=gm_id,
+            action="campaign_claimed",
+            target=record.id,
+            result="ok",
+            detail={"by": "cli"},
         )
     print(f"{args.gm} is now the GM of {record.name!r} ({record.id})")
 
