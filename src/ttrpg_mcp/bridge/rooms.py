@@ -176,7 +176,8 @@ class Rooms:
         room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
         async with room.lock:
             participant = room.participants.get(user.user_id)
-            if participant is not None and participant.sessions and participant.role != role:
+            others = participant.sessions - {session} if participant is not None else set()
+            if participant is not None and others and participant.role != role:
                 # A seat has one role; a key narrower than the user's other sessions needs its own.
                 raise BridgeError(
                     "conflict",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -133,8 +134,10 @@ def _person(user: AuthenticatedUser, doing: str) -> None:
         raise BridgeError("forbidden", f"an API key may not {doing}; sign in with a password")
 
 
-def _content_path(request: Request) -> Any:
-    return accounts.content_database_path(request.app.state.bridge.settings.resolved_data_dir)
+def _content_path(request: Request) -> Path | None:
+    """The content store the bridge's MCP children use by default (beside ``bridge.db``)."""
+    data_dir: Path = request.app.state.bridge.settings.resolved_data_dir
+    return accounts.content_database_path(data_dir)
 
 
 router = APIRouter(tags=["accounts"])
