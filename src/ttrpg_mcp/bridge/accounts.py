@@ -16,7 +16,7 @@ while what they made at shared tables stays for the table:
 * the event log, stored replies, the shared state and the content store's version snapshots are scrubbed of
   their id, login name and display name.
 
-The bridge's SQLite connections run with ``secure_delete`` (``ttrpg_mcp.sqlite``), so the rows
+The SQLite connections run with ``secure_delete=FAST`` (``ttrpg_mcp.sqlite``), so the rows
 rewritten here leave no copy in free pages of the file. Pure database work over units of work
 the caller opens (one on each store); the content-store part takes the content session.
 """
