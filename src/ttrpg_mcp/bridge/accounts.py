@@ -17,8 +17,9 @@ while what they made at shared tables stays for the table:
   their id, login name and display name.
 
 The SQLite connections run with ``secure_delete=FAST`` (``ttrpg_mcp.sqlite``), so the rows
-rewritten here leave no copy in free pages of the file. Pure database work over units of work
-the caller opens (one on each store); the content-store part takes the content session.
+rewritten here are zeroed where they stood (whole freed pages are not: see that module). Pure
+database work over units of work the caller opens (one on each store); the content-store part
+takes the content session.
 """
 
 from __future__ import annotations
