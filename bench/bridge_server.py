@@ -32,7 +32,11 @@ def running_bridge(data_dir: Path, env: dict[str, str] | None = None) -> Iterato
     port = _free_port()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("TTRPG_")}
     # Benchmarks measure the bridge at full speed, not its abuse limits.
-    unthrottled = {"TTRPG_RATE_MESSAGES_PER_SECOND": "100000", "TTRPG_RATE_MESSAGES_BURST": "100000"}
+    unthrottled = {
+        "TTRPG_RATE_MESSAGES_PER_SECOND": "100000",
+        "TTRPG_RATE_MESSAGES_BURST": "100000",
+        "TTRPG_REGISTER_PER_MINUTE_IP": "100000",
+    }
     environment |= {"TTRPG_LOG_LEVEL": "warning"} | unthrottled | (env or {})
     command = [sys.executable, "-m", "ttrpg_mcp.bridge.cli", "--data-dir", str(data_dir)]
     process = subprocess.Popen(

@@ -220,7 +220,7 @@ async def test_the_openapi_document_declares_the_error_responses(client: httpx.A
     with anyio.fail_after(TEST_TIMEOUT):
         spec = (await client.get("/openapi.json")).json()
     paths = spec["paths"]
-    assert set(paths["/api/auth/register"]["post"]["responses"]) == {"201", "403", "409", "422"}
+    assert set(paths["/api/auth/register"]["post"]["responses"]) == {"201", "403", "409", "422", "429"}
     assert set(paths["/api/auth/login"]["post"]["responses"]) == {"200", "401", "422", "429"}
     assert set(paths["/api/auth/logout"]["post"]["responses"]) == {"204", "401"}
     error_schema = paths["/api/auth/me"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]

@@ -55,11 +55,14 @@ async def test_open_registration_creates_a_logged_in_account(
     with anyio.fail_after(TEST_TIMEOUT):
         pair = await auth.register("alice", PASSWORD, "Alice")
         user = await auth.verify_access(pair.access_token)
+    claims = auth.tokens.decode_access(pair.access_token)
+    assert claims.issued_at is not None
     assert user == AuthenticatedUser(
         user_id=pair.user_info.id,
         name="alice",
         display_name="Alice",
-        token_expires_at=int(auth.tokens.decode_access(pair.access_token).expires_at.timestamp()),
+        token_expires_at=int(claims.expires_at.timestamp()),
+        token_issued_at=int(claims.issued_at.timestamp()) if claims.issued_at else None,
     )
 
 

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from ttrpg_mcp.bridge.auth import passwords, users
+from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.auth.tokens import TokenService
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.store import BridgeStore, RefreshToken, RegistrationInvite, User, utcnow
@@ -158,15 +159,17 @@ def test_an_expired_or_unknown_invite_is_refused(store: BridgeStore) -> None:
 
 
 def test_an_invite_remembers_who_made_it_and_hides_its_code_in_repr(store: BridgeStore) -> None:
-    """created_by links to the account; the code is a credential and stays out of repr."""
+    """created_by links to the account; the code is a credential, stored only as its hash."""
     with store.session() as db:
         alice_id = db.scalars(select(User.id)).one()
         code = users.create_invite(db, created_by=alice_id)
     with store.session(readonly=True) as db:
-        invite = db.get_one(RegistrationInvite, code)
+        invite = db.get_one(RegistrationInvite, secret_digest(code))
+        assert db.get(RegistrationInvite, code) is None
     assert invite.created_by == alice_id
     assert invite.uses_left == 1
     assert code not in repr(invite)
+    assert invite.code_hash not in repr(invite)
 
 
 @pytest.mark.parametrize(("uses", "ttl"), [(0, 60), (1, 0)])

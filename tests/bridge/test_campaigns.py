@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge import campaigns
+from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.canvas import Stroke
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.state import apply_change
@@ -149,7 +150,7 @@ def test_an_expired_or_unknown_invite_seats_nobody(store: BridgeStore) -> None:
         invite = campaigns.create_invite(db, CAMPAIGN, "player", "usr_gm")
         db.execute(
             update(CampaignInvite)
-            .where(CampaignInvite.code == invite.code)
+            .where(CampaignInvite.code_hash == secret_digest(invite.code))
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
     error = _refused(store, "forbidden", lambda db: campaigns.join_with_code(db, invite.code, "usr_ann"))

@@ -28,7 +28,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import RequestParamsMeta
 from sqlalchemy import select
 
-from ttrpg_mcp.bridge import claims
+from ttrpg_mcp.bridge import account_commands, audit, claims
 from ttrpg_mcp.bridge.auth import passwords, users
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool.process import child_environment
@@ -71,6 +71,7 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     disable = user_commands.add_parser("disable", help="disable an account and revoke its tokens")
     disable.add_argument("name")
     disable.set_defaults(admin_command="user disable")
+    account_commands.add_user_commands(user_commands)
 
     invite = subparsers.add_parser("invite", help="manage registration invites")
     invite_commands = invite.add_subparsers(dest="invite_command", metavar="ACTION", required=True)
@@ -93,6 +94,7 @@ def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     claim.add_argument("campaign_id", metavar="ID", help="the campaign's id, like camp_3f9a1c0b2d4e")
     claim.add_argument("--gm", required=True, metavar="NAME", help="the login name of its new GM")
     claim.set_defaults(admin_command="campaign claim")
+    account_commands.add_account_commands(subparsers)
 
 
 def run_admin_command(args: argparse.Namespace, settings: BridgeSettings) -> int:
@@ -224,6 +226,15 @@ def _campaign_claim(args: argparse.Namespace, settings: BridgeSettings, store: B
         record = claims.claim_campaign(
             db, args.campaign_id, str(content.get("name") or args.campaign_id), gm_id
         )
+        audit.record(
+            db,
+            campaign_id=record.id,
+            user_id=gm_id,
+            action="campaign_claimed",
+            target=record.id,
+            result="ok",
+            detail={"by": "cli"},
+        )
     print(f"{args.gm} is now the GM of {record.name!r} ({record.id})")
 
 
@@ -234,4 +245,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, BridgeSettings, BridgeStore],
     "invite create": _invite_create,
     "campaign unclaimed": _campaign_unclaimed,
     "campaign claim": _campaign_claim,
+    **account_commands.COMMANDS,
 }

@@ -19,13 +19,15 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttrpg_mcp import __version__
+from ttrpg_mcp.bridge.http.account_routes import router as account_router
 from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.http.docs_routes import install_offline_docs
+from ttrpg_mcp.bridge.http.security_headers import harden
 from ttrpg_mcp.bridge.http.web_routes import install_web_app
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
-from ttrpg_mcp.bridge.ratelimit import LoginThrottle
+from ttrpg_mcp.bridge.ratelimit import AddressThrottle, LoginThrottle
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.transports.sse import install_sse_routes
@@ -64,7 +66,7 @@ class _RequestLog:
                 status = message["status"]
                 # Browsers must take every answer for what its Content-Type says (JSON stays
                 # JSON, never sniffed into HTML), and no page may frame the API.
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+                message["headers"] = harden(scope, [*message.get("headers", []), *_SECURITY_HEADERS])
             await send(message)
 
         try:
@@ -104,9 +106,11 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.state.bridge = bridge
     app.state.auth = bridge.auth
     app.state.login_throttle = LoginThrottle(settings.login_per_minute_account, settings.login_per_minute_ip)
+    app.state.register_throttle = AddressThrottle(settings.register_per_minute_ip)
     install_error_handler(app)
     app.include_router(auth_router)
     app.include_router(campaign_router)
+    app.include_router(account_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
     install_sse_routes(app)
     app.add_middleware(

@@ -16,7 +16,16 @@ from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge.store import AuditEntry
 
-__all__ = ["AUDITED", "PendingEntry", "entries", "record", "record_entry", "target_of"]
+__all__ = [
+    "AUDITED",
+    "PendingEntry",
+    "account_entries",
+    "entries",
+    "entries_about",
+    "record",
+    "record_entry",
+    "target_of",
+]
 
 # Message types that change something or reach the MCP server.
 AUDITED = frozenset(
@@ -117,3 +126,34 @@ def entries(
         }
         for row in rows
     ]
+
+
+def account_entries(
+    db: Session, *, limit: int = 100, before: int | None = None, user_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Account events (entries outside any campaign: sign-ins, keys, exports, deletions), newest first."""
+    query = select(AuditEntry).where(AuditEntry.campaign_id.is_(None))
+    if user_id is not None:
+        query = query.where(AuditEntry.user_id == user_id)
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
+    return [_view(row) for row in db.scalars(query.order_by(AuditEntry.id.desc()).limit(limit))]
+
+
+def entries_about(db: Session, user_id: str) -> list[dict[str, Any]]:
+    """Every entry by or about ``user_id``, oldest first: what an export of their data includes."""
+    query = select(AuditEntry).where((AuditEntry.user_id == user_id) | (AuditEntry.target == user_id))
+    return [_view(row) for row in db.scalars(query.order_by(AuditEntry.id))]
+
+
+def _view(row: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "campaign_id": row.campaign_id,
+        "user_id": row.user_id,
+        "action": row.action,
+        "target": row.target,
+        "result": row.result,
+        "detail": row.detail,
+        "created_at": row.created_at.isoformat(),
+    }

@@ -29,6 +29,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.canvas import Stroke
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.permissions import ROLES, VISIBILITIES, Role, Visibility, roll_visible_to
@@ -327,8 +328,9 @@ def create_invite(
     if db.get(Campaign, campaign_id) is None:
         raise _campaign_not_found(campaign_id)
     now = utcnow()
+    code = secrets.token_urlsafe(_INVITE_CODE_BYTES)
     invite = CampaignInvite(
-        code=secrets.token_urlsafe(_INVITE_CODE_BYTES),
+        code_hash=secret_digest(code),
         campaign_id=campaign_id,
         role=checked,
         created_by=created_by,
@@ -339,13 +341,15 @@ def create_invite(
     db.add(invite)
     db.flush()
     return InviteView(
-        code=invite.code, campaign_id=campaign_id, role=checked, expires_at=invite.expires_at, uses_left=uses
+        code=code, campaign_id=campaign_id, role=checked, expires_at=invite.expires_at, uses_left=uses
     )
 
 
 def join_with_code(db: Session, code: str, user_id: str) -> tuple[CampaignSummary, Role]:
     """Seat ``user_id`` with the invite's role and spend one use; a member keeps their role."""
-    invite = db.get(CampaignInvite, code) if len(code) <= 64 else None
+    # The store keeps only the code's hash: one primary-key read finds it.
+    code_hash = secret_digest(code)
+    invite = db.get(CampaignInvite, code_hash) if len(code) <= 64 else None
     if invite is None:
         raise BridgeError("not_found", "no such invite code")
     campaign_id = invite.campaign_id
@@ -358,7 +362,7 @@ def join_with_code(db: Session, code: str, user_id: str) -> tuple[CampaignSummar
     # Atomic on PostgreSQL too: two people racing for the last use cannot both get it.
     spent = db.execute(
         update(CampaignInvite)
-        .where(CampaignInvite.code == code, CampaignInvite.uses_left > 0)
+        .where(CampaignInvite.code_hash == code_hash, CampaignInvite.uses_left > 0)
         .values(uses_left=CampaignInvite.uses_left - 1)
     )
     if affected_rows(spent) == 0:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ttrpg_mcp.bridge.errors import BridgeError
 
-__all__ = ["Bucket", "LoginThrottle", "RateLimiter"]
+__all__ = ["AddressThrottle", "Bucket", "LoginThrottle", "RateLimiter"]
 
 
 @dataclass
@@ -83,5 +83,24 @@ class LoginThrottle:
             raise BridgeError(
                 "rate_limited",
                 f"too many login attempts; retry in {retry_after} s",
+                {"retry_after": retry_after},
+            )
+
+
+class AddressThrottle:
+    """Attempts per client address alone: registrations, which run Argon2 like a login does."""
+
+    def __init__(self, per_minute: int, what: str = "registration") -> None:
+        self._addresses = RateLimiter(per_minute / 60, per_minute)
+        self._what = what
+
+    def check(self, address: str, now: float | None = None) -> None:
+        """Spend one attempt of ``address``; ``rate_limited`` with ``retry_after`` when it is out."""
+        wait = self._addresses.take(address, time.monotonic() if now is None else now)
+        if wait is not None:
+            retry_after = round(wait, 1)
+            raise BridgeError(
+                "rate_limited",
+                f"too many {self._what} attempts; retry in {retry_after} s",
                 {"retry_after": retry_after},
             )

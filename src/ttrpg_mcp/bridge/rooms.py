@@ -29,6 +29,7 @@ import structlog
 
 from ttrpg_mcp.bridge import audit, campaigns, protocol, requests
 from ttrpg_mcp.bridge import events as events_log
+from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.visibility import Viewer, render_event
@@ -172,11 +173,21 @@ class Rooms:
         role = await self._store.run(
             lambda db: campaigns.require_role(db, campaign_id, user.user_id), readonly=True
         )
+        role = api_keys.scoped_role(user.scope, campaign_id, role)  # an API key may narrow it
         if session.campaign_id and session.campaign_id != campaign_id:
             await self.leave(session)
         room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
         async with room.lock:
             participant = room.participants.get(user.user_id)
+            others = participant.sessions - {session} if participant is not None else set()
+            if participant is not None and others and participant.role != role:
+                # A seat has one role; a key narrower than the user's other sessions needs its own.
+                raise BridgeError(
+                    "conflict",
+                    f"this account is already at the table as {participant.role}; "
+                    f"this credential allows {role}",
+                    {"campaign_id": campaign_id, "role": role},
+                )
             if participant is None:
                 limit = self._settings.max_participants_per_campaign
                 if len(room.participants) >= limit:
@@ -300,6 +311,8 @@ class Rooms:
         if participant is None:
             return
         if role is not None:
+            for session in participant.sessions:  # sessions opened by an API key keep its cap
+                role = api_keys.scoped_role(session.user.scope if session.user else None, campaign_id, role)
             participant.role = role
             await self.publish(campaign_id, "presence_update", participant.view())
             return

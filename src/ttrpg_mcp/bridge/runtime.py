@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import structlog
 
-from ttrpg_mcp.bridge import events
+from ttrpg_mcp.bridge import accounts, events, retention
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.content_feed import ContentFeed
-from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
+from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import McpPool
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
@@ -165,12 +165,23 @@ class Bridge:
         return removed
 
     async def _prune_loop(self) -> None:
+        next_retention = time.monotonic()  # the retention settings: at start, then daily
         while True:
             try:
                 await self.prune()
+                if time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + self.settings.retention_interval
+                    await self.apply_retention()
             except Exception:  # a failed pass is retried at the next interval; serving goes on
                 log.exception("retention_pass_failed")
             await asyncio.sleep(self.settings.prune_interval)
+
+    async def apply_retention(self) -> dict[str, int]:
+        """One pass of the retention settings (audit, strokes, dice, disabled accounts)."""
+        content = accounts.content_database_path(self.settings.resolved_data_dir)
+        removed = await anyio.to_thread.run_sync(retention.run_pass, self.store, self.settings, content)
+        log.info("retention_applied", **removed)
+        return removed
 
     async def release_session(self, session: BridgeSession) -> None:
         """Forget a closed session's routing and, in isolation mode, its leased child."""
@@ -182,6 +193,28 @@ class Bridge:
     async def on_membership_changed(self, campaign_id: str, user_id: str, role: Role | None) -> None:
         """Called by the HTTP API after a role change or removal, for the live table."""
         await self.rooms.membership_changed(campaign_id, user_id, role)
+
+    def cut_connections(self, reason: str, *, key_id: str | None = None, user_id: str | None = None) -> int:
+        """Close (1008) the live connections of an API key or of a user, at once; returns how many.
+
+        Called after a key is revoked or an account deleted: their open sockets and streams must
+        not outlive the credential. Only this node's connections are reached.
+        """
+        cut = 0
+        for connection in list(self.connections):
+            session = getattr(connection, "session", None)
+            user = getattr(session, "user", None)
+            if user is None:
+                continue
+            scope = user.scope
+            if (key_id is not None and scope is not None and scope.key_id == key_id) or (
+                user_id is not None and user.user_id == user_id
+            ):
+                connection.close(CLOSE_POLICY_VIOLATION, reason)
+                cut += 1
+        if cut:
+            log.info("connections_cut", count=cut, reason=reason)
+        return cut
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
         """Readiness: the store answers and at least one MCP child is ready."""

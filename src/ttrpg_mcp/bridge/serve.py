@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Generator
 
+import structlog
 import uvicorn
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
@@ -30,7 +32,9 @@ from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.startup import StartupError, prepare
 
-__all__ = ["BridgeServer", "serve"]
+__all__ = ["BridgeServer", "require_tls_version", "serve"]
+
+log = structlog.get_logger("ttrpg_mcp.bridge")
 
 # Exit status when a start-up check fails (2 is taken by invalid settings).
 EXIT_STARTUP_FAILED = 1
@@ -90,9 +94,29 @@ def serve(settings: BridgeSettings) -> int:
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,
         ssl_keyfile=str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
     )
+    require_tls_version(config, settings)
     server = BridgeServer(config, app.state.bridge)
     try:
         server.run(sockets=[prepared.sock])
     finally:
         prepared.close()
     return 0 if server.started else EXIT_STARTUP_FAILED
+
+
+def require_tls_version(config: uvicorn.Config, settings: BridgeSettings) -> None:
+    """Refuse TLS older than ``tls_min_version`` (1.3 unless configured down to 1.2, with a warning).
+
+    uvicorn builds its SSL context in ``Config.load``; loading here, before the server does,
+    lets the bridge set the context's minimum version (the server then skips loading again).
+    """
+    if not settings.ssl_certfile:
+        return
+    config.load()
+    assert config.ssl is not None
+    if settings.tls_min_version == "1.2":
+        log.warning(
+            "tls_1_2_allowed", hint="TLS 1.2 is accepted; set tls_min_version = '1.3' when clients allow"
+        )
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+    else:
+        config.ssl.minimum_version = ssl.TLSVersion.TLSv1_3

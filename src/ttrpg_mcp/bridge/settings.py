@@ -112,6 +112,9 @@ class BridgeSettings(BaseSettings):
         description="TLS certificate (PEM): serve https and wss directly; see docs/deployment.md.",
     )
     ssl_keyfile: Path | None = Field(default=None, description="TLS private key (PEM) for ssl_certfile.")
+    tls_min_version: Literal["1.2", "1.3"] = Field(
+        default="1.3", description="Oldest TLS version accepted when the bridge terminates TLS ('1.2' warns)."
+    )
     data_dir: Path | None = Field(
         default=None, description="Where the stores and the generated secret live (default: per-user folder)."
     )
@@ -181,6 +184,9 @@ class BridgeSettings(BaseSettings):
     login_per_minute_ip: int = Field(
         default=30, ge=1, description="Login attempts per client address per minute."
     )
+    register_per_minute_ip: int = Field(
+        default=30, ge=1, description="Registrations per client address per minute (each runs Argon2)."
+    )
     max_participants_per_campaign: int = Field(
         default=20, ge=1, le=1000, description="People at one campaign's table at once."
     )
@@ -200,6 +206,23 @@ class BridgeSettings(BaseSettings):
         default=86400, ge=60, description="How long a request's reply is kept to answer a resend."
     )
     prune_interval: float = Field(default=300.0, gt=0, description="Seconds between retention passes.")
+    audit_retention_days: int = Field(
+        default=365, ge=0, description="Days audit entries are kept (0: forever)."
+    )
+    erased_stroke_retention_days: int = Field(
+        default=30, ge=0, description="Days an erased canvas stroke is kept (0: forever)."
+    )
+    dice_log_retention_days: int = Field(
+        default=180, ge=0, description="Days a dice roll is kept (0: forever)."
+    )
+    disabled_account_retention_days: int = Field(
+        default=365,
+        ge=0,
+        description="Days a disabled account nobody signs in to is kept before it is deleted (0: forever).",
+    )
+    retention_interval: float = Field(
+        default=86400.0, gt=0, description="Seconds between passes of the retention settings above."
+    )
     outbox_limit: int = Field(
         default=1024, ge=8, description="Messages queued for a slow client before it is disconnected."
     )

@@ -118,6 +118,35 @@ class BridgeClient:
     async def get(self, path: str) -> httpx.Response:
         return await self._http.get(path)
 
+    # -- API keys and the account's data ----------------------------------------------------------
+
+    async def login_with_api_key(self, key: str) -> Tokens:
+        """Tokens scoped like the API key ``key`` (``POST /api/auth/login {"apiKey"}``)."""
+        return self._keep(await self._post("/api/auth/login", json={"apiKey": key}))
+
+    async def create_api_key(self, name: str = "API key", **limits: Any) -> dict[str, Any]:
+        """A new key (``campaign_id``, ``role``, ``expires_in_seconds`` limit it); ``key`` is shown once."""
+        return await self._post("/api/auth/api-keys", json={"name": name, **limits}, headers=self._bearer())
+
+    async def list_api_keys(self) -> list[dict[str, Any]]:
+        response = await self._http.get("/api/auth/api-keys", headers=self._bearer())
+        return list(self._check(response).get("keys", []))
+
+    async def revoke_api_key(self, key_id: str) -> None:
+        self._check(await self._http.delete(f"/api/auth/api-keys/{key_id}", headers=self._bearer()))
+
+    async def export_account(self) -> dict[str, Any]:
+        """Everything the bridge and the content store hold about or by this account."""
+        return dict(self._check(await self._http.get("/api/me/export", headers=self._bearer())))
+
+    async def delete_account(self, password: str | None = None) -> dict[str, Any]:
+        """Delete this account (password, or a sign-in under 5 minutes old); what became of its campaigns."""
+        body = {} if password is None else {"password": password}
+        response = await self._http.request("DELETE", "/api/me", json=body, headers=self._bearer())
+        result = dict(self._check(response))
+        self.tokens = None
+        return result
+
     # -- campaigns ----------------------------------------------------------------------------
 
     async def create_campaign(self, name: str, **fields: Any) -> dict[str, Any]:

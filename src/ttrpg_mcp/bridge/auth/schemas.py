@@ -74,13 +74,30 @@ class RegisterRequest(BaseModel):
 
 
 class LoginRequest(BaseModel):
-    """Credentials. No pattern on the name: a malformed one is simply unknown (401)."""
+    """Credentials: a name and password, or an API key (the spike's ``apiKey``).
+
+    No pattern on the name: a malformed one is simply unknown (401).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
+    name: str | None = Field(
+        default=None,
         max_length=64,
         validation_alias=AliasChoices("username", "name"),
         description="The login name, sent as `username` (or `name`).",
     )
-    password: str = Field(repr=False, max_length=MAX_PASSWORD_LENGTH)
+    password: str | None = Field(default=None, repr=False, max_length=MAX_PASSWORD_LENGTH)
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        max_length=128,
+        validation_alias=AliasChoices("apiKey", "api_key"),
+        description="An API key (`ttk_...`) instead of a name and password; the tokens are scoped like it.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> LoginRequest:
+        if self.api_key is None and (self.name is None or self.password is None):
+            raise ValueError("send username and password, or apiKey")
+        return self

@@ -13,6 +13,8 @@ All methods are safe to cancel: a unit of work already started finishes or rolls
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar, TypeVarTuple
@@ -21,7 +23,8 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from ttrpg_mcp.bridge.auth import passwords, users
+from ttrpg_mcp.bridge.auth import api_keys, passwords, users
+from ttrpg_mcp.bridge.auth.api_keys import KeyScope
 from ttrpg_mcp.bridge.auth.schemas import TokenPair
 from ttrpg_mcp.bridge.auth.signing_key import signing_key
 from ttrpg_mcp.bridge.auth.tokens import TokenService
@@ -32,8 +35,9 @@ if TYPE_CHECKING:
 
     from ttrpg_mcp.bridge.settings import BridgeSettings
     from ttrpg_mcp.bridge.store import BridgeStore
+    from ttrpg_mcp.bridge.store.models import User
 
-__all__ = ["MAX_CONCURRENT_HASHES", "AuthService", "AuthenticatedUser"]
+__all__ = ["MAX_CONCURRENT_HASHES", "NO_EXPIRY", "AuthService", "AuthenticatedUser"]
 
 log = structlog.get_logger("ttrpg_mcp.bridge.auth")
 
@@ -42,6 +46,8 @@ _Ts = TypeVarTuple("_Ts")
 
 # Argon2 hashes at once: 4 x 64 MiB bounds the memory a burst of logins can take.
 MAX_CONCURRENT_HASHES = 4
+# token_expires_at of a session opened with an API key that never expires (9999-12-31).
+NO_EXPIRY = 253_402_300_799
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,10 @@ class AuthenticatedUser:
     name: str
     display_name: str
     token_expires_at: int
+    # Set when the credential was an API key or a token issued for one: what it is limited to.
+    scope: KeyScope | None = None
+    # When a password sign-in (or its refresh) issued the access token; None for API keys.
+    token_issued_at: int | None = None
 
 
 class AuthService:
@@ -68,6 +78,7 @@ class AuthService:
         self.tokens = tokens
         self.registration = registration
         self._hashing = anyio.CapacityLimiter(MAX_CONCURRENT_HASHES)
+        self._key_touched: dict[str, float] = {}  # API key id -> when last_used_at was written
 
     @classmethod
     def from_settings(cls, settings: BridgeSettings, store: BridgeStore) -> AuthService:
@@ -129,6 +140,11 @@ class AuthService:
         log.info("login", user_id=pair.user_info.id, user=pair.user_info.name, rehashed=new_hash is not None)
         return pair
 
+    async def check_password(self, name: str, password: str) -> None:
+        """Confirm a signed-in person's password before something irreversible (deleting the account)."""
+        candidate = await self.store.run(lambda db: users.find_login(db, name), readonly=True)
+        await self._in_hashing_thread(users.check_login, candidate, password)
+
     async def refresh(self, refresh_token: str) -> TokenPair:
         """Rotate a refresh token: a new pair in its family, the old token spent."""
         try:
@@ -145,15 +161,62 @@ class AuthService:
         await self.store.run(lambda db: self.tokens.logout(db, refresh_token))
 
     async def verify_access(self, token: str) -> AuthenticatedUser:
-        """The user of a valid access token; ``invalid_token``/``token_expired`` otherwise."""
+        """The user of a valid access token or API key; ``invalid_token``/``token_expired`` otherwise."""
+        if api_keys.is_api_key(token):
+            return await self._verify_key(token)
         claims = self.tokens.decode_access(token)  # pure and fast: a bad token costs no thread
-        user = await self.store.run(lambda db: self.tokens.check_access(db, claims), readonly=True)
+
+        def check(db: Session) -> tuple[User, KeyScope | None]:
+            user = self.tokens.check_access(db, claims)
+            return user, api_keys.live_key(db, claims.key_id) if claims.key_id else None
+
+        user, scope = await self.store.run(check, readonly=True)
         return AuthenticatedUser(
             user_id=user.id,
             name=user.name,
             display_name=user.display_name,
             token_expires_at=int(claims.expires_at.timestamp()),
+            scope=scope,
+            token_issued_at=int(claims.issued_at.timestamp()) if claims.issued_at else None,
         )
+
+    async def _verify_key(self, key: str) -> AuthenticatedUser:
+        # A read, so a bot's requests do not queue on the store's write lock; last_used_at is
+        # written at most once a minute per key (and per process).
+        user, scope, expires_at = await self.store.run(
+            lambda db: api_keys.authenticate_key(db, key, touch=False), readonly=True
+        )
+        now = time.monotonic()
+        if (
+            now - self._key_touched.get(scope.key_id, -math.inf)
+            >= api_keys.LAST_USED_RESOLUTION.total_seconds()
+        ):
+            self._key_touched[scope.key_id] = now
+            await self.store.run(lambda db: api_keys.touch_key(db, scope.key_id))
+        return AuthenticatedUser(
+            user_id=user.id,
+            name=user.name,
+            display_name=user.display_name,
+            token_expires_at=int(expires_at.timestamp()) if expires_at else NO_EXPIRY,
+            scope=scope,
+        )
+
+    async def login_with_key(self, key: str) -> TokenPair:
+        """A token pair (a new family) scoped like the API key ``key``, as the spike's login has it."""
+
+        def issue(db: Session) -> TokenPair:
+            user, scope, _expires = api_keys.authenticate_key(db, key)
+            return self.tokens.issue_pair(db, user, key_id=scope.key_id)
+
+        if not api_keys.is_api_key(key):
+            raise BridgeError("invalid_credentials", "not an API key")
+        try:
+            pair = await self.store.run(issue)
+        except BridgeError as error:
+            log.info("login_refused", code=error.code, credential="api_key")
+            raise BridgeError("invalid_credentials", "unknown, revoked or expired API key") from None
+        log.info("login", user_id=pair.user_info.id, credential="api_key")
+        return pair
 
     async def purge_expired_tokens(self) -> int:
         """Delete refresh-token rows past their expiry; worth calling at start and now and then."""

@@ -31,6 +31,7 @@ import jwt
 from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
+from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.auth.schemas import TokenPair, UserInfo
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.store.database import affected_rows
@@ -56,6 +57,10 @@ class AccessClaims:
     jti: str
     family_id: str
     expires_at: datetime
+    # The API key the token was issued for (login with ``apiKey``); the token is as narrow as
+    # the key and dies with it.
+    key_id: str | None = None
+    issued_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,14 @@ class RefreshClaims:
     jti: str
     family_id: str
     expires_at: datetime
+    key_id: str | None = None
+
+
+def _key_claim(claims: dict[str, Any]) -> str | None:
+    key = claims.get("key")
+    if key is not None and not isinstance(key, str):
+        raise BridgeError("invalid_token", "not a valid token")
+    return key
 
 
 class TokenService:
@@ -125,6 +138,8 @@ class TokenService:
             jti=claims["jti"],
             family_id=claims["fam"],
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            key_id=_key_claim(claims),
+            issued_at=datetime.fromtimestamp(claims["iat"], UTC),
         )
 
     def decode_refresh(self, token: str, *, verify_exp: bool = True) -> RefreshClaims:
@@ -135,17 +150,25 @@ class TokenService:
             jti=claims["jti"],
             family_id=claims["fam"],
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            key_id=_key_claim(claims),
         )
 
     # -- with the store ---------------------------------------------------------------------------
 
-    def issue_pair(self, db: Session, user: User, *, family_id: str | None = None) -> TokenPair:
-        """A new access and refresh token for ``user``; a new family unless ``family_id`` is given."""
+    def issue_pair(
+        self, db: Session, user: User, *, family_id: str | None = None, key_id: str | None = None
+    ) -> TokenPair:
+        """A new access and refresh token for ``user``; a new family unless ``family_id`` is given.
+
+        With ``key_id`` both tokens name the API key they were issued for (claim ``key``).
+        """
         now = self._clock()
         family_id = family_id or f"fam_{secrets.token_urlsafe(12)}"
         issued = int(now.timestamp())
+        scope = {"key": key_id} if key_id is not None else {}
         access = self._encode(
             {
+                **scope,
                 "sub": user.id,
                 "name": user.name,
                 "typ": "access",
@@ -159,6 +182,7 @@ class TokenService:
         expires_at = now + timedelta(seconds=self.refresh_ttl)
         refresh = self._encode(
             {
+                **scope,
                 "sub": user.id,
                 "typ": "refresh",
                 "fam": family_id,
@@ -200,6 +224,8 @@ class TokenService:
         )
         if revoked:
             raise BridgeError("invalid_token", "the token's session has been revoked; please log in again")
+        if claims.key_id is not None:
+            api_keys.live_key(db, claims.key_id)
         return user
 
     def authenticate_access(self, db: Session, token: str) -> User:
@@ -226,6 +252,8 @@ class TokenService:
         user = db.get(User, row.user_id)
         if user is None or user.disabled:
             raise BridgeError("invalid_token", "the token's account is disabled or gone")
+        if claims.key_id is not None:
+            api_keys.live_key(db, claims.key_id)
         # Spend it with one conditional UPDATE: of two requests racing with the same token, one
         # wins and the other is treated as the reuse it is.
         spent = db.execute(
@@ -238,7 +266,7 @@ class TokenService:
         )
         if affected_rows(spent) != 1:
             self._revoke_family_and_refuse(db, row.family_id, now, _REUSE_DETECTED)
-        return self.issue_pair(db, user, family_id=row.family_id)
+        return self.issue_pair(db, user, family_id=row.family_id, key_id=claims.key_id)
 
     def logout(self, db: Session, refresh_token: str) -> None:
         """Revoke the family of a refresh token; an expired but genuine token still logs out."""

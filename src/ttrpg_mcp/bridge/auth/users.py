@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.auth.passwords import (
     check_password_policy,
     hash_password,
@@ -216,7 +217,7 @@ def create_invite(
     now = utcnow()
     db.add(
         RegistrationInvite(
-            code=code,
+            code_hash=secret_digest(code),
             created_by=created_by,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
@@ -234,7 +235,7 @@ def consume_invite(db: Session, code: str, *, now: datetime | None = None) -> No
     result = db.execute(
         update(RegistrationInvite)
         .where(
-            RegistrationInvite.code == code,
+            RegistrationInvite.code_hash == secret_digest(code),
             RegistrationInvite.uses_left > 0,
             RegistrationInvite.expires_at > now,
         )

@@ -26,9 +26,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from ttrpg_mcp.bridge import claims
+from ttrpg_mcp.bridge.auth import users
 from ttrpg_mcp.bridge.auth.schemas import LoginRequest, RegisterRequest, TokenPair, UserInfo
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
+from ttrpg_mcp.bridge.http.audit_trail import client_address, record_action
 
 __all__ = [
     "ErrorDetail",
@@ -153,11 +155,24 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
     "/register",
     status_code=201,
     summary="Create an account and log it in.",
-    responses=error_responses("invalid_message", "registration_closed", "user_exists"),
+    responses=error_responses("invalid_message", "registration_closed", "user_exists", "rate_limited"),
 )
-async def register(body: RegisterRequest, auth: AuthDep, response: Response) -> TokenPair:
+async def register(body: RegisterRequest, auth: AuthDep, request: Request, response: Response) -> TokenPair:
     response.headers["Cache-Control"] = "no-store"
-    return await auth.register(body.name, body.password, body.display_name, body.invite_code)
+    address = client_address(request)
+    # Registering runs Argon2, like a login: the same per-address budget keeps it from being
+    # a lever on the CPU.
+    throttle = getattr(request.app.state, "register_throttle", None)
+    if throttle is not None:
+        throttle.check(address)
+    pair = await auth.register(body.name, body.password, body.display_name, body.invite_code)
+    await record_action(
+        auth.store,
+        "account_registered",
+        user_id=pair.user_info.id,
+        detail={"address": address, "invite": body.invite_code is not None},
+    )
+    return pair
 
 
 @router.post(
@@ -168,9 +183,53 @@ async def register(body: RegisterRequest, auth: AuthDep, response: Response) -> 
 async def login(body: LoginRequest, auth: AuthDep, request: Request, response: Response) -> TokenPair:
     response.headers["Cache-Control"] = "no-store"
     throttle = getattr(request.app.state, "login_throttle", None)
+    address = client_address(request)
+    if body.api_key is not None:
+        if throttle is not None:  # the key's visible prefix stands for the account
+            throttle.check(f"key:{body.api_key[:12]}", address)
+        try:
+            pair = await auth.login_with_key(body.api_key)
+        except BridgeError as error:
+            await record_action(
+                auth.store,
+                "sign_in",
+                user_id=None,
+                result=error.code,
+                detail={"address": address, "credential": "api_key"},
+            )
+            raise
+        await record_action(
+            auth.store,
+            "sign_in",
+            user_id=pair.user_info.id,
+            detail={"address": address, "credential": "api_key"},
+        )
+        return pair
+    # The model's validator saw to both.
+    assert body.name is not None
+    assert body.password is not None
     if throttle is not None:
-        throttle.check(body.name, request.client.host if request.client else "unknown")
-    return await auth.login(body.name, body.password)
+        throttle.check(body.name, address)
+    try:
+        pair = await auth.login(body.name, body.password)
+    except BridgeError as error:
+        # The account tried, if the name is one; never the name typed, which may be a password.
+        tried = await auth.store.run(lambda db: users.find_login(db, body.name or ""), readonly=True)
+        await record_action(
+            auth.store,
+            "sign_in",
+            user_id=tried.user_id if tried else None,
+            result=error.code,
+            detail={"address": address, "credential": "password"},
+        )
+        raise
+    await record_action(
+        auth.store,
+        "sign_in",
+        user_id=pair.user_info.id,
+        detail={"address": address, "credential": "password"},
+    )
+    return pair
 
 
 @router.post(
@@ -178,9 +237,21 @@ async def login(body: LoginRequest, auth: AuthDep, request: Request, response: R
     summary="Exchange a refresh token for a new pair; the old one stops working.",
     responses=error_responses("unauthenticated", "invalid_token", "token_expired"),
 )
-async def refresh(token: RefreshBearer, auth: AuthDep, response: Response) -> TokenPair:
+async def refresh(token: RefreshBearer, auth: AuthDep, request: Request, response: Response) -> TokenPair:
     response.headers["Cache-Control"] = "no-store"
-    return await auth.refresh(token)
+    try:
+        return await auth.refresh(token)
+    except BridgeError as error:
+        if (error.data or {}).get("reason") == "refresh_token_reuse":
+            subject = auth.tokens.decode_refresh(token, verify_exp=False).user_id
+            await record_action(
+                auth.store,
+                "refresh_reuse_detected",
+                user_id=subject,
+                result=error.code,
+                detail={"address": client_address(request)},
+            )
+        raise
 
 
 @router.post(

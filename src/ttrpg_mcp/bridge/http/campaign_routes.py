@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge import audit, campaigns, claims
+from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.campaigns import CampaignSummary, InviteView, MemberView
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -165,8 +166,43 @@ async def _announce(request: Request, campaign_id: str, user_id: str, role: Role
         await hook(campaign_id, user_id, role)
 
 
-def _detail(db: Session, campaign_id: str, user_id: str) -> CampaignDetail:
-    role = campaigns.require_role(db, campaign_id, user_id)
+def _role(db: Session, campaign_id: str, user: AuthenticatedUser) -> Role:
+    """The caller's role in the campaign, narrowed by the API key they came with, if any."""
+    return api_keys.scoped_role(
+        user.scope, campaign_id, campaigns.require_role(db, campaign_id, user.user_id)
+    )
+
+
+def _audit(
+    db: Session,
+    campaign_id: str,
+    user: AuthenticatedUser,
+    action: str,
+    target: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record a campaign's HTTP action in the same unit of work as the change."""
+    audit.record(
+        db,
+        campaign_id=campaign_id,
+        user_id=user.user_id,
+        action=action,
+        target=target,
+        result="ok",
+        detail=detail,
+    )
+
+
+def _unscoped(user: AuthenticatedUser, doing: str) -> None:
+    """Refuse ``doing`` to a key limited to one campaign: it may not reach beyond it."""
+    if user.scope is not None and user.scope.campaign_id is not None:
+        raise BridgeError("forbidden", f"an API key limited to one campaign may not {doing}")
+
+
+def _detail(
+    db: Session, campaign_id: str, user_id: str, user: AuthenticatedUser | None = None
+) -> CampaignDetail:
+    role = campaigns.require_role(db, campaign_id, user_id) if user is None else _role(db, campaign_id, user)
     record = campaigns.get_campaign(db, campaign_id)
     members = campaigns.members(db, campaign_id)
     return CampaignDetail(
@@ -216,6 +252,7 @@ router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
     responses=error_responses(*_AUTH_ERRORS, "invalid_message", "conflict", *_MCP_ERRORS),
 )
 async def create_campaign(body: CreateCampaignRequest, user: CurrentUser, request: Request) -> CampaignDetail:
+    _unscoped(user, "create campaigns")
     pool = request.app.state.bridge.pool
     # One MCP session per HTTP request, released when it ends: in isolation mode the request
     # leases a child, which must not outlive it (nor be stopped under a concurrent request).
@@ -241,6 +278,7 @@ async def create_campaign(body: CreateCampaignRequest, user: CurrentUser, reques
 
     def record(db: Session) -> CampaignDetail:
         campaigns.create_campaign(db, campaign_id, name, user.user_id)
+        _audit(db, campaign_id, user, "campaign_created", campaign_id)
         return _detail(db, campaign_id, user.user_id)
 
     detail = await _store(request).run(record)
@@ -257,6 +295,8 @@ async def list_campaigns(user: CurrentUser, request: Request) -> CampaignList:
     listed = await _store(request).run(
         lambda db: campaigns.list_campaigns_for(db, user.user_id), readonly=True
     )
+    if user.scope is not None and user.scope.campaign_id is not None:
+        listed = [summary for summary in listed if summary.id == user.scope.campaign_id]
     return CampaignList(campaigns=listed)
 
 
@@ -266,9 +306,14 @@ async def list_campaigns(user: CurrentUser, request: Request) -> CampaignList:
     responses=error_responses(*_AUTH_ERRORS, "invalid_message", "not_found", "forbidden", "conflict"),
 )
 async def join_campaign(body: JoinRequest, user: CurrentUser, request: Request) -> CampaignSummary:
-    summary, role = await _store(request).run(
-        lambda db: campaigns.join_with_code(db, body.code, user.user_id)
-    )
+    _unscoped(user, "join campaigns")
+
+    def join(db: Session) -> tuple[CampaignSummary, Role]:
+        summary, role = campaigns.join_with_code(db, body.code, user.user_id)
+        _audit(db, summary.id, user, "invite_used", user.user_id, {"role": role})
+        return summary, role
+
+    summary, role = await _store(request).run(join)
     log.info("campaign_joined", campaign_id=summary.id, user_id=user.user_id, role=role)
     await _announce(request, summary.id, user.user_id, role)
     return summary
@@ -280,6 +325,7 @@ async def join_campaign(body: JoinRequest, user: CurrentUser, request: Request) 
     responses=error_responses(*_AUTH_ERRORS, "forbidden", *_MCP_ERRORS),
 )
 async def list_unclaimed(user: CurrentUser, request: Request) -> UnclaimedList:
+    _unscoped(user, "list other campaigns")
     store = _store(request)
     await store.run(lambda db: claims.require_admin(db, user.user_id), readonly=True)
     result = await _content_tool(
@@ -298,6 +344,7 @@ async def list_unclaimed(user: CurrentUser, request: Request) -> UnclaimedList:
     responses=error_responses(*_AUTH_ERRORS, "forbidden", "not_found", "conflict", *_MCP_ERRORS),
 )
 async def claim_campaign(campaign_id: str, user: CurrentUser, request: Request) -> CampaignDetail:
+    _unscoped(user, "claim campaigns")
     store = _store(request)
     await store.run(lambda db: claims.require_admin(db, user.user_id), readonly=True)
     viewer = Viewer("gm", user.user_id, campaign_id)
@@ -311,6 +358,7 @@ async def claim_campaign(campaign_id: str, user: CurrentUser, request: Request) 
     def record(db: Session) -> CampaignDetail:
         claims.require_admin(db, user.user_id)
         claims.claim_campaign(db, campaign_id, str(content.get("name") or campaign_id), user.user_id)
+        _audit(db, campaign_id, user, "campaign_claimed", campaign_id)
         return _detail(db, campaign_id, user.user_id)
 
     detail = await store.run(record)
@@ -325,7 +373,7 @@ async def claim_campaign(campaign_id: str, user: CurrentUser, request: Request) 
     responses=error_responses(*_AUTH_ERRORS, "forbidden"),
 )
 async def get_campaign(campaign_id: str, user: CurrentUser, request: Request) -> CampaignDetail:
-    return await _store(request).run(lambda db: _detail(db, campaign_id, user.user_id), readonly=True)
+    return await _store(request).run(lambda db: _detail(db, campaign_id, user.user_id, user), readonly=True)
 
 
 @router.post(
@@ -338,7 +386,8 @@ async def create_invite(
     campaign_id: str, body: CreateInviteRequest, user: CurrentUser, request: Request
 ) -> InviteView:
     def invite(db: Session) -> InviteView:
-        require(campaigns.require_role(db, campaign_id, user.user_id), Action.MANAGE_MEMBERS, "invite people")
+        require(_role(db, campaign_id, user), Action.MANAGE_MEMBERS, "invite people")
+        _audit(db, campaign_id, user, "invite_created", None, {"role": body.role, "uses": body.uses})
         return campaigns.create_invite(
             db, campaign_id, body.role, user.user_id, uses=body.uses, ttl_seconds=body.expires_in_seconds
         )
@@ -357,8 +406,10 @@ async def change_role(
     campaign_id: str, user_id: str, body: RoleChange, user: CurrentUser, request: Request
 ) -> MemberView:
     def change(db: Session) -> MemberView:
-        require(campaigns.require_role(db, campaign_id, user.user_id), Action.MANAGE_MEMBERS, "change roles")
-        return campaigns.set_role(db, campaign_id, user_id, body.role)
+        require(_role(db, campaign_id, user), Action.MANAGE_MEMBERS, "change roles")
+        member = campaigns.set_role(db, campaign_id, user_id, body.role)
+        _audit(db, campaign_id, user, "role_changed", user_id, {"role": body.role})
+        return member
 
     member = await _store(request).run(change)
     log.info(
@@ -376,10 +427,11 @@ async def change_role(
 )
 async def remove_member(campaign_id: str, user_id: str, user: CurrentUser, request: Request) -> None:
     def remove(db: Session) -> None:
-        role = campaigns.require_role(db, campaign_id, user.user_id)
+        role = _role(db, campaign_id, user)
         if user_id != user.user_id:
             require(role, Action.MANAGE_MEMBERS, "remove members")
         campaigns.remove_member(db, campaign_id, user_id)
+        _audit(db, campaign_id, user, "member_removed", user_id)
 
     await _store(request).run(remove)
     log.info("campaign_member_removed", campaign_id=campaign_id, user_id=user_id, by=user.user_id)
@@ -405,9 +457,7 @@ async def read_audit(
     before: Annotated[int | None, Query(ge=1, description="Only entries older than this id.")] = None,
 ) -> AuditPage:
     def page(db: Session) -> AuditPage:
-        require(
-            campaigns.require_role(db, campaign_id, user.user_id), Action.MANAGE_MEMBERS, "read the audit log"
-        )
+        require(_role(db, campaign_id, user), Action.MANAGE_MEMBERS, "read the audit log")
         return AuditPage(entries=audit.entries(db, campaign_id, limit=limit, before=before))
 
     return await _store(request).run(page, readonly=True)

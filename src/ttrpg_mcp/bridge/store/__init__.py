@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ttrpg_mcp.bridge.store.database import BridgeStore, affected_rows
 from ttrpg_mcp.bridge.store.models import (
+    ApiKey,
     AuditEntry,
     Base,
     Campaign,
@@ -26,6 +27,7 @@ from ttrpg_mcp.bridge.store.models import (
 )
 
 __all__ = [
+    "ApiKey",
     "AuditEntry",
     "Base",
     "BridgeStore",

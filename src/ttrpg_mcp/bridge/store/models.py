@@ -40,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "NAMING_CONVENTION",
+    "ApiKey",
     "Base",
     "Campaign",
     "CampaignEvent",
@@ -143,13 +144,14 @@ class RegistrationInvite(Base):
 
     __tablename__ = "registration_invites"
 
-    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # SHA-256 of the code (see ``bridge/auth/digests.py``): a copy of the store admits nobody.
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     uses_left: Mapped[int] = mapped_column(Integer)
 
-    def __repr__(self) -> str:  # the code is a credential
+    def __repr__(self) -> str:  # even the hash stays out of logs
         return f"RegistrationInvite(expires_at={self.expires_at!r}, uses_left={self.uses_left!r})"
 
 
@@ -198,7 +200,8 @@ class CampaignInvite(Base):
     __tablename__ = "campaign_invites"
     __table_args__ = (CheckConstraint(_ROLE_CHECK, name="role"),)
 
-    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # SHA-256 of the code (see ``bridge/auth/digests.py``): a copy of the store seats nobody.
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
@@ -335,3 +338,29 @@ class FeedCursor(Base):
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A long-lived credential for a bot, a script or an agent, kept only as its SHA-256.
+
+    ``prefix`` is the key's first few characters, shown in listings so people can tell keys
+    apart; it is far too short to guess the rest. ``campaign_id`` and ``role`` narrow what the
+    key may do (one campaign, a role no higher than its owner's there).
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    role: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    def __repr__(self) -> str:  # never the hash
+        return f"ApiKey(id={self.id!r}, prefix={self.prefix!r}, revoked_at={self.revoked_at!r})"
