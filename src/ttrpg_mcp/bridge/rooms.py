@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -176,8 +176,7 @@ class Rooms:
         role = api_keys.scoped_role(user.scope, campaign_id, role)  # an API key may narrow it
         if session.campaign_id and session.campaign_id != campaign_id:
             await self.leave(session)
-        room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
-        async with room.lock:
+        async with self._current_room(campaign_id) as room:
             participant = room.participants.get(user.user_id)
             others = participant.sessions - {session} if participant is not None else set()
             if participant is not None and others and participant.role != role:
@@ -302,7 +301,8 @@ class Rooms:
             campaign_id, "participant_left", {"user_id": participant.user_id, "username": participant.name}
         )
         if not room.participants:
-            self._rooms.pop(campaign_id, None)
+            async with room.lock:  # never while a change is being delivered through it
+                self._retire_if_empty(campaign_id, room)
 
     async def membership_changed(self, campaign_id: str, user_id: str, role: Role | None) -> None:
         """A GM changed someone's role or removed them: apply it to their live sessions now."""
@@ -346,7 +346,6 @@ class Rooms:
         can be resent after a reconnect (see :mod:`ttrpg_mcp.bridge.requests`), its reply is
         stored in the same transaction, so a resend is answered and never applied twice.
         """
-        room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
         request = requests.current()
 
         def unit(db: Session) -> tuple[T, list[tuple[str, dict[str, Any], int]], dict[str, Any] | None]:
@@ -364,14 +363,41 @@ class Rooms:
                     request.audited = True
             return result, logged, message
 
-        async with room.lock:
+        async with self._current_room(campaign_id) as room:
             result, logged, message = await self._store.run(unit)
             for event_type, data, seq in logged:
                 for participant, session in room.sessions():
                     await session.send(
                         self.event_message(event_type, data, seq, campaign_id, participant.viewer, session)
                     )
+            # A change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
+            self._retire_if_empty(campaign_id, room)
         return result, [seq for _, _, seq in logged], message
+
+    @contextlib.asynccontextmanager
+    async def _current_room(self, campaign_id: str) -> AsyncIterator[CampaignRoom]:
+        """The campaign's room as it is once its lock is held, with the lock held.
+
+        A room is retired when its last participant leaves. A change or a join that waited on
+        a retired room's lock would deliver its events to nobody, or seat a session where no
+        event arrives any more (a session joining the new room would then miss them): so the
+        room is looked up again once the lock is held, and a retired one is let go.
+        """
+        while True:
+            room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
+            await room.lock.acquire()
+            if self._rooms.get(campaign_id) is room:
+                break
+            room.lock.release()
+        try:
+            yield room
+        finally:
+            room.lock.release()
+
+    def _retire_if_empty(self, campaign_id: str, room: CampaignRoom) -> None:
+        """Drop an empty room (the caller holds its lock); the next change or join makes a new one."""
+        if not room.participants and self._rooms.get(campaign_id) is room:
+            del self._rooms[campaign_id]
 
     @staticmethod
     def event_message(
