@@ -71,7 +71,7 @@ async def _until(condition: Any) -> None:
     event of its own: polling is the only way to see it.
     """
     while not condition():
-        await asyncio.sleep(0.005)  # noqa: ASYNC110  # see the docstring
+        await asyncio.sleep(0.005)  # see the docstring
 
 
 async def test_a_session_seated_while_its_room_is_retired_still_receives_every_event(
