@@ -77,9 +77,9 @@ def test_tls_is_1_3_unless_configured_down_to_1_2_with_a_warning(
 
 
 def test_plain_http_gets_no_hsts_but_html_still_gets_a_policy(data_dir: Path) -> None:
-    """Without TLS there is no HSTS (browsers ignore it there); /docs and /redoc still carry a CSP."""
-    with run_bridge(data_dir) as running:
-        for path in ("/docs", "/redoc"):
+    """Without TLS there is no HSTS (browsers ignore it there); the bridge's own pages carry a CSP."""
+    with run_bridge(data_dir, {"TTRPG_WEB_DIR": str(data_dir / "no-web-build")}) as running:
+        for path in ("/docs", "/"):  # the offline API page, and the page shown with no web build
             page = httpx.get(f"{running.base_url}{path}", timeout=5)
             assert page.headers["content-security-policy"] == HTML_POLICY.decode()
             assert "strict-transport-security" not in page.headers

@@ -339,6 +339,10 @@ def scrub_content(db: Session, deletion: Deletion) -> dict[str, int]:
         snapshot = _scrub(version.snapshot, words)
         if snapshot != version.snapshot:
             version.snapshot = snapshot
+    # Who made each change and each tool roll: kept for the table, as a deleted user's. Bulk
+    # updates, so the scrub itself records no change of these rows in the change log.
+    for model in (content.ContentChange, content.RollLogEntry):
+        db.execute(update(model).where(model.actor == user_id).values(actor=DELETED_USER_ID))
     db.flush()
     return {"characters": len(characters), "notes": len(notes)}
 

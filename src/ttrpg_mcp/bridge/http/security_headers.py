@@ -4,9 +4,11 @@
   or a proxy that says so in the forwarded headers uvicorn trusts): a browser that has been
   here once will not be talked down to plain http.
 * ``Content-Security-Policy`` on every HTML answer that has none of its own. The bridge's own
-  HTML is the API documentation (``/docs``, ``/redoc``), which loads its scripts from the
-  jsDelivr CDN; :data:`HTML_POLICY` allows exactly that and nothing else from elsewhere. A
-  page that sets its own policy (the web app) keeps it.
+  HTML is the API documentation (``/docs``, served with its Swagger UI files by the bridge
+  itself) and the page shown while the web app is not built; :data:`HTML_POLICY` allows
+  nothing from elsewhere. The documentation page starts Swagger UI with an inline script
+  (FastAPI's template), hence ``'unsafe-inline'`` here and only here: the web app sets its
+  own, hash-based policy and keeps it.
 * Every ``Set-Cookie`` gets ``Secure``, ``HttpOnly`` and ``SameSite=Strict`` when missing:
   the bridge's cookies are credentials, never for scripts and never for other sites.
 
@@ -24,10 +26,10 @@ __all__ = ["HSTS", "HTML_POLICY", "harden", "secure_cookie"]
 HSTS = b"max-age=31536000; includeSubDomains"
 HTML_POLICY = (
     b"default-src 'self'; "
-    b"script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    b"font-src 'self' https://fonts.gstatic.com; "
-    b"img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+    b"script-src 'self' 'unsafe-inline'; "
+    b"style-src 'self' 'unsafe-inline'; "
+    b"font-src 'self'; "
+    b"img-src 'self' data:; "
     b"worker-src 'self' blob:; "
     b"connect-src 'self'; "
     b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
