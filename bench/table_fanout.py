@@ -10,9 +10,10 @@ whose p99 passes 100 ms. For each step: deliveries/s, p50/p99/p99.9 and the brid
 ``websockets.broadcast`` of each received frame to every connection, no auth, no storage, no
 masking: the ceiling of a Python WebSocket fan-out on this machine.
 
-The load client is Python in one process on the same cores; it saturates long before 40,000
-deliveries/s, so the bridge's figure is the delivered rate while its p99 stays under the
-bound, with its CPU share showing how much headroom the bridge itself has. Writes
+Both runs use the same raw ``websockets`` client (the bridge's seats authenticate and sit
+down with ``?token=...&campaign_id=...``). The load client is Python in one process on the
+same cores; it saturates long before 40,000 deliveries/s, so the figure is the delivered rate
+while p99 stays under the bound, with the server's CPU share showing its own headroom. Writes
 ``bench/results/table_fanout.json``.
 """
 
@@ -38,7 +39,7 @@ import websockets
 
 from bridge_server import running_bridge
 from timing import machine_info
-from ttrpg_mcp.client import BridgeClient, BridgeConnection
+from ttrpg_mcp.client import BridgeClient
 
 RESULTS = Path(__file__).parent / "results" / "table_fanout.json"
 RATES = (20, 50, 100, 200, 400, 800)  # rolls per second across all senders
@@ -131,31 +132,38 @@ async def bridge_run(seats: int, senders: int, seconds: float) -> list[Any]:
             campaign_id = (await gm.create_campaign("Fan-out"))["id"]
             for client in clients[1:]:
                 await client.join_campaign((await gm.create_invite(campaign_id, role="player"))["code"])
-            async with contextlib.AsyncExitStack() as stack:
-                tables: list[BridgeConnection] = [
-                    await stack.enter_async_context(c.connect(campaign_id=campaign_id, transport="websocket"))
-                    for c in clients
-                ]
+            # The same raw WebSocket client as the bare relay's: token and seat in the query.
+            ws_base = base_url.replace("http://", "ws://")
+            sockets = []
+            for client in clients:
+                assert client.tokens is not None
+                url = f"{ws_base}/ws?token={client.tokens.access_token}&campaign_id={campaign_id}"
+                sockets.append(await websockets.connect(url, max_size=None))
 
-                async def receive(table: BridgeConnection) -> None:
-                    async for event in table.events():
-                        if event["type"] == "dice_roll":
-                            collector.seen(str(event["data"].get("purpose", "")))
+            async def receive(ws: Any) -> None:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    async for raw in ws:
+                        message = json.loads(raw)
+                        if message.get("type") == "dice_roll":
+                            collector.seen(str(message["data"].get("purpose", "")))
 
-                readers = [asyncio.create_task(receive(t)) for t in tables]
+            readers = [asyncio.create_task(receive(ws)) for ws in sockets]
 
-                async def send(index: int, purpose: str) -> None:
-                    await tables[index].send(
-                        {"type": "dice_roll", "data": {"expression": "1d20+5", "purpose": purpose}}
-                    )
+            async def send(index: int, purpose: str) -> None:
+                data = {"expression": "1d20+5", "purpose": purpose}
+                await sockets[index].send(
+                    json.dumps({"type": "dice_roll", "id": uuid.uuid4().hex, "data": data})
+                )
 
-                try:
-                    return await _steps(send, senders, collector, seconds, _children_cpu)
-                finally:
-                    for task in readers:
-                        task.cancel()
-                    await asyncio.gather(*readers, return_exceptions=True)
-                    await asyncio.gather(*(c.aclose() for c in clients))
+            try:
+                return await _steps(send, senders, collector, seconds, _children_cpu)
+            finally:
+                for task in readers:
+                    task.cancel()
+                await asyncio.gather(*readers, return_exceptions=True)
+                for ws in sockets:
+                    await ws.close()
+                await asyncio.gather(*(c.aclose() for c in clients))
     return []
 
 
