@@ -148,6 +148,7 @@ async def bridge_run(seats: int, senders: int, seconds: float) -> list[Any]:
                             collector.seen(str(message["data"].get("purpose", "")))
 
             readers = [asyncio.create_task(receive(ws)) for ws in sockets]
+            await asyncio.sleep(2.0)  # the joins' own fan-out (participant_joined x 100) settles
 
             async def send(index: int, purpose: str) -> None:
                 data = {"expression": "1d20+5", "purpose": purpose}
