@@ -8,7 +8,8 @@ receipt for every roll it is shown. A step lasts a few seconds; the run stops af
 whose p99 passes 100 ms. For each step: deliveries/s, p50/p99/p99.9 and the bridge's CPU
 (itself and its MCP children, from ``/proc``). The same load then runs against a bare relay:
 ``websockets.broadcast`` of each received frame to every connection, no auth, no storage, no
-masking: the ceiling of a Python WebSocket fan-out on this machine.
+masking: the ceiling of a Python WebSocket fan-out on this machine. While seating the 100,
+it also times connect + authenticate + seat for each (socket open to the bridge's first reply).
 
 Both runs use the same raw ``websockets`` client (the bridge's seats authenticate and sit
 down with ``?token=...&campaign_id=...``). The load client is Python in one process on the
@@ -118,6 +119,10 @@ def _children_cpu() -> float:
     return total
 
 
+seat_times: list[float] = []  # connect + authenticate + seat, per seat of the bridge run
+first_types: set[str] = set()
+
+
 async def bridge_run(seats: int, senders: int, seconds: float) -> list[Any]:
     collector = Collector()
     with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch:
@@ -138,7 +143,14 @@ async def bridge_run(seats: int, senders: int, seconds: float) -> list[Any]:
             for client in clients:
                 assert client.tokens is not None
                 url = f"{ws_base}/ws?token={client.tokens.access_token}&campaign_id={campaign_id}"
-                sockets.append(await websockets.connect(url, max_size=None))
+                # Connect + authenticate + seat: from opening the socket to the first reply
+                # (the bridge authenticates and seats before it answers).
+                started = time.perf_counter()
+                ws = await websockets.connect(url, max_size=None)
+                first = json.loads(await ws.recv())
+                seat_times.append((time.perf_counter() - started) * 1000)
+                first_types.add(str(first.get("type")))
+                sockets.append(ws)
 
             async def receive(ws: Any) -> None:
                 with contextlib.suppress(websockets.ConnectionClosed):
@@ -242,6 +254,8 @@ async def _run(seats: int, senders: int, seconds: float) -> dict[str, Any]:
             "ttrpg-bridge dice_roll": await bridge_run(seats, senders, seconds),
             "bare websockets.broadcast": await relay_run(seats, senders, seconds),
         },
+        "connect_authenticate_seat": _cuts(seat_times)
+        | {"n": len(seat_times), "first_reply": sorted(first_types)},
     }
 
 
@@ -261,6 +275,7 @@ def main() -> None:
             default=None,
         )
         print(f"{name}: best under p99 {P99_BOUND_MS} ms: {best}")
+    print(f"connect + authenticate + seat: {report['connect_authenticate_seat']}")
     print(f"wrote {RESULTS}")
 
 
