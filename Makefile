@@ -84,13 +84,17 @@ web-test: web-deps
 e2e: install web
 	cd $(WEB) && $(NPM) run test:e2e
 
-## bench: stdio and bridge latency, table fan-out, resume, change feed (bench/results/*.json)
+## bench: latency, relay and fan-out side by side with peers, change feed (bench/results/*.json, *.png)
 bench: install
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/resume.py
 	$(BIN)/python bench/change_feed.py
+	$(BIN)/python bench/server_overhead.py
+	$(BIN)/python bench/tool_relay.py
+	$(BIN)/python bench/table_fanout.py
+	$(BIN)/python bench/plots.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis $(WEB_DIST) $(WEB)/build $(WEB)/node_modules

@@ -33,6 +33,7 @@ from ttrpg_mcp.bridge.limits import InputLimits, check_structure
 from ttrpg_mcp.bridge.ordering import Turn, unordered
 from ttrpg_mcp.bridge.permissions import effective_tool_policy, tool_allowed
 from ttrpg_mcp.bridge.ratelimit import RateLimiter
+from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 from ttrpg_mcp.bridge.table import TableActions
 from ttrpg_mcp.server.secrecy import Viewer
 
@@ -127,6 +128,9 @@ class Dispatcher:
         self._rooms = rooms
         self._store = store
         self._running: dict[tuple[str, str], anyio.Event] = {}
+        # Replies of MCP changes kept for resends, with their audit entries: calls that finish
+        # together share one transaction (see group_commit); each reply still waits for it.
+        self._keep_replies = GroupCommit(store.run)
         self._tool_policy = effective_tool_policy(settings.tool_policy)
         self.cache = ResponseCache(settings.cache_ttl_seconds, settings.cache_max_entries)
         self._table = TableActions(rooms=rooms, pool=pool, on_write=self.cache.invalidate_campaign)
@@ -250,7 +254,9 @@ class Dispatcher:
             if message.type in audit.AUDITED and session.user is not None and not outcome.audited:
                 await self._audit(session, message, outcome)
             if message.type != "heartbeat":
-                log.info(
+                # Debug, not info: a line per message costs more than relaying it (errors,
+                # refusals and sessions still log at info).
+                log.debug(
                     "message_handled",
                     replies=[reply["type"] for reply in outcome.replies],
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
@@ -310,7 +316,7 @@ class Dispatcher:
                     events.store_reply(db, user_id, message.id, first)
                     audit.record_entry(db, entry, user_id=user_id, result="ok")
 
-                await self._store.run(keep)
+                await self._keep_replies(keep)
                 context.audited = True
             return replace(outcome, audited=True) if context.audited else outcome
         finally:

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from ttrpg_mcp.bridge import audit, campaigns, protocol, requests
+from ttrpg_mcp.bridge import audit, campaigns, frames, protocol, requests
 from ttrpg_mcp.bridge import events as events_log
 from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
-from ttrpg_mcp.bridge.visibility import Viewer, render_event
+from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["CURSOR_TICK", "CampaignRoom", "Participant", "Rooms"]
 
 T = TypeVar("T")
+Logged = tuple[str, dict[str, Any], int]  # an event as stored: type, payload, seq
 
 log = structlog.get_logger("ttrpg_mcp.bridge.rooms")
 
@@ -52,6 +53,22 @@ log = structlog.get_logger("ttrpg_mcp.bridge.rooms")
 # however many people move at once.
 CURSOR_TICK = 0.05
 PRESENCE_STATUSES = ("online", "away", "typing")
+
+
+def view_class(event_type: str, data: dict[str, Any], viewer: Viewer) -> object:
+    """What decides ``viewer``'s rendering of an event: viewers of one class see the same bytes.
+
+    A roll differs only by whether the viewer may see it; hidden combatants only by whether
+    the viewer reveals them; content events are redacted per entity and viewer, so each viewer
+    is its own class there; every other event looks the same to everyone.
+    """
+    if event_type == "dice_roll":
+        return can_see_roll(data.get("visibility", "public"), data.get("player_id", ""), viewer)
+    if event_type == "state_update":
+        return viewer.reveal_hidden
+    if event_type in CONTENT_EVENTS:
+        return viewer
+    return None
 
 
 @dataclass(eq=False)
@@ -119,6 +136,13 @@ class Rooms:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+
+    def _room(self, campaign_id: str) -> CampaignRoom:
+        """The campaign's room, made on first use."""
+        room = self._rooms.get(campaign_id)
+        if room is None:
+            room = self._rooms[campaign_id] = CampaignRoom(campaign_id)
+        return room
 
     def room(self, campaign_id: str) -> CampaignRoom | None:
         return self._rooms.get(campaign_id)
@@ -348,7 +372,7 @@ class Rooms:
         """
         request = requests.current()
 
-        def unit(db: Session) -> tuple[T, list[tuple[str, dict[str, Any], int]], dict[str, Any] | None]:
+        def unit(db: Session) -> tuple[T, list[Logged], dict[str, Any] | None]:
             result = work(db)
             logged = [
                 (kind, data, campaigns.append_event(db, campaign_id, kind, data).seq)
@@ -366,10 +390,7 @@ class Rooms:
         async with self._current_room(campaign_id) as room:
             result, logged, message = await self._store.run(unit)
             for event_type, data, seq in logged:
-                for participant, session in room.sessions():
-                    await session.send(
-                        self.event_message(event_type, data, seq, campaign_id, participant.viewer, session)
-                    )
+                await self._deliver(room, event_type, data, seq)
             # A change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
             self._retire_if_empty(campaign_id, room)
         return result, [seq for _, _, seq in logged], message
@@ -384,7 +405,7 @@ class Rooms:
         room is looked up again once the lock is held, and a retired one is let go.
         """
         while True:
-            room = self._rooms.setdefault(campaign_id, CampaignRoom(campaign_id))
+            room = self._room(campaign_id)
             await room.lock.acquire()
             if self._rooms.get(campaign_id) is room:
                 break
@@ -398,6 +419,27 @@ class Rooms:
         """Drop an empty room (the caller holds its lock); the next change or join makes a new one."""
         if not room.participants and self._rooms.get(campaign_id) is room:
             del self._rooms[campaign_id]
+
+    async def _deliver(self, room: CampaignRoom, event_type: str, data: dict[str, Any], seq: int) -> None:
+        """Send one logged event to every seat: rendered and encoded once per visibility class.
+
+        Seats that may see the same thing share one rendering and its JSON; each seat's copy
+        differs only in its envelope id and session id (see :mod:`ttrpg_mcp.bridge.frames`).
+        """
+        bodies: dict[object, tuple[dict[str, Any], str]] = {}
+        for participant, session in room.sessions():
+            viewer = participant.viewer
+            key = view_class(event_type, data, viewer)
+            shared = bodies.get(key)
+            if shared is None:
+                body = self.event_message(event_type, data, seq, room.campaign_id, viewer, session)
+                del body["id"], body["session_id"]
+                shared = bodies[key] = (body, frames.encode_body(body))
+            await session.send(
+                frames.shared_frame(
+                    shared[0], shared[1], message_id=protocol.new_message_id(), session_id=session.session_id
+                )
+            )
 
     @staticmethod
     def event_message(
@@ -460,15 +502,21 @@ class Rooms:
                 if not room.cursors:
                     continue
                 cursors, room.cursors = list(room.cursors.values()), {}
+                # One batch, the same for every seat: encoded once (see frames).
+                body = protocol.envelope(
+                    "cursor_move", data={"cursors": cursors}, scope="campaign", campaign_id=room.campaign_id
+                )
+                del body["id"]
+                body_json = frames.encode_body(body)
                 for _participant, session in room.sessions():
-                    message = protocol.envelope(
-                        "cursor_move",
-                        session_id=session.session_id,
-                        data={"cursors": cursors},
-                        scope="campaign",
-                        campaign_id=room.campaign_id,
+                    await session.send(
+                        frames.shared_frame(
+                            body,
+                            body_json,
+                            message_id=protocol.new_message_id(),
+                            session_id=session.session_id,
+                        )
                     )
-                    await session.send(message)
 
     # -- snapshots ----------------------------------------------------------------------------
 

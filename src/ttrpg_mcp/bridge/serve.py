@@ -89,6 +89,7 @@ def serve(settings: BridgeSettings) -> int:
         access_log=False,  # one structured event per request comes from the app instead
         ws="websockets-sansio",
         ws_max_size=settings.max_message_bytes * 4,  # the app answers oversize messages itself
+        ws_per_message_deflate=settings.ws_compression,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
         lifespan="on",
         ssl_certfile=str(settings.ssl_certfile) if settings.ssl_certfile else None,

@@ -158,6 +158,11 @@ class BridgeSettings(BaseSettings):
         default=10.0, ge=0, description="Seconds in-flight requests get on shutdown."
     )
     max_message_bytes: int = Field(default=100 * 1024, ge=1024, description="Largest accepted message.")
+    ws_compression: bool = Field(
+        default=False,
+        description="Offer permessage-deflate on WebSockets. Off: compressing every event once per "
+        "seat cost more CPU than it saved on small JSON events.",
+    )
     max_depth: int = Field(default=32, ge=4, le=256, description="Deepest nesting of a message.")
     max_array_length: int = Field(default=5_000, ge=10, description="Most items in one array of a message.")
     max_string_length: int = Field(default=100_000, ge=100, description="Longest string in a message.")

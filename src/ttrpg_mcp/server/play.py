@@ -35,6 +35,7 @@ __all__ = [
     "load_session",
     "log_roll",
     "next_turn",
+    "running_campaign_ids",
     "set_initiative",
     "start_session",
     "update_initiative",
@@ -225,6 +226,11 @@ def update_initiative(
     elif isinstance(op, combat.AddCombatant):
         entries = [_resolve(db, campaign_id, op.combatant, rng)]
     return _apply(db, session, op, entries)
+
+
+def running_campaign_ids(db: Session) -> list[str]:
+    """The campaigns whose play session is running (a roll without a campaign goes to the one)."""
+    return list(db.scalars(select(PlaySession.campaign_id).where(PlaySession.ended_at.is_(None))))
 
 
 def _running_sessions(db: Session, campaign_id: str | None = None) -> list[PlaySession]:

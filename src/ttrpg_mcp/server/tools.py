@@ -132,6 +132,15 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
     """Add every tool to ``server``, bound to ``database``."""
     check_tool_arguments(server)  # unknown arguments are refused, not dropped in silence
 
+    def running_campaigns() -> list[str]:
+        # A roll without a campaign is logged only while exactly one session runs: asked of
+        # memory until the database changes, so most rolls open no transaction at all.
+        def read() -> list[str]:
+            with database.read() as db:
+                return play.running_campaign_ids(db)
+
+        return database.freshness.remember("running_campaigns", read)
+
     @server.tool(
         description="Roll dice: 2d6+3, 4d6kh3, 1d20 [attack], 8d6!, 4d6ro1, d% ... with advantage too."
     )
@@ -154,9 +163,11 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
             result = dice.roll(expression, advantage=advantage)
         roll = DiceRoll(**result.model_dump(), purpose=purpose)
         shown = visibility or ("gm" if current_actor().role == "gm" else "public")
-        with tool_errors(), database.write() as db:
-            # The table's dice log shows it (through the change feed) when it belongs to a campaign.
-            play.log_roll(db, campaign_id, roll.model_dump(mode="json"), purpose=purpose, visibility=shown)
+        if campaign_id is not None or len(running_campaigns()) == 1:
+            with tool_errors(), database.write() as db:
+                # The table's dice log shows it (through the change feed) when it belongs to a campaign.
+                logged = roll.model_dump(mode="json")
+                play.log_roll(db, campaign_id, logged, purpose=purpose, visibility=shown)
         text = result.text + (f"  ({purpose})" if purpose else "")
         if result.crit:
             text += "  Natural 20!"

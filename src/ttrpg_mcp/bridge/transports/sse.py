@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge import frames, protocol
 from ttrpg_mcp.bridge.delivered import DeliveredEvents
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Outcome
 from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
@@ -375,7 +375,7 @@ class SseStream:
 def _sse_event(message: dict[str, Any], retry: int | None) -> ServerSentEvent:
     seq = message.get("seq")
     return ServerSentEvent(
-        json.dumps(message, separators=(",", ":"), ensure_ascii=False),
+        frames.encode(message),
         id=str(seq) if isinstance(seq, int) else None,
         retry=retry,
     )

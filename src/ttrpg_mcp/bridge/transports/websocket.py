@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ttrpg_mcp.bridge import protocol
+from ttrpg_mcp.bridge import frames, protocol
 from ttrpg_mcp.bridge.delivered import DeliveredEvents
 from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -291,7 +290,7 @@ class WebSocketConnection:
 
     async def _send_now(self, message: dict[str, Any]) -> None:
         try:
-            await self._ws.send_text(json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+            await self._ws.send_text(frames.encode(message))
         except (WebSocketDisconnect, RuntimeError, OSError):
             # The peer went away mid-send: end the connection quietly, like a normal close.
             self.state = ConnectionState.CLOSING

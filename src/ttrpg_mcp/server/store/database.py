@@ -26,6 +26,7 @@ from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
 from ttrpg_mcp.server.store.changes import track_changes
+from ttrpg_mcp.server.store.freshness import Freshness
 from ttrpg_mcp.sqlite import sqlite_engine
 
 __all__ = ["CONTENT_DB_NAME", "Database"]
@@ -44,6 +45,8 @@ class Database:
         self._write_sessions = sessionmaker(self.writer, expire_on_commit=False)
         # Every write records its change in its own transaction: the feed the bridge follows.
         track_changes(self._write_sessions)
+        # Answers a hot path may reuse until any connection commits (see freshness).
+        self.freshness = Freshness(path)
 
     @classmethod
     def open(cls, data_dir: Path) -> Database:
@@ -74,5 +77,6 @@ class Database:
             yield session
 
     def close(self) -> None:
+        self.freshness.close()
         self.reader.dispose()
         self.writer.dispose()

@@ -1,0 +1,55 @@
+"""A message's JSON text, made once for every session that gets the same rendering.
+
+A table event goes to every seat, and each copy differs only in its envelope ``id`` and the
+receiving ``session_id``; what a seat may see depends on its visibility class (GM or not, the
+roller or not), not on the seat. So the room renders and encodes the body once per class and
+each seat's copy is a :class:`SharedFrame`: a plain ``dict`` (every reader of messages keeps
+working) that also carries the body's JSON, so the transport splices the two per-seat fields
+in front of it instead of encoding the whole message again. :func:`encode` is the one way a
+transport turns a message into text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["SharedFrame", "encode", "encode_body", "shared_frame"]
+
+_SEPARATORS = (",", ":")
+_PER_SEAT = ("id", "session_id")
+
+
+def encode_body(body: dict[str, Any]) -> str:
+    """The JSON of a message body shared by many sessions (no ``id``, no ``session_id``)."""
+    return json.dumps(body, separators=_SEPARATORS, ensure_ascii=False)
+
+
+class SharedFrame(dict[str, Any]):
+    """One session's copy of a shared message: the dict, plus the shared body's JSON."""
+
+    __slots__ = ("_body_json", "_body_size")
+
+    def __init__(self, message: dict[str, Any], body_json: str, body_size: int) -> None:
+        super().__init__(message)
+        self._body_json = body_json
+        self._body_size = body_size
+
+    def to_json(self) -> str:
+        """The message as JSON; encoded in full only if someone changed the dict since."""
+        if len(self) != self._body_size + len(_PER_SEAT) or len(self._body_json) < 3:
+            return json.dumps(self, separators=_SEPARATORS, ensure_ascii=False)
+        head = json.dumps({key: self[key] for key in _PER_SEAT}, separators=_SEPARATORS, ensure_ascii=False)
+        return head[:-1] + "," + self._body_json[1:]
+
+
+def shared_frame(body: dict[str, Any], body_json: str, *, message_id: str, session_id: str) -> SharedFrame:
+    """A session's copy of ``body`` (whose JSON is ``body_json``) with its own id and session."""
+    return SharedFrame({"id": message_id, "session_id": session_id, **body}, body_json, len(body))
+
+
+def encode(message: dict[str, Any]) -> str:
+    """A message as the JSON text a transport sends."""
+    if isinstance(message, SharedFrame):
+        return message.to_json()
+    return json.dumps(message, separators=_SEPARATORS, ensure_ascii=False)

@@ -1,0 +1,48 @@
+"""A shared frame is the message it stands for, byte for byte as JSON."""
+
+from __future__ import annotations
+
+import json
+
+from ttrpg_mcp.bridge import frames
+
+
+def test_a_shared_frame_encodes_to_the_same_json_as_its_dict() -> None:
+    body = {"type": "dice_roll", "data": {"total": 17, "name": "Mïra"}, "seq": 4, "scope": "campaign"}
+    frame = frames.shared_frame(body, frames.encode_body(body), message_id="m1", session_id="ses_1")
+    assert json.loads(frames.encode(frame)) == {"id": "m1", "session_id": "ses_1", **body}
+    assert frame == {"id": "m1", "session_id": "ses_1", **body}
+
+
+def test_a_changed_frame_is_encoded_whole() -> None:
+    body = {"type": "dice_roll", "seq": 4}
+    frame = frames.shared_frame(body, frames.encode_body(body), message_id="m1", session_id="ses_1")
+    frame["duplicate"] = True
+    assert json.loads(frames.encode(frame))["duplicate"] is True
+
+
+def test_a_plain_message_is_encoded_compactly() -> None:
+    assert frames.encode({"type": "ack", "ok": True}) == '{"type":"ack","ok":true}'
+
+
+def test_viewers_of_one_class_get_the_same_rendering() -> None:
+    from itertools import product
+
+    from ttrpg_mcp.bridge.rooms import view_class
+    from ttrpg_mcp.bridge.visibility import Viewer, render_event
+
+    viewers = [Viewer("u_gm", "gm"), Viewer("u_roller", "player"), Viewer("u_other", "player")]
+    viewers.append(Viewer("u_watch", "spectator"))
+    events = [
+        ("dice_roll", {"roll_id": "r", "player_id": "u_roller", "visibility": v, "total": 9})
+        for v in ("public", "gm", "blind", "self")
+    ]
+    hidden = [{"id": "c1", "name": "Spy", "hidden": True}, {"id": "c2", "name": "Mira"}]
+    events += [
+        ("state_update", {"path": ["initiative_order"], "value": hidden}),
+        ("state_update", {"path": ["notes"], "value": "hi"}),
+        ("presence_update", {"user_id": "u_other", "status": "away"}),
+    ]
+    for (kind, data), (a, b) in product(events, product(viewers, viewers)):
+        if view_class(kind, data, a) == view_class(kind, data, b):
+            assert render_event(kind, data, a) == render_event(kind, data, b), (kind, data, a, b)
