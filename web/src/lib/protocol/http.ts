@@ -120,14 +120,20 @@ export interface JoinRequest {
 	code: string;
 }
 /**
- * Credentials. No pattern on the name: a malformed one is simply unknown (401).
+ * Credentials: a name and password, or an API key (the spike's ``apiKey``).
+ *
+ * No pattern on the name: a malformed one is simply unknown (401).
  */
 export interface LoginRequest {
 	/**
 	 * The login name, sent as `username` (or `name`).
 	 */
-	username: string;
-	password: string;
+	username?: string | null;
+	password?: string | null;
+	/**
+	 * An API key (`ttk_...`) instead of a name and password; the tokens are scoped like it.
+	 */
+	apiKey?: string | null;
 }
 /**
  * A new account.
