@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from bridge_process import run_bridge, wait_ready
+from bridge_process import run_bridge, self_signed_certificate, wait_ready
 
 from ttrpg_mcp.bridge.http.security_headers import HTML_POLICY, harden, secure_cookie
-
-
-def _certificate(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def _client_context(cert: Path, version: ssl.TLSVersion) -> ssl.SSLContext:
@@ -51,7 +23,7 @@ def test_tls_is_1_3_unless_configured_down_to_1_2_with_a_warning(
     tmp_path: Path, data_dir: Path, configured: str
 ) -> None:
     """TLS 1.2 clients are refused by default, accepted (with a warning) when allowed; HSTS and CSP."""
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     env = {
         "TTRPG_SSL_CERTFILE": str(cert),
         "TTRPG_SSL_KEYFILE": str(key),
