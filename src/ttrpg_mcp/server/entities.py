@@ -18,6 +18,7 @@ from ttrpg_mcp.server.campaigns import load_campaign
 from ttrpg_mcp.server.errors import InvalidInputError, NotFoundError
 from ttrpg_mcp.server.ids import new_id
 from ttrpg_mcp.server.secrecy import LOCAL_GM, Viewer, check_note_visibility, redact, redact_all
+from ttrpg_mcp.server.sessions import active_session, load_session
 from ttrpg_mcp.server.store.models import Character, Item, Location, Note, Npc
 from ttrpg_mcp.server.views import (
     CharacterView,
@@ -367,8 +368,6 @@ def add_note(
     author: str = "",
 ) -> NoteView:
     """A new note; ``visibility`` is "gm", "players" or one player's user id (see ``secrecy``)."""
-    from ttrpg_mcp.server.play import active_session, load_session  # noqa: PLC0415  # cycle: play uses us
-
     load_campaign(db, campaign_id)
     if not body.strip():
         raise InvalidInputError("a note needs a body")

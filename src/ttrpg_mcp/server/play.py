@@ -24,6 +24,7 @@ from ttrpg_mcp.server.combat import CombatantSpec
 from ttrpg_mcp.server.entities import apply_hp_change, update_hp
 from ttrpg_mcp.server.errors import ConflictError, InvalidInputError, NotFoundError
 from ttrpg_mcp.server.ids import new_id
+from ttrpg_mcp.server.sessions import active_session, load_session
 from ttrpg_mcp.server.store.models import Character, PlaySession, RollLogEntry, utcnow
 from ttrpg_mcp.server.views import Combatant, HpChange, InitiativeView, PlaySessionView
 
@@ -57,24 +58,11 @@ class CombatantInput(BaseModel):
     hidden: bool = False
 
 
-def load_session(db: Session, session_id: str) -> PlaySession:
-    session = db.get(PlaySession, session_id)
-    if session is None:
-        raise NotFoundError(f"no session with id {session_id!r}")
-    return session
-
-
 def _running(db: Session, session_id: str) -> PlaySession:
     session = load_session(db, session_id)
     if session.ended_at is not None:
         raise ConflictError(f"session {session_id!r} has ended; start_session begins a new one")
     return session
-
-
-def active_session(db: Session, campaign_id: str) -> PlaySession | None:
-    return db.scalar(
-        select(PlaySession).where(PlaySession.campaign_id == campaign_id, PlaySession.ended_at.is_(None))
-    )
 
 
 def _session_view(session: PlaySession) -> PlaySessionView:
