@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +25,16 @@ from jsonschema import Draft202012Validator
 from ttrpg_mcp import tool_arguments
 from ttrpg_mcp.bridge import audit, events, protocol, requests
 from ttrpg_mcp.bridge.cache import ResponseCache
+from ttrpg_mcp.bridge.close_codes import CLOSE_NORMAL, CLOSE_POLICY_VIOLATION
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.limits import InputLimits, check_structure
 from ttrpg_mcp.bridge.ordering import Turn, unordered
 from ttrpg_mcp.bridge.permissions import effective_tool_policy, tool_allowed
 from ttrpg_mcp.bridge.ratelimit import RateLimiter
+from ttrpg_mcp.bridge.session import BridgeSession
 from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 from ttrpg_mcp.bridge.table import TableActions
+from ttrpg_mcp.bridge.tool_errors import tool_error
 from ttrpg_mcp.server.secrecy import Viewer
 
 if TYPE_CHECKING:
@@ -47,13 +47,10 @@ if TYPE_CHECKING:
     from ttrpg_mcp.bridge.settings import BridgeSettings
     from ttrpg_mcp.bridge.store import BridgeStore
 
-__all__ = ["BridgeSession", "Dispatcher", "Outcome"]
+__all__ = ["CLOSE_NORMAL", "CLOSE_POLICY_VIOLATION", "BridgeSession", "Dispatcher", "Outcome", "tool_error"]
 
 log = structlog.get_logger("ttrpg_mcp.bridge.dispatch")
 
-# WebSocket close codes the dispatcher asks for (RFC 6455 section 7.4.1).
-CLOSE_NORMAL = 1000
-CLOSE_POLICY_VIOLATION = 1008
 # Rate-limit refusals are counted over this many seconds to tell a burst from abuse.
 _STRIKE_WINDOW = 60.0
 
@@ -76,27 +73,6 @@ _RESENDABLE = frozenset(
 # every other message is applied and numbered in the order its connection sent it.
 _SIDE_BY_SIDE = frozenset({"tool_call", "tool_discover", "resource_get", "prompt_get", "heartbeat"})
 _HTTP_ONLY_TOOLS = frozenset({"create_campaign", "list_campaigns"})
-_SDK_PREFIX = re.compile(r"^Error executing tool \S+: ")
-_TOOL_CODE = re.compile(r"^([a-z_]+): ")
-
-
-@dataclass(eq=False)
-class BridgeSession:
-    """One authenticated (or authenticating) client connection's state, whatever its transport."""
-
-    transport: str
-    send: Callable[[dict[str, Any]], Awaitable[None]]
-    session_id: str = field(default_factory=lambda: f"ses_{uuid.uuid4().hex}")
-    user: AuthenticatedUser | None = None
-    campaign_id: str | None = None
-    started: float = field(default_factory=time.monotonic)
-    authenticated_at: float | None = None
-    strikes: int = 0
-    strikes_since: float = 0.0
-
-    @property
-    def authenticated(self) -> bool:
-        return self.user is not None
 
 
 @dataclass(frozen=True)
@@ -647,16 +623,3 @@ class Dispatcher:
         return protocol.envelope(
             "response", request_id=request_id, session_id=session.session_id, duration=duration, **outcome
         )
-
-
-def tool_error(name: str, result: dict[str, Any]) -> BridgeError:
-    """A tool's ``isError`` result as an error: its text as the message, its code in ``data``."""
-    text = " ".join(part.get("text", "") for part in result.get("content", []) if isinstance(part, dict))
-    text = _SDK_PREFIX.sub("", text.strip()) or f"tool {name!r} failed"
-    data: dict[str, Any] = {"tool": name, "content": result.get("content", [])}
-    match = _TOOL_CODE.match(text)
-    if match:
-        data["tool_code"] = match.group(1)
-        if match.group(1) == "storage_unavailable":  # the content store's disk, not the caller
-            return BridgeError("storage_unavailable", text, data)
-    return BridgeError("tool_error", text, data)

@@ -37,8 +37,8 @@ from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from ttrpg_mcp.bridge.dispatch import BridgeSession
     from ttrpg_mcp.bridge.permissions import Role
+    from ttrpg_mcp.bridge.session import BridgeSession
     from ttrpg_mcp.bridge.settings import BridgeSettings
     from ttrpg_mcp.bridge.store import BridgeStore
 

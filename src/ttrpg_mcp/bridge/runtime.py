@@ -25,8 +25,9 @@ import structlog
 
 from ttrpg_mcp.bridge import accounts, events, retention
 from ttrpg_mcp.bridge.auth.service import AuthService
+from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from ttrpg_mcp.bridge.content_feed import ContentFeed
-from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession, Dispatcher
+from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import McpPool
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
@@ -128,8 +129,6 @@ class Bridge:
             deadline = time.monotonic() + _CLOSE_WAIT
             while any(c.in_flight for c in connections) and time.monotonic() < deadline:  # noqa: ASYNC110
                 await anyio.sleep(_DRAIN_POLL)
-        from ttrpg_mcp.bridge.transports.websocket import CLOSE_SERVICE_RESTART  # noqa: PLC0415  # import cycle
-
         for connection in connections:
             connection.close(CLOSE_SERVICE_RESTART, "server shutting down; reconnect shortly")
         # Let each writer flush its notice and close before uvicorn closes what is left.

@@ -22,15 +22,16 @@ from ttrpg_mcp.bridge.initiative import parse_initiative_update
 from ttrpg_mcp.bridge.limits import DANGEROUS_KEYS
 from ttrpg_mcp.bridge.permissions import Action, allowed, require
 from ttrpg_mcp.bridge.state import StateChange, apply_change
+from ttrpg_mcp.bridge.tool_errors import tool_error
 from ttrpg_mcp.dice import Advantage, DiceError, roll
 from ttrpg_mcp.server.secrecy import Viewer
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.canvas import CanvasDrawData
-    from ttrpg_mcp.bridge.dispatch import BridgeSession
     from ttrpg_mcp.bridge.initiative import InitiativeUpdate
     from ttrpg_mcp.bridge.mcp_pool import McpPool
     from ttrpg_mcp.bridge.rooms import Participant, Rooms
+    from ttrpg_mcp.bridge.session import BridgeSession
 
 __all__ = ["TableActions"]
 
@@ -360,8 +361,6 @@ class TableActions:
             "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id, viewer=viewer
         )
         if result.get("isError"):
-            from ttrpg_mcp.bridge.dispatch import tool_error  # noqa: PLC0415  # dispatch imports this module
-
             raise tool_error(name, result)
         if self._on_write is not None and session.campaign_id is not None and name != "get_character":
             self._on_write(session.campaign_id)

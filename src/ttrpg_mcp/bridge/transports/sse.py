@@ -52,6 +52,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
 from ttrpg_mcp.bridge import frames, protocol
+from ttrpg_mcp.bridge.close_codes import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 from ttrpg_mcp.bridge.delivered import DeliveredEvents
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Outcome
 from ttrpg_mcp.bridge.errors import ERROR_CODES, BridgeError
@@ -60,7 +61,6 @@ from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
 from ttrpg_mcp.bridge.outbox_budget import OutboxBudget
 from ttrpg_mcp.bridge.runtime import RETRY_AFTER_MS
-from ttrpg_mcp.bridge.transports.websocket import CLOSE_SERVICE_RESTART, CLOSE_TRY_AGAIN_LATER
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.auth.service import AuthenticatedUser

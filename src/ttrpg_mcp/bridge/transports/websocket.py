@@ -30,12 +30,18 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ttrpg_mcp.bridge import frames, protocol
+from ttrpg_mcp.bridge.close_codes import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_SERVICE_RESTART,
+    CLOSE_TRY_AGAIN_LATER,
+)
 from ttrpg_mcp.bridge.delivered import DeliveredEvents
-from ttrpg_mcp.bridge.dispatch import CLOSE_POLICY_VIOLATION, BridgeSession
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
 from ttrpg_mcp.bridge.outbox_budget import OutboxBudget
+from ttrpg_mcp.bridge.session import BridgeSession
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.runtime import Bridge
@@ -51,9 +57,6 @@ MAX_CONCURRENT_REQUESTS = 32
 OUTBOX_LIMIT = 1024
 # How long a too-slow peer has to read up to our close frame before we stop waiting for it.
 SLOW_CLOSE_TIMEOUT = 30.0
-CLOSE_GOING_AWAY = 1001
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_SERVICE_RESTART = 1012
 # RFC 6455 allows 123 bytes of close reason.
 _MAX_REASON_BYTES = 123
 
