@@ -67,9 +67,10 @@ export default defineConfig({
 			TTRPG_WEB_DIR: process.env.TTRPG_E2E_WEB_DIR,
 			TTRPG_LOG_FORMAT: 'json',
 			TTRPG_LOG_LEVEL: 'warning',
-			// Every test signs people in from 127.0.0.1; the per-address login throttle is for attackers.
+			// Every test signs people in and registers from 127.0.0.1; the per-address throttles are for attackers.
 			TTRPG_LOGIN_PER_MINUTE_IP: '10000',
 			TTRPG_LOGIN_PER_MINUTE_ACCOUNT: '1000',
+			TTRPG_REGISTER_PER_MINUTE_IP: '10000',
 			// Access tokens live 30 s (the shortest allowed), so every longer test also runs
 			// through token renewals: the page's own and the realtime client's reauthenticate.
 			TTRPG_ACCESS_TOKEN_TTL: '30'

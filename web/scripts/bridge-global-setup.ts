@@ -20,11 +20,15 @@ const STOP_POLLS = 200;
 export const ACCESS_TOKEN_TTL = 30;
 
 // Short token lives (renewal is exercised), and rate limits out of the way of tests that
-// send many changes in a burst; everything else is the bridge's defaults.
+// send many changes in a burst or create many accounts from 127.0.0.1 (the per-address sign-in
+// and registration throttles are for attackers); everything else is the bridge's defaults.
 const SETTINGS = `
 access_token_ttl = ${ACCESS_TOKEN_TTL}
 rate_messages_per_second = 1000
 rate_messages_burst = 1000
+register_per_minute_ip = 10000
+login_per_minute_ip = 10000
+login_per_minute_account = 1000
 
 [mcp]
 min_children = 1
