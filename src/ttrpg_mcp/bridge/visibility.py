@@ -56,13 +56,17 @@ def mask_combatants(value: Any) -> Any:
 def _render_roll(payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     if can_see_roll(payload.get("visibility", "public"), payload.get("player_id", ""), viewer):
         return payload
-    return {
+    hidden = {
         "roll_id": payload.get("roll_id"),
         "player_id": payload.get("player_id"),
         "player_name": payload.get("player_name"),
         "visibility": payload.get("visibility"),
         "hidden": True,
     }
+    # How it was rolled is no secret: a GM's roll_dice tool call reads "rolled with the dice tool".
+    if payload.get("source") is not None:
+        hidden["source"] = payload["source"]
+    return hidden
 
 
 def render_event(event_type: str, payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
