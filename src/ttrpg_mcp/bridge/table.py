@@ -213,10 +213,7 @@ class TableActions:
     ) -> dict[str, Any]:
         def events(done: tuple[list[StateChange], dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
             changes, _document = done
-            return [
-                ("state_update", change.view(reveal_hidden=True) | {"by": participant.user_id})
-                for change in changes
-            ]
+            return [("state_update", change.view() | {"by": participant.user_id}) for change in changes]
 
         def reply(done: tuple[list[StateChange], dict[str, Any]], seqs: list[int]) -> dict[str, Any]:
             changes, _document = done
