@@ -35,7 +35,7 @@ asyncio.run(main())
 	return JSON.parse(output) as Record<string, unknown>;
 }
 
-test('a sheet and a note changed over stdio by the MCP server appear on the player page live', async ({ browser }) => {
+test('a sheet, a note and a roll made over stdio by the MCP server appear on the player page live', async ({ browser }) => {
 	const { gm, player, url } = await gmAndPlayer(browser);
 	const campaignId = decodeURIComponent(new URL(url).pathname.split('/').filter(Boolean).at(-1) ?? '');
 	await openTab(gm.page, 'Characters');
@@ -67,6 +67,13 @@ test('a sheet and a note changed over stdio by the MCP server appear on the play
 	});
 	await expect(notes.getByTestId('campaign-note')).toContainText('He takes silver, never gold.');
 	await expect(notes.getByText('No campaign notes yet.')).toHaveCount(0);
+
+	// A GM-only roll made with the roll_dice tool: the player sees that it was rolled, and how, not what.
+	await openTab(player.page, 'Rolls');
+	claudeDesktop(campaignId, 'roll_dice', { expression: '1d20', campaign_id: campaignId, visibility: 'gm', purpose: 'ambush' });
+	const secret = player.page.getByTestId('roll').filter({ hasText: 'Rolled in secret' });
+	await expect(secret).toHaveCount(1);
+	await expect(secret.getByTestId('roll-source')).toHaveText('dice tool');
 	expect(await player.page.evaluate(() => (window as unknown as { unreloaded?: boolean }).unreloaded)).toBe(true);
 	await player.page.screenshot({ path: `${SCREENSHOTS}/live-content-player.png` });
 	expectNoConsoleErrors(gm, player);
