@@ -39,9 +39,10 @@ PASSWORD = "correct horse battery"  # noqa: S105  # the test accounts' password,
 
 @dataclass
 class StandInPool:
-    """Answers tools/call create_campaign like the MCP server; records every request."""
+    """Answers tools/call create_campaign and list_campaigns like the MCP server; records every request."""
 
     calls: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     tool_error: str | None = None
     raise_error: BridgeError | None = None
@@ -62,6 +63,8 @@ class StandInPool:
             text = f"Error executing tool create_campaign: {self.tool_error}"
             return {"content": [{"type": "text", "text": text}], "isError": True}
         arguments = params["arguments"]
+        if params["name"] == "list_campaigns":
+            return {"content": [], "structuredContent": {"campaigns": self.created}, "isError": False}
         campaign = {
             "id": f"camp_{secrets.token_hex(6)}",
             "name": arguments["name"],
@@ -77,6 +80,7 @@ class StandInPool:
             "counts": {},
             "versions": [],
         }
+        self.created.append(campaign)
         text = f"Created {campaign['name']} ({campaign['id']})"
         return {"content": [{"type": "text", "text": text}], "structuredContent": campaign, "isError": False}
 
@@ -274,7 +278,9 @@ async def test_people_list_their_own_campaigns_with_their_role(client: httpx.Asy
         await _seat(client, gwen, campaign_id, pia, "player")
         mine = (await client.get("/api/campaigns", headers=pia.headers)).json()["campaigns"]
         none = (await client.get("/api/campaigns", headers=sam.headers)).json()["campaigns"]
-    assert [(c["id"], c["role"], c["member_count"]) for c in mine] == [(campaign_id, "player", 2)]
+    assert [(c["id"], c["role"], c["member_count"], c["online"]) for c in mine] == [
+        (campaign_id, "player", 2, 0)
+    ]
     assert none == []
 
 

@@ -77,7 +77,7 @@ def test_a_new_campaign_has_its_creator_as_gm_an_empty_table_and_an_epoch(store:
         assert len(record.epoch) == 16
         assert campaigns.get_role(db, CAMPAIGN, "usr_gm") == "gm"
         state = campaigns.load_state(db, CAMPAIGN)
-        assert (state.version, state.document["initiative_order"]) == (0, [])
+        assert (state.version, state.document) == (0, {"shared_notes": "", "custom": {}})
         assert campaigns.campaign_epoch_and_seq(db, CAMPAIGN) == (record.epoch, 0)
 
 
@@ -203,7 +203,7 @@ def test_the_shared_state_is_saved_and_loaded_whole(store: BridgeStore) -> None:
     with store.session() as db:
         state = campaigns.load_state(db, CAMPAIGN)
         apply_change(state, ["shared_notes"], "set", "The bridge is out.", 0)
-        apply_change(state, ["initiative_order"], "set", [{"name": "Orc", "initiative": 9}], 1)
+        apply_change(state, ["custom", "map"], "set", {"grid": True, "zoom": 2}, 1)
         campaigns.save_state(db, state)
     with store.session(readonly=True) as db:
         assert campaigns.load_state(db, CAMPAIGN) == state

@@ -37,10 +37,8 @@ def test_viewers_of_one_class_get_the_same_rendering() -> None:
         ("dice_roll", {"roll_id": "r", "player_id": "u_roller", "visibility": v, "total": 9})
         for v in ("public", "gm", "blind", "self")
     ]
-    hidden = [{"id": "c1", "name": "Spy", "hidden": True}, {"id": "c2", "name": "Mira"}]
     events += [
-        ("state_update", {"path": ["initiative_order"], "value": hidden}),
-        ("state_update", {"path": ["notes"], "value": "hi"}),
+        ("state_update", {"path": ["shared_notes"], "value": "hi"}),
         ("presence_update", {"user_id": "u_other", "status": "away"}),
     ]
     for (kind, data), (a, b) in product(events, product(viewers, viewers)):

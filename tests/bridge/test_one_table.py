@@ -286,10 +286,15 @@ async def test_a_roll_made_with_the_tool_is_broadcast_like_a_table_roll(bridge: 
             (player_view_,) = await dice_rolls(player.table, 1)
             assert player_view_["hidden"] is True
             assert "total" not in player_view_
+            assert player_view_["source"] == "tool"  # a secret roll still says it came from the tool
             theirs = await player.table.call_tool("roll_dice", {"expression": "1d6"})
             for seat in (gm, player):
                 (shown,) = await dice_rolls(seat.table, 1)
-                assert (shown["total"], shown["visibility"]) == (theirs["total"], "public")
+                assert (shown["total"], shown["visibility"], shown["source"]) == (
+                    theirs["total"],
+                    "public",
+                    "tool",
+                )
             await claude.call("start_session", campaign_id=campaign_id)
             await claude.call(
                 "roll_dice", expression="2d6", purpose="morale", campaign_id=campaign_id, visibility="public"

@@ -1,4 +1,4 @@
-"""The shared table state without I/O: paths, operations, validation, versions, conflicts, masking."""
+"""The shared table state without I/O: paths, operations, validation, versions, conflicts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.state import (
-    HIDDEN_COMBATANT_NAME,
     HISTORY_LIMIT,
     MAX_CUSTOM_BYTES,
     MAX_NOTES_LENGTH,
@@ -39,17 +38,10 @@ def _error(
     return raised.value
 
 
-def _goblin(name: str = "Goblin", **fields: Any) -> dict[str, Any]:
-    return {"name": name, "initiative": 12, **fields}
-
-
 def test_a_new_state_is_an_empty_table_at_version_zero() -> None:
-    """No combatants, turn 0 of round 1, empty notes and custom; the snapshot adds version and time."""
-    snapshot = _state().snapshot(reveal_hidden=False)
+    """Empty notes and custom; the snapshot adds version and time (the initiative is not kept here)."""
+    snapshot = _state().snapshot()
     assert snapshot == {
-        "initiative_order": [],
-        "active_turn": 0,
-        "round_number": 1,
         "shared_notes": "",
         "custom": {},
         "version": 0,
@@ -65,7 +57,7 @@ def test_an_accepted_set_bumps_the_version_and_reports_the_change() -> None:
     assert state.document["shared_notes"] == "The bridge is out."
     assert state.version == 1
     assert state.last_update == later
-    assert change.view(reveal_hidden=False) == {
+    assert change.view() == {
         "path": ["shared_notes"],
         "operation": "set",
         "value": "The bridge is out.",
@@ -103,10 +95,10 @@ def test_merge_is_shallow_and_needs_objects_on_both_sides() -> None:
 def test_deleting_a_top_level_key_resets_it_and_is_reported_as_a_set_of_the_default() -> None:
     """Top-level keys always exist: delete puts the default back, and clients are told exactly that."""
     state = _state()
-    apply_change(state, ["round_number"], "set", 4, None, now=T0)
-    change = apply_change(state, ["round_number"], "delete", None, None, now=T0)
-    assert state.document["round_number"] == 1
-    assert (change.operation, change.value) == ("set", 1)
+    apply_change(state, ["shared_notes"], "set", "Kept a while.", None, now=T0)
+    change = apply_change(state, ["shared_notes"], "delete", None, None, now=T0)
+    assert state.document["shared_notes"] == ""
+    assert (change.operation, change.value) == ("set", "")
 
 
 def test_deleting_a_nested_member_removes_it() -> None:
@@ -130,7 +122,8 @@ def test_deleting_a_nested_member_removes_it() -> None:
         [3],
         ["custom", True],
         ["custom", 1.5],
-        ["initiative_order", "first"],
+        ["initiative_order"],
+        ["round_number"],
         ["shared_notes", "x"],
         ["custom", "missing", "deeper"],
     ],
@@ -153,21 +146,13 @@ def test_an_unknown_operation_is_refused() -> None:
     [
         (["shared_notes"], "x" * (MAX_NOTES_LENGTH + 1)),
         (["shared_notes"], 42),
-        (["active_turn"], -1),
-        (["active_turn"], True),
-        (["active_turn"], 1.0),
-        (["round_number"], 0),
         (["custom"], {"blob": "x" * MAX_CUSTOM_BYTES}),
         (["custom"], {"bad": float("nan")}),
         (["custom"], ["a list"]),
-        (["initiative_order"], [{"name": ""}]),
-        (["initiative_order"], [{"name": "Orc", "hp": "7"}]),
-        (["initiative_order"], [{"name": "Orc", "surprise": 1}]),
-        (["initiative_order"], [{"id": "same", "name": "A"}, {"id": "same", "name": "B"}]),
     ],
 )
 def test_a_change_that_would_make_the_document_invalid_changes_nothing(path: list[Any], value: Any) -> None:
-    """Types, bounds and unique ids are checked on the whole document after the change."""
+    """Types and bounds are checked on the whole document after the change."""
     error = _error(_state(), path, "set", value, None)
     assert error.code == "invalid_params"
     assert error.data is not None
@@ -180,25 +165,6 @@ def test_deeply_nested_custom_values_are_refused_before_being_walked() -> None:
     for _ in range(100):
         value = [value]
     assert _error(_state(), ["custom", "deep"], "set", value, None).code == "invalid_params"
-
-
-def test_a_combatant_set_without_an_id_gets_one_and_the_change_carries_it() -> None:
-    """Defaults are filled in and reported, so every client holds the same generated id."""
-    state = _state()
-    change = apply_change(state, ["initiative_order", 0], "set", _goblin(), None, now=T0)
-    stored = state.document["initiative_order"][0]
-    assert stored["id"].startswith("cmb_")
-    assert stored == {
-        "id": stored["id"],
-        "name": "Goblin",
-        "initiative": 12,
-        "hp": None,
-        "max_hp": None,
-        "conditions": [],
-        "hidden": False,
-        "character_id": None,
-    }
-    assert change.value == stored
 
 
 def test_a_stale_change_to_a_path_changed_since_is_a_conflict_with_the_current_version() -> None:
@@ -238,15 +204,6 @@ def test_deleting_a_list_element_is_reported_as_a_delete_though_the_next_one_mov
     assert (change.operation, change.value) == ("delete", None)
 
 
-def test_a_deleted_combatant_field_is_reported_as_a_set_of_its_default() -> None:
-    """Combatants always have every field, so deleting hp puts null back and says so."""
-    state = _state()
-    apply_change(state, ["initiative_order", 0], "set", _goblin(hp=7), None, now=T0)
-    change = apply_change(state, ["initiative_order", 0, "hp"], "delete", None, None, now=T0)
-    assert state.document["initiative_order"][0]["hp"] is None
-    assert (change.operation, change.value) == ("set", None)
-
-
 def test_removing_a_list_element_conflicts_with_stale_changes_to_other_elements() -> None:
     """A delete shifts indexes, so a stale change to any element of that list is refused."""
     state = _state()
@@ -283,84 +240,10 @@ def test_an_unconditional_change_is_never_a_conflict() -> None:
     assert apply_change(state, ["shared_notes"], "set", "b", None, now=T0).previous_version is None
 
 
-def _fight(state: SharedState) -> None:
-    order = [
-        _goblin("Mira", id="mira", initiative=18, hp=20, max_hp=20),
-        _goblin("Assassin", id="ass", initiative=15, hp=30, hidden=True, conditions=["invisible"]),
-        _goblin("Goblin", id="gob", initiative=8, hp=7),
-    ]
-    apply_change(state, ["initiative_order"], "set", order, None, now=T0)
-
-
-def test_players_see_hidden_combatants_masked_in_place_and_gms_see_everything() -> None:
-    """The placeholder keeps the id and the index, so active_turn points at the same entry for all."""
-    state = _state()
-    _fight(state)
-    player = state.snapshot(reveal_hidden=False)["initiative_order"]
-    gm = state.snapshot(reveal_hidden=True)["initiative_order"]
-    assert [c["id"] for c in player] == [c["id"] for c in gm] == ["mira", "ass", "gob"]
-    assert player[1] == {"id": "ass", "name": HIDDEN_COMBATANT_NAME, "hidden": True}
-    assert gm[1]["hp"] == 30
-    assert player[0] == gm[0]
-
-
-def test_setting_an_order_with_hidden_combatants_is_masked_for_players() -> None:
-    """The change that sets the whole order carries the masked list to players, the full one to GMs."""
-    state = _state()
-    order = [_goblin("Assassin", id="ass", hidden=True, hp=30), _goblin("Mira", id="mira")]
-    change = apply_change(state, ["initiative_order"], "set", order, None, now=T0)
-    assert change.view(reveal_hidden=False)["value"][0] == {
-        "id": "ass",
-        "name": HIDDEN_COMBATANT_NAME,
-        "hidden": True,
-    }
-    assert change.view(reveal_hidden=True)["value"][0]["hp"] == 30
-
-
-def test_a_change_inside_a_hidden_combatant_reaches_players_as_the_masked_entry() -> None:
-    """The hp of a hidden combatant never leaks: players get a set of its placeholder instead."""
-    state = _state()
-    _fight(state)
-    change = apply_change(state, ["initiative_order", 1, "hp"], "set", 27, None, now=T0)
-    assert change.view(reveal_hidden=True)["path"] == ["initiative_order", 1, "hp"]
-    player = change.view(reveal_hidden=False)
-    assert (player["path"], player["operation"]) == (["initiative_order", 1], "set")
-    assert player["value"] == {"id": "ass", "name": HIDDEN_COMBATANT_NAME, "hidden": True}
-    assert "27" not in json.dumps(player)
-
-
-def test_revealing_a_hidden_combatant_sends_players_the_whole_entry() -> None:
-    """Unhiding is a change to one flag for GMs and the full combatant, at last, for players."""
-    state = _state()
-    _fight(state)
-    change = apply_change(state, ["initiative_order", 1], "merge", {"hidden": False}, None, now=T0)
-    player = change.view(reveal_hidden=False)
-    assert (player["path"], player["operation"]) == (["initiative_order", 1], "set")
-    assert player["value"]["hp"] == 30
-    assert player["value"]["conditions"] == ["invisible"]
-
-
-def test_hiding_a_combatant_masks_the_change_that_hides_it() -> None:
-    """Setting hidden on a visible combatant sends players only its placeholder."""
-    state = _state()
-    _fight(state)
-    change = apply_change(state, ["initiative_order", 2, "hidden"], "set", True, None, now=T0)
-    player = change.view(reveal_hidden=False)
-    assert player["value"] == {"id": "gob", "name": HIDDEN_COMBATANT_NAME, "hidden": True}
-
-
-def test_changes_to_visible_combatants_reach_players_unchanged() -> None:
-    """No redaction when no hidden combatant is involved."""
-    state = _state()
-    _fight(state)
-    change = apply_change(state, ["initiative_order", 2, "hp"], "set", 3, None, now=T0)
-    assert change.view(reveal_hidden=False) == change.view(reveal_hidden=True)
-
-
 def test_the_state_survives_a_json_round_trip() -> None:
     """to_json is plain JSON; from_json rebuilds document, version, time and history."""
     state = _state()
-    _fight(state)
+    apply_change(state, ["custom", "map"], "set", {"zoom": 2}, None, now=T0)
     apply_change(state, ["shared_notes"], "set", "Round one.", None, now=T0 + timedelta(hours=1))
     rebuilt = SharedState.from_json("camp_test", json.loads(json.dumps(state.to_json())))
     assert rebuilt == state
@@ -374,6 +257,17 @@ def test_loading_a_document_from_an_older_schema_fills_in_new_keys() -> None:
     )
     assert rebuilt.document["custom"] == {}
     assert rebuilt.document["shared_notes"] == "old"
+
+
+def test_loading_a_document_that_still_holds_the_old_initiative_keys_leaves_them_behind() -> None:
+    """Documents stored before the initiative moved to the content store load without those keys."""
+    old = {"initiative_order": [{"id": "a", "name": "Orc"}], "active_turn": 0, "round_number": 4}
+    rebuilt = SharedState.from_json(
+        "camp_test",
+        {"document": old | {"shared_notes": "kept"}, "version": 2, "last_update": T0.isoformat()},
+    )
+    assert rebuilt.document == {"shared_notes": "kept", "custom": {}}
+    assert rebuilt.version == 2
 
 
 def test_a_naive_time_is_refused() -> None:
@@ -391,33 +285,16 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_keys, inner, max_size=3),
     max_leaves=8,
 )
-_combatant = st.fixed_dictionaries(
-    {"name": st.sampled_from(["Orc", "Elf", ""])},
-    optional={
-        "initiative": st.integers(-5, 30),
-        "hp": st.integers(-5, 50) | st.none(),
-        "hidden": st.booleans(),
-        "conditions": st.lists(st.sampled_from(["prone", "defeated"]), max_size=2),
-    },
-)
 _paths: st.SearchStrategy[list[Any]] = st.one_of(
     st.just(["shared_notes"]),
-    st.just(["active_turn"]),
-    st.just(["round_number"]),
     st.just(["custom"]),
     st.lists(st.one_of(_keys, st.integers(0, 3)), min_size=1, max_size=3).map(lambda rest: ["custom", *rest]),
-    st.just(["initiative_order"]),
-    st.integers(0, 3).map(lambda i: ["initiative_order", i]),
-    st.tuples(st.integers(0, 3), st.sampled_from(["hp", "hidden", "name"])).map(
-        lambda t: ["initiative_order", t[0], t[1]]
-    ),
+    st.just(["initiative_order"]),  # no longer shared state: always refused
 )
 _values = st.one_of(
     _json,
     st.integers(-2, 10),
     st.text(max_size=10),
-    _combatant,
-    st.lists(_combatant, max_size=3),
 )
 _changes = st.tuples(_paths, st.sampled_from(["set", "merge", "delete"]), _values)
 
@@ -443,7 +320,7 @@ def test_any_sequence_of_changes_keeps_the_document_valid_and_counts_versions(
         assert change.version == accepted
     assert state.version == accepted
     assert validate_document(state.document) == state.document
-    json.dumps(state.snapshot(reveal_hidden=False))
+    json.dumps(state.snapshot())
 
 
 def _client_apply(document: dict[str, Any], change: dict[str, Any]) -> None:
@@ -468,23 +345,17 @@ def _client_apply(document: dict[str, Any], change: dict[str, Any]) -> None:
 def test_a_client_applying_each_reported_change_stays_identical_to_the_server(
     changes: list[tuple[list[Any], Any, Any]],
 ) -> None:
-    """Replaying reported changes gives the server's document to a GM and its masked snapshot to a player."""
+    """Replaying the reported changes on the starting document gives the server's document."""
     state = _state()
-    _fight(state)  # start with a hidden combatant among visible ones
-    gm = json.loads(json.dumps(state.document))
-    player = json.loads(json.dumps(state.document))
-    player["initiative_order"] = state.snapshot(reveal_hidden=False)["initiative_order"]
+    apply_change(state, ["custom"], "set", {"list": ["a", "b"], "a": {"b": 1}}, None, now=T0)
+    client = json.loads(json.dumps(state.document))
     for path, operation, value in changes:
         try:
             change = apply_change(state, path, operation, value, None, now=T0)
         except BridgeError:
             continue
-        _client_apply(gm, json.loads(json.dumps(change.view(reveal_hidden=True))))
-        _client_apply(player, json.loads(json.dumps(change.view(reveal_hidden=False))))
-        assert gm == state.document
-        masked = state.snapshot(reveal_hidden=False)
-        del masked["version"], masked["last_update"]
-        assert player == masked
+        _client_apply(client, json.loads(json.dumps(change.view())))
+        assert client == state.document
 
 
 _object_paths: st.SearchStrategy[Path] = st.one_of(

@@ -24,7 +24,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -129,6 +129,8 @@ class CampaignSummary(_Record):
     member_count: int
     created_at: datetime
     archived: bool
+    system: str = Field(default="", description="The game system, from the campaign's content.")
+    online: int = Field(default=0, description="People at its table right now (connected to this node).")
 
 
 class MemberView(_Record):

@@ -489,7 +489,15 @@ class Dispatcher:
     ) -> dict[str, Any]:
         match message:
             case protocol.ToolDiscover():
-                return await self._pool.capabilities(session_id=session.session_id)
+                catalog = dict(await self._pool.capabilities(session_id=session.session_id))
+                if session.campaign_id is not None and "resources" in (
+                    self._pool.server_info.get("capabilities") or {}
+                ):
+                    # The shared catalog is asked anonymously; the campaigns and character sheets
+                    # a seat may open are listed for that seat's viewer, never cached across seats.
+                    listed = await self._request(session, "resources/list", {}, timeout)
+                    catalog["resources"] = [r for r in listed.get("resources") or [] if isinstance(r, dict)]
+                return catalog
             case protocol.ToolCall(method=name, params=arguments):
                 await self._check_tool(session, name)
                 self._check_tool_policy(session, name)

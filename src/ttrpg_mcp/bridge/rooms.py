@@ -273,10 +273,8 @@ class Rooms:
 
     async def _add_combat(self, snapshot: dict[str, Any], campaign_id: str, viewer: Viewer) -> None:
         """The initiative in a snapshot is the content store's combat, masked for the viewer."""
-        if self.combat_of is None:
-            return
-        combat = await self.combat_of(campaign_id)
         state = snapshot["state"]
+        combat = None if self.combat_of is None else await self.combat_of(campaign_id)
         if combat is None:
             state.update(initiative_order=[], active_turn=0, round_number=1)
             snapshot["combat"] = None
@@ -292,7 +290,7 @@ class Rooms:
     @staticmethod
     def _snapshot(db: Session, campaign_id: str, viewer: Viewer) -> dict[str, Any]:
         epoch, seq = campaigns.campaign_epoch_and_seq(db, campaign_id)
-        state = campaigns.load_state(db, campaign_id).snapshot(reveal_hidden=viewer.reveal_hidden)
+        state = campaigns.load_state(db, campaign_id).snapshot()
         state["dice_rolls"] = campaigns.recent_rolls(
             db, campaign_id, viewer_id=viewer.user_id, reveal_hidden=viewer.reveal_hidden
         )

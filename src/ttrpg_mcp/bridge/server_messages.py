@@ -314,6 +314,7 @@ class HiddenRollEventData(_Closed):
     player_name: str | None
     visibility: Visibility | None
     hidden: Literal[True]
+    source: Literal["tool"] | None = Field(default=None, description="'tool': made with the roll_dice tool.")
 
 
 class DiceRolled(_CampaignEvent):

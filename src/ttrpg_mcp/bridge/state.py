@@ -1,12 +1,12 @@
 """The versioned shared table state: one JSON document per campaign, changed one path at a time.
 
-The document holds what everyone at the table looks at together: the initiative order
-(``initiative_order``, ``active_turn``, ``round_number``), ``shared_notes``, and ``custom``, a
-free-form object for table extensions. ``version`` and ``last_update`` ride along read-only;
-recent dice rolls are not stored here but in the dice log, and the snapshot a client receives
-adds the rolls that client may see. The initiative keys keep their place in the schema, but the
-table's tracker is the content store's combat (:mod:`ttrpg_mcp.server.combat`): a snapshot fills
-them from there, and the table refuses ``state_update`` on them.
+The document holds what everyone at the table writes together: ``shared_notes``, and
+``custom``, a free-form object for table extensions. ``version`` and ``last_update`` ride along
+read-only; recent dice rolls are not stored here but in the dice log, and the snapshot a client
+receives adds the rolls that client may see. The initiative is not shared state: the table's
+tracker is the content store's combat (:mod:`ttrpg_mcp.server.combat`), which a snapshot adds
+as ``initiative_order``, ``active_turn`` and ``round_number`` (masked per viewer), and the table
+turns a ``state_update`` of those keys into a combat operation or refuses it.
 
 A change names a ``path`` into the document and an ``operation``:
 
@@ -16,12 +16,11 @@ A change names a ``path`` into the document and an ``operation``:
   combatant's ``hp``), goes back to its default instead.
 
 :func:`apply_change` applies it all or nothing: the whole document is validated against its
-schema (:class:`Combatant` for each entry of the order) after the change, and a change that
-would leave it invalid changes nothing. Every accepted change bumps ``version`` by one and
-returns a :class:`StateChange`, which is what the bridge broadcasts as ``state_update``. The
-change carries what was *applied*, which can differ from what was asked: a combatant set
-without an ``id`` gets one, and a delete the schema refills is reported as a ``set`` of the
-default, so a client that applies each change as reported stays identical to the server.
+schema after the change, and a change that would leave it invalid changes nothing. Every
+accepted change bumps ``version`` by one and returns a :class:`StateChange`, which is what the
+bridge broadcasts as ``state_update``. The change carries what was *applied*, which can differ
+from what was asked: a delete the schema refills (a top-level key) is reported as a ``set`` of
+the default, so a client that applies each change as reported stays identical to the server.
 
 Concurrency (ARCHITECTURE decision 6): a change may carry ``previous_version``, the version its
 author last saw. If changes were accepted since, and one of them touched a path that overlaps
@@ -29,12 +28,8 @@ this one (either is a prefix of the other), the change is refused with ``conflic
 current version. Removing or appending a list element counts as touching the whole list,
 because it moves (or claims) indexes. :class:`SharedState` remembers the paths of the last
 :data:`HISTORY_LIMIT` changes; a ``previous_version`` older than that is a conflict too, since
-nothing proves it safe. ``previous_version=None`` is unconditional, for the bridge's own
-initiative operations.
-
-Hidden combatants: a combatant with ``hidden: true`` is masked for viewers who may not see it
-(:func:`mask_combatant`), in snapshots and in each change's :meth:`StateChange.view`, keeping
-its place in the list so that ``active_turn`` indexes the same entry for everyone.
+nothing proves it safe. ``previous_version=None`` is unconditional. Everything here is the
+same for every viewer: nothing in the document is secret.
 
 This module is pure: no I/O, no clock unless ``now`` is left out.
 """
@@ -43,7 +38,6 @@ from __future__ import annotations
 
 import copy
 import json
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,15 +50,12 @@ from pydantic import (
     JsonValue,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from ttrpg_mcp.bridge.errors import BridgeError
 
 __all__ = [
-    "HIDDEN_COMBATANT_NAME",
     "HISTORY_LIMIT",
-    "MAX_COMBATANTS",
     "MAX_CUSTOM_BYTES",
     "MAX_CUSTOM_DEPTH",
     "MAX_NOTES_LENGTH",
@@ -72,14 +63,11 @@ __all__ = [
     "OPERATIONS",
     "READ_ONLY_KEYS",
     "WRITABLE_KEYS",
-    "Combatant",
     "Operation",
     "Path",
     "SharedState",
     "StateChange",
     "apply_change",
-    "mask_combatant",
-    "new_combatant_id",
     "validate_document",
 ]
 
@@ -90,48 +78,13 @@ OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 # Changes whose paths are remembered for conflict checks. A client more than this many changes
 # behind gets a conflict and re-reads; at human editing speed that is minutes of table activity.
 HISTORY_LIMIT = 500
-MAX_COMBATANTS = 200
 MAX_NOTES_LENGTH = 100_000
 # The serialized size of ``custom``: room for a table's extensions, not for a file store.
 MAX_CUSTOM_BYTES = 64 * 1024
 MAX_CUSTOM_DEPTH = 32
 MAX_PATH_DEPTH = MAX_CUSTOM_DEPTH + 1
-_MAX_ROUND = 1_000_000
-_MAX_CONDITIONS = 32
-
-WRITABLE_KEYS: tuple[str, ...] = ("initiative_order", "active_turn", "round_number", "shared_notes", "custom")
+WRITABLE_KEYS: tuple[str, ...] = ("shared_notes", "custom")
 READ_ONLY_KEYS: tuple[str, ...] = ("version", "last_update", "dice_rolls")
-HIDDEN_COMBATANT_NAME = "Hidden combatant"
-
-
-def new_combatant_id() -> str:
-    return f"cmb_{secrets.token_hex(6)}"
-
-
-class Combatant(BaseModel):
-    """One entry of the initiative order.
-
-    Strict: ``"5"`` is not an hp and ``true`` is not an initiative, so what is stored is what
-    every client reads back, with no silent coercion.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    id: str = Field(default_factory=new_combatant_id, min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=100)
-    initiative: int | float = Field(default=0, allow_inf_nan=False)
-    hp: int | None = None
-    max_hp: int | None = Field(default=None, ge=0)
-    conditions: list[str] = Field(default_factory=list, max_length=_MAX_CONDITIONS)
-    hidden: bool = False
-    character_id: str | None = Field(default=None, max_length=64)
-
-    @field_validator("conditions")
-    @classmethod
-    def _short_conditions(cls, conditions: list[str]) -> list[str]:
-        if any(not 1 <= len(condition) <= 64 for condition in conditions):
-            raise ValueError("a condition is 1-64 characters")
-        return conditions
 
 
 def _json_depth_within(value: Any, limit: int) -> bool:
@@ -152,11 +105,6 @@ class _Document(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    initiative_order: list[Combatant] = Field(default_factory=list, max_length=MAX_COMBATANTS)
-    # Only bounded, not tied to the order's length: a direct state_update may shorten the
-    # order before moving the turn. Initiative operations keep it in range.
-    active_turn: int = Field(default=0, ge=0, lt=MAX_COMBATANTS)
-    round_number: int = Field(default=1, ge=1, le=_MAX_ROUND)
     shared_notes: str = Field(default="", max_length=MAX_NOTES_LENGTH)
     custom: dict[str, JsonValue] = Field(default_factory=dict)
 
@@ -179,18 +127,8 @@ class _Document(BaseModel):
             raise ValueError(f"custom is {size} bytes serialized; the limit is {MAX_CUSTOM_BYTES}")
         return custom
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> _Document:
-        ids = [combatant.id for combatant in self.initiative_order]
-        if len(ids) != len(set(ids)):
-            raise ValueError("combatant ids in the initiative order must be unique")
-        return self
-
 
 _DEFAULTS: dict[str, Callable[[], Any]] = {
-    "initiative_order": list,
-    "active_turn": lambda: 0,
-    "round_number": lambda: 1,
     "shared_notes": str,
     "custom": dict,
 }
@@ -213,17 +151,6 @@ def validate_document(document: dict[str, Any], *, path: Sequence[str | int] = (
             {"path": list(path), "errors": problems},
         ) from None
     return model.model_dump(mode="json")
-
-
-def mask_combatant(combatant: dict[str, Any]) -> dict[str, Any]:
-    """What a viewer who may not see hidden combatants sees of one: a placeholder with its id."""
-    if not combatant.get("hidden"):
-        return combatant
-    return {"id": combatant["id"], "name": HIDDEN_COMBATANT_NAME, "hidden": True}
-
-
-def _mask_order(order: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [mask_combatant(combatant) for combatant in order]
 
 
 def _iso(moment: datetime) -> str:
@@ -251,14 +178,12 @@ class SharedState:
 
     @classmethod
     def new(cls, campaign_id: str, *, now: datetime | None = None) -> SharedState:
-        """An empty table: no combatants, turn 0 of round 1, no notes, version 0."""
+        """An empty table: no notes, nothing custom, version 0."""
         return cls(campaign_id, validate_document({}), 0, _aware_now(now), [])
 
-    def snapshot(self, *, reveal_hidden: bool) -> dict[str, Any]:
-        """The document with ``version`` and ``last_update`` (ISO 8601), as a viewer may see it."""
+    def snapshot(self) -> dict[str, Any]:
+        """The document with ``version`` and ``last_update`` (ISO 8601)."""
         document = copy.deepcopy(self.document)
-        if not reveal_hidden:
-            document["initiative_order"] = _mask_order(document["initiative_order"])
         return {**document, "version": self.version, "last_update": _iso(self.last_update)}
 
     def to_json(self) -> dict[str, Any]:
@@ -272,13 +197,19 @@ class SharedState:
 
     @classmethod
     def from_json(cls, campaign_id: str, data: dict[str, Any]) -> SharedState:
-        """The inverse of :meth:`to_json`; keys added to the schema since are filled with defaults."""
+        """The inverse of :meth:`to_json`; keys added to the schema since are filled with defaults.
+
+        Keys it dropped since are left behind: documents stored before the initiative moved to
+        the content store still hold ``initiative_order``, ``active_turn`` and ``round_number``.
+        """
         last_update = data["last_update"]
         if isinstance(last_update, str):
             last_update = datetime.fromisoformat(last_update)
         return cls(
             campaign_id=campaign_id,
-            document=validate_document(dict(data.get("document") or {})),
+            document=validate_document(
+                {key: value for key, value in (data.get("document") or {}).items() if key in WRITABLE_KEYS}
+            ),
             version=int(data["version"]),
             last_update=_aware_now(last_update),
             history=[(int(version), tuple(path)) for version, path in data.get("history") or []],
@@ -287,11 +218,7 @@ class SharedState:
 
 @dataclass(frozen=True)
 class StateChange:
-    """One accepted change, as applied: what ``state_update`` broadcasts.
-
-    ``redacted`` is the (path, operation, value) viewers without the right to see hidden
-    combatants get instead, when the change touches one; ``None`` when they see it as is.
-    """
+    """One accepted change, as applied: what ``state_update`` broadcasts, the same to every viewer."""
 
     path: Path
     operation: Operation
@@ -299,17 +226,13 @@ class StateChange:
     version: int
     previous_version: int | None
     last_update: datetime
-    redacted: tuple[Path, Operation, Any] | None = field(default=None, repr=False, compare=False)
 
-    def view(self, *, reveal_hidden: bool) -> dict[str, Any]:
-        """The ``state_update`` data for one viewer."""
-        path, operation, value = self.path, self.operation, self.value
-        if not reveal_hidden and self.redacted is not None:
-            path, operation, value = self.redacted
+    def view(self) -> dict[str, Any]:
+        """The ``state_update`` data."""
         return {
-            "path": list(path),
-            "operation": operation,
-            "value": copy.deepcopy(value),
+            "path": list(self.path),
+            "operation": self.operation,
+            "value": copy.deepcopy(self.value),
             "version": self.version,
             "previous_version": self.previous_version,
             "last_update": _iso(self.last_update),
@@ -455,29 +378,6 @@ def _apply(document: dict[str, Any], path: Path, operation: Operation, value: An
     raise _bad_path(path, "a number, string, boolean or null has no members")
 
 
-def _redaction(
-    before: dict[str, Any], after: dict[str, Any], path: Path, operation: Operation, value: Any
-) -> tuple[Path, Operation, Any] | None:
-    """What viewers who may not see hidden combatants get instead of this change, if anything."""
-    if path[0] != "initiative_order":
-        return None
-    if len(path) == 1:
-        if any(combatant["hidden"] for combatant in after["initiative_order"]):
-            return path, operation, _mask_order(after["initiative_order"])
-        return None
-    index = path[1]
-    assert isinstance(index, int)
-    if len(path) == 2 and operation == "delete":
-        return None  # the entry is gone; its index was public
-    old_order, new_order = before["initiative_order"], after["initiative_order"]
-    was_hidden = index < len(old_order) and old_order[index].get("hidden") is True
-    combatant = new_order[index]
-    if not was_hidden and not combatant["hidden"]:
-        return None
-    # Send the whole entry: masked while hidden, in full the moment it is revealed.
-    return ("initiative_order", index), "set", mask_combatant(combatant)
-
-
 def apply_change(
     state: SharedState,
     path: Sequence[str | int],
@@ -510,14 +410,13 @@ def apply_change(
     applied_operation: Operation = operation
     found, applied = _at(document, checked)
     if operation == "delete":
-        # A delete the schema refilled (a top-level key, a combatant's hp) is a set of the default.
+        # A delete the schema refilled (a top-level key) is a set of the default.
         # A list element's index is never "refilled": the next element moved into it.
         refilled = found and touched == checked
         applied_operation = "set" if refilled else "delete"
         applied = applied if refilled else None
     elif operation == "merge":
         applied = {name: applied[name] for name in value if name in applied}
-    redacted = _redaction(state.document, document, checked, applied_operation, applied)
 
     state.document = document
     state.version += 1
@@ -531,5 +430,4 @@ def apply_change(
         version=state.version,
         previous_version=previous_version,
         last_update=moment,
-        redacted=redacted,
     )

@@ -50,22 +50,6 @@ def _content_error(error: BridgeError) -> BridgeError:
 _INITIATIVE_KEYS = frozenset({"initiative_order", "active_turn", "round_number"})
 
 
-def _change_payload(change: StateChange, by: str, state_document: dict[str, Any]) -> dict[str, Any]:
-    """The ``state_update`` event for a change; inside the initiative order, the whole new list.
-
-    Publishing a change inside one combatant as the whole list lets the masking of hidden
-    combatants work on every event the same way (see visibility.py).
-    """
-    payload = change.view(reveal_hidden=True) | {"by": by}
-    if change.path[0] == "initiative_order" and len(change.path) > 1:
-        payload |= {
-            "path": ["initiative_order"],
-            "operation": "set",
-            "value": state_document["initiative_order"],
-        }
-    return payload
-
-
 class TableActions:
     """What a participant can do at a campaign's table."""
 
@@ -228,10 +212,8 @@ class TableActions:
         work: Callable[[Session], tuple[list[StateChange], dict[str, Any]]],
     ) -> dict[str, Any]:
         def events(done: tuple[list[StateChange], dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-            changes, document = done
-            return [
-                ("state_update", _change_payload(change, participant.user_id, document)) for change in changes
-            ]
+            changes, _document = done
+            return [("state_update", change.view() | {"by": participant.user_id}) for change in changes]
 
         def reply(done: tuple[list[StateChange], dict[str, Any]], seqs: list[int]) -> dict[str, Any]:
             changes, _document = done

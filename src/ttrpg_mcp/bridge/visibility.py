@@ -3,8 +3,10 @@
 Every campaign event reaches every participant, so each client's ``seq`` stays gap-free and a
 missing number always means a lost message. What differs is the rendering: a blind roll reaches
 players as "Mira rolled in secret" with no numbers; a hidden combatant reaches them as a masked
-entry that keeps the initiative indexes valid. The event log stores the full payload; this
-module decides, at delivery (and at replay), what a viewer gets. Pure: no I/O.
+entry that keeps the initiative indexes valid (``mask_combatants``, for the content store's
+combat events; ``state_update`` never carries the initiative, which is not shared state). The
+event log stores the full payload; this module decides, at delivery (and at replay), what a
+viewer gets. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -54,28 +56,21 @@ def mask_combatants(value: Any) -> Any:
 def _render_roll(payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     if can_see_roll(payload.get("visibility", "public"), payload.get("player_id", ""), viewer):
         return payload
-    return {
+    hidden = {
         "roll_id": payload.get("roll_id"),
         "player_id": payload.get("player_id"),
         "player_name": payload.get("player_name"),
         "visibility": payload.get("visibility"),
         "hidden": True,
     }
-
-
-def _render_state(payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
-    # Changes inside the initiative order are always published as a whole-list "set" (see
-    # dispatch), so masking the list is enough to hide every hidden combatant's details.
-    path = payload.get("path") or []
-    if viewer.reveal_hidden or not path or path[0] != "initiative_order":
-        return payload
-    return payload | {"value": mask_combatants(payload.get("value"))}
+    # How it was rolled is no secret: a GM's roll_dice tool call reads "rolled with the dice tool".
+    if payload.get("source") is not None:
+        hidden["source"] = payload["source"]
+    return hidden
 
 
 def render_event(event_type: str, payload: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     """The payload of one event as ``viewer`` may see it."""
     if event_type == "dice_roll":
         return _render_roll(payload, viewer)
-    if event_type == "state_update":
-        return _render_state(payload, viewer)
     return payload

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from ttrpg_mcp import __version__
 from ttrpg_mcp.server import rules
 from ttrpg_mcp.server.actor import ActorMiddleware
+from ttrpg_mcp.server.completions import register_completions
 from ttrpg_mcp.server.prompts import register_prompts
 from ttrpg_mcp.server.resources import register_resources
 from ttrpg_mcp.server.store.changes import prune_changes
@@ -63,4 +64,5 @@ def build_server(database: Database) -> MCPServer[Any]:
     register_resources(server, database)
     watch.install(server)
     register_prompts(server, database)
+    register_completions(server, database)
     return server

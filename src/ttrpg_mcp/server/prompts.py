@@ -8,9 +8,10 @@ player's recap is built from the notes shared with them, never from the GM's.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
 from sqlalchemy import select
 
 from ttrpg_mcp.server import campaigns, entities, rules
@@ -21,14 +22,28 @@ from ttrpg_mcp.server.store.models import Note, PlaySession
 from ttrpg_mcp.server.viewers import request_viewer
 from ttrpg_mcp.server.views import NoteView
 
-__all__ = ["register_prompts"]
+__all__ = ["DIFFICULTIES", "register_prompts"]
 
-_DIFFICULTIES = ("easy", "medium", "hard", "deadly")
+DIFFICULTIES = ("easy", "medium", "hard", "deadly")
+
+# Every argument says what it wants, for a client's form; ids complete by name (``completions``).
+CampaignId = Annotated[str, Field(description="The campaign's id (camp_...); completes from its name")]
+OptionalCampaignId = Annotated[
+    str, Field(description="The campaign's id (camp_...) to fit the NPC into; empty for none")
+]
+SessionId = Annotated[
+    str, Field(description="The play session's id (sess_...); empty for the campaign's latest session")
+]
+NpcRole = Annotated[str, Field(description="What the NPC does, e.g. 'innkeeper' or 'smuggler'")]
+NpcLocation = Annotated[str, Field(description="Where the party meets them, e.g. 'the docks'")]
+NpcTone = Annotated[str, Field(description="The mood they bring, e.g. 'comic' or 'menacing'")]
+Difficulty = Annotated[str, Field(description="One of easy, medium, hard, deadly")]
+Environment = Annotated[str, Field(description="Where the fight happens, e.g. 'swamp' or 'crypt'")]
 
 
 def register_prompts(server: MCPServer[Any], database: Database) -> None:
     @server.prompt(description="Recap the last (or a given) play session from its notes, for the players.")
-    def session_recap(campaign_id: str, session_id: str = "", ctx: Context | None = None) -> str:
+    def session_recap(campaign_id: CampaignId, session_id: SessionId = "", ctx: Context | None = None) -> str:
         viewer = request_viewer(ctx)
         with database.read() as db:
             campaign = campaigns.get_campaign(db, campaign_id, with_versions=False, viewer=viewer)
@@ -56,7 +71,11 @@ def register_prompts(server: MCPServer[Any], database: Database) -> None:
 
     @server.prompt(description="Invent an NPC that fits the campaign, ready to save with create_npc.")
     def npc_generator(
-        campaign_id: str = "", role: str = "", location: str = "", tone: str = "", ctx: Context | None = None
+        campaign_id: OptionalCampaignId = "",
+        role: NpcRole = "",
+        location: NpcLocation = "",
+        tone: NpcTone = "",
+        ctx: Context | None = None,
     ) -> str:
         viewer = request_viewer(ctx)
         context = ""
@@ -88,10 +107,13 @@ def register_prompts(server: MCPServer[Any], database: Database) -> None:
 
     @server.prompt(description="Build a combat encounter for the party, using monsters from the rules index.")
     def encounter_builder(
-        campaign_id: str, difficulty: str = "medium", environment: str = "", ctx: Context | None = None
+        campaign_id: CampaignId,
+        difficulty: Difficulty = "medium",
+        environment: Environment = "",
+        ctx: Context | None = None,
     ) -> str:
-        if difficulty not in _DIFFICULTIES:
-            raise InvalidInputError(f"difficulty must be one of {list(_DIFFICULTIES)}, not {difficulty!r}")
+        if difficulty not in DIFFICULTIES:
+            raise InvalidInputError(f"difficulty must be one of {list(DIFFICULTIES)}, not {difficulty!r}")
         viewer = request_viewer(ctx)
         with database.read() as db:
             campaign = campaigns.get_campaign(db, campaign_id, with_versions=False, viewer=viewer)

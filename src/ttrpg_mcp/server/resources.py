@@ -3,27 +3,85 @@
 Resources are what a client can attach as context without a tool call (Claude Desktop's
 "attach" menu): the campaign and character as JSON, a rules section as Markdown. Each read
 is for the viewer the request's ``_meta`` names (see ``secrecy``), like the tools.
+
+``resources/list`` names the concrete campaigns and characters the viewer reaches (see
+``directory``), each with a title and a description, so that a client's menu shows "Mira,
+level 3 rogue" rather than a URI template to fill in by hand. The list is computed per
+request: the SDK's own list is static, so its handler is replaced.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
+import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 
-from ttrpg_mcp.server import campaigns, entities, play, rules
+from ttrpg_mcp.server import campaigns, directory, entities, play, rules
 from ttrpg_mcp.server.errors import ContentError
-from ttrpg_mcp.server.secrecy import GM, redact_session
+from ttrpg_mcp.server.secrecy import GM, Viewer, redact_session, viewer_from_meta
 from ttrpg_mcp.server.store.database import Database
 from ttrpg_mcp.server.viewers import request_viewer
 from ttrpg_mcp.server.views import PlaySessionView
 
-__all__ = ["register_resources"]
+if TYPE_CHECKING:
+    from mcp.server.context import ServerRequestContext
+
+__all__ = ["concrete_resources", "register_resources"]
+
+_JSON = "application/json"
+
+
+def concrete_resources(database: Database, viewer: Viewer) -> list[types.Resource]:
+    """The campaigns and character sheets ``viewer`` reaches, as listed resources."""
+    with database.read() as db:
+        found = directory.campaigns_for(db, viewer)
+        characters = directory.characters_for(db, viewer)
+    listed = [
+        types.Resource(
+            uri=f"campaign://{c.id}",
+            name=c.id,
+            title=c.name,
+            description=(
+                f"Campaign {c.name!r} ({c.system or 'any system'}"
+                + (f", {c.setting}" if c.setting else "")
+                + "): its characters, NPCs, locations and running session"
+            ),
+            mime_type=_JSON,
+        )
+        for c in found
+    ]
+    for character in characters:
+        what = " ".join(part for part in (f"level {character.level}", character.character_class) if part)
+        player = f", played by {character.player_name}" if character.player_name else ""
+        listed.append(
+            types.Resource(
+                uri=f"character://{character.id}",
+                name=character.id,
+                title=f"{character.name} ({what})",
+                description=f"Character sheet of {character.name} in {character.campaign_name!r}{player}",
+                mime_type=_JSON,
+            )
+        )
+    return listed
 
 
 def register_resources(server: MCPServer[Any], database: Database) -> None:
+    async def list_resources(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
+    ) -> types.ListResourcesResult:
+        viewer = viewer_from_meta(ctx.meta)
+        static = await server.list_resources()
+        concrete = await anyio.to_thread.run_sync(concrete_resources, database, viewer)
+        return types.ListResourcesResult(resources=[*static, *concrete])
+
+    # The SDK's handler lists only resources registered up front; ours asks the store per viewer.
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("resources/list", types.PaginatedRequestParams, list_resources)
+
     @server.resource(
         "campaign://{campaign_id}",
         name="campaign",

@@ -197,6 +197,7 @@ def search(
 
 
 def list_sources(db: Session, *, with_gm_material: bool = True) -> SourceList:
+    """The indexed sources; without GM material, no GM-only source and no import path."""
     kinds: dict[str, dict[str, int]] = {}
     for source, kind, count in db.execute(
         select(RuleSection.source, RuleSection.kind, func.count()).group_by(
@@ -211,6 +212,9 @@ def list_sources(db: Session, *, with_gm_material: bool = True) -> SourceList:
     for row in db.scalars(query):
         view = SourceView.model_validate(row)
         view.kinds = kinds.get(row.slug, {})
+        if not with_gm_material:
+            # ``origin`` is the path of the file the GM imported: their machine's layout, not the table's.
+            view.origin = ""
         views.append(view)
     return SourceList(sources=views)
 

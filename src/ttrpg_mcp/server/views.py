@@ -228,7 +228,7 @@ class SearchResults(BaseModel):
 class SourceView(_View):
     slug: str
     title: str
-    origin: str
+    origin: str = Field(description="Where it was imported from (a file path); empty for players")
     section_count: int
     gm_only: bool = Field(default=False, description="GM material: players never see it")
     imported_at: datetime

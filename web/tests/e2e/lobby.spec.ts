@@ -26,8 +26,11 @@ test('an account is created, signs out and back in, and makes a campaign with an
 	await expect(page.getByRole('heading', { name: 'Your campaigns' })).toBeVisible();
 
 	const campaign = uniqueName('Lobby campaign ');
+	await page.getByLabel('System (optional)').fill('Blades in the Dark');
 	await createCampaign(page, campaign);
 	await expect(page.getByText('Game master', { exact: true })).toBeVisible();
+	await expect(page.getByTestId('campaign-system')).toHaveText('Blades in the Dark');
+	await expect(page.getByTestId('campaign-online')).toHaveText('0 online');
 	const { code, link } = await createInvite(page);
 	expect(link).toContain(`/join/${code}`);
 	await page.screenshot({ path: `${SCREENSHOTS}/lobby-desktop.png`, fullPage: true });
@@ -46,6 +49,13 @@ test('an account is created, signs out and back in, and makes a campaign with an
 	await other.page.goto('/');
 	await expect(other.page.getByRole('link', { name: campaign })).toBeVisible();
 	await expect(other.page.getByText('Player', { exact: true })).toBeVisible();
+	// The GM sits down at the table: the player's lobby counts one person online there.
+	await page.setViewportSize({ width: 1280, height: 800 });
+	await page.getByRole('link', { name: campaign }).click();
+	await expect(page.getByTestId('connection-status')).toHaveText(/Connected/);
+	await other.page.reload();
+	await expect(other.page.getByTestId('campaign-online')).toHaveText('1 online');
+	await expect(other.page.getByTestId('campaign-system')).toHaveText('Blades in the Dark');
 
 	// A wrong code says why, next to the form.
 	expectHttpError(other, 404, '/api/campaigns/join');

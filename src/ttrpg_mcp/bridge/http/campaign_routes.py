@@ -297,7 +297,41 @@ async def list_campaigns(user: CurrentUser, request: Request) -> CampaignList:
     )
     if user.scope is not None and user.scope.campaign_id is not None:
         listed = [summary for summary in listed if summary.id == user.scope.campaign_id]
-    return CampaignList(campaigns=listed)
+    # A bridge serving HTTP alone (no live table) has nobody online.
+    rooms = getattr(request.app.state.bridge, "rooms", None)
+    systems = await _systems(request, user) if listed else {}
+    return CampaignList(
+        campaigns=[
+            summary.model_copy(
+                update={
+                    "system": systems.get(summary.id, ""),
+                    "online": 0 if rooms is None else len(rooms.participants(summary.id)),
+                }
+            )
+            for summary in listed
+        ]
+    )
+
+
+async def _systems(request: Request, user: AuthenticatedUser) -> dict[str, str]:
+    """Each campaign's game system, from the content store; none when the MCP server cannot answer.
+
+    The lobby stays usable while the MCP children restart: the system is a nicety, not a reason
+    to refuse the list.
+    """
+    try:
+        result = await _content_tool(
+            request, user, "list_campaigns", {"include_archived": True}, Viewer("spectator", user.user_id)
+        )
+    except BridgeError as error:
+        log.info("campaign_systems_unavailable", code=error.code)
+        return {}
+    listed = (result.get("structuredContent") or {}).get("campaigns") or []
+    return {
+        str(entry["id"]): str(entry.get("system") or "")
+        for entry in listed
+        if isinstance(entry, dict) and "id" in entry
+    }
 
 
 @router.post(

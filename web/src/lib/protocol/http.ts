@@ -66,6 +66,14 @@ export interface CampaignSummary {
 	member_count: number;
 	created_at: string;
 	archived: boolean;
+	/**
+	 * The game system, from the campaign's content.
+	 */
+	system?: string;
+	/**
+	 * People at its table right now (connected to this node).
+	 */
+	online?: number;
 }
 /**
  * A new campaign; the fields go to the MCP server's ``create_campaign`` tool.

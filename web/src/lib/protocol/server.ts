@@ -629,6 +629,10 @@ export interface HiddenRollEventData {
 	player_name: string | null;
 	visibility: ('public' | 'gm' | 'blind' | 'self') | null;
 	hidden: true;
+	/**
+	 * 'tool': made with the roll_dice tool.
+	 */
+	source?: 'tool' | null;
 }
 export interface StateChanged {
 	id: string;

@@ -182,6 +182,51 @@ describe('fallbacks and tokens', () => {
 		expect(get(gm.sharedState).shared_notes).toBe('written over SSE');
 	});
 
+	it('moves back to the WebSocket when it works again, missing and doubling no event', async () => {
+		const table = await newTable(baseUrl, 1);
+		const sockets = controlledSockets();
+		sockets.blocked = true; // the network refuses WebSockets: the seat falls back to SSE
+		const seat = track(
+			seatClient(baseUrl, table.seats[0]!, table.campaignId, {
+				WebSocketImpl: sockets.Impl,
+				probeBackoff: { initialMs: 50, maxMs: 200 }
+			})
+		);
+		const gm = track(seatClient(baseUrl, table.gm, table.campaignId));
+		await Promise.all([seat.connect(), gm.connect()]);
+		expect(get(seat.status).transport).toBe('sse');
+		expect(seat.stats.sseFallbacks).toBe(1);
+		for (let i = 0; i < 3; i += 1) await gm.rollDice('1d6', `before ${i}`);
+		await until(() => get(seat.rolls).some((roll) => roll.purpose === 'before 2'), 'the SSE seat sees the rolls');
+		// Probes keep failing while the network is down; the seat stays on SSE.
+		const probesWhileDown = sockets.sockets.length;
+		await until(() => sockets.sockets.length >= probesWhileDown + 2, 'the seat keeps probing');
+		expect(get(seat.status).transport).toBe('sse');
+
+		sockets.blocked = false;
+		// Rolls keep coming while the seat moves over; its own roll is made in the middle of it.
+		const rolling = (async () => {
+			for (let i = 0; i < 10; i += 1) await gm.rollDice('1d6', `during ${i}`);
+		})();
+		await until(() => get(seat.status).transport === 'websocket', 'the seat moves back to the WebSocket');
+		const mine = await seat.rollDice('1d4', 'after the move');
+		await rolling;
+		await until(() => seat.position.lastSeq === gm.position.lastSeq, 'the seat catches up');
+		expect(get(seat.status).state).toBe('authenticated');
+		expect(seat.stats.websocketReturns).toBe(1);
+		expect(seat.stats.gaps).toBe(0);
+
+		const purposes = get(seat.rolls).map((roll) => roll.purpose);
+		const expected = [0, 1, 2].map((i) => `before ${i}`).concat([...Array(10).keys()].map((i) => `during ${i}`));
+		for (const purpose of expected) expect(purposes.filter((p) => p === purpose)).toHaveLength(1);
+		const seqs = get(seat.rolls).map((roll) => roll.seq!);
+		expect(new Set(seqs).size).toBe(seqs.length);
+		expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+		await until(() => get(gm.rolls).some((roll) => roll.purpose === 'after the move'), 'the GM sees the new roll');
+		expect(get(gm.rolls).filter((roll) => roll.purpose === 'after the move')).toHaveLength(1);
+		expect('hidden' in mine).toBe(false);
+	});
+
 	it('resumes an SSE stream from the last seq after it drops', async () => {
 		const table = await newTable(baseUrl, 1);
 		// The network as the SSE seat sees it: while offline, no stream can open.

@@ -12,7 +12,10 @@
  * Drops. A closed socket, an ended stream, or silence longer than about two heartbeat intervals
  * ends the connection; the client reconnects after an exponential, jittered delay (or the
  * bridge's `retry_after`). A WebSocket that never opens `sseFallbackAfter` times in a row makes
- * the client switch to SSE for good. A refused token is refreshed once through the token source
+ * the client switch to SSE; from there it keeps probing the WebSocket in the background (with its
+ * own backoff, see probe.ts) and moves back to it once a probe is greeted: the SSE stream is
+ * closed and the WebSocket re-attaches with the last `seq`, so no event is lost or applied twice
+ * and waiting requests go out again with their ids. A refused token is refreshed once through the token source
  * before giving up; `disconnect()` ends everything and fails what is still waiting.
  *
  * Requests. Every request has an id and a promise; replies (`response`, `dice_roll_result`,
@@ -51,6 +54,7 @@ import {
 	type Visibility
 } from './messages';
 import { Outbox, type OutboxEntry } from './outbox';
+import { probeWebSocket, type WebSocketProbe } from './probe';
 import { EventSequencer, type SequencerStats } from './sequencer';
 import { derived, writable, type Readable, type Writable } from './store';
 import {
@@ -128,6 +132,8 @@ export interface ClientStats extends SequencerStats {
 	renewals: number;
 	/** Times the client fell back from WebSocket to SSE. */
 	sseFallbacks: number;
+	/** Times a background probe found the WebSocket working again and the client moved back to it. */
+	websocketReturns: number;
 }
 
 export interface TTRPGClientConfig {
@@ -143,6 +149,8 @@ export interface TTRPGClientConfig {
 	transport?: 'auto' | 'websocket' | 'sse';
 	/** Consecutive WebSocket connections that never opened before switching to SSE (default 2). */
 	sseFallbackAfter?: number;
+	/** Delays between background WebSocket probes while on SSE after a fallback (default 2 s to 60 s). */
+	probeBackoff?: Partial<BackoffOptions>;
 	/** A WebSocket implementation (Node 20 has none built in: pass `ws`'s). */
 	WebSocketImpl?: WebSocketFactory;
 	fetch?: typeof fetch;
@@ -185,6 +193,8 @@ const MAX_BATCH = 10;
 const CLOSE_DEAD = 4000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_HEARTBEAT_MS = 30_000;
+/** Probes are cheap but not free (an authenticated socket each): a few a minute at most. */
+const DEFAULT_PROBE_BACKOFF: BackoffOptions = { initialMs: 2_000, maxMs: 60_000, factor: 2 };
 /** Silence longer than this many heartbeat intervals means the connection is dead. */
 const SILENCE_FACTOR = 2.5;
 
@@ -227,6 +237,7 @@ export class TTRPGWebSocketClient {
 	private readonly baseUrl: string;
 	private readonly limits: TableLimits;
 	private readonly backoff: BackoffOptions;
+	private readonly probeBackoff: BackoffOptions;
 	private readonly outbox = new Outbox();
 	private readonly sequencer = new EventSequencer();
 
@@ -257,6 +268,11 @@ export class TTRPGWebSocketClient {
 	private previousSessionId: string | null = null;
 	private user: Server.SessionUser | null = null;
 	private useSse: boolean;
+	/** On SSE because the WebSocket failed (not because the config asked): probe to move back. */
+	private fellBack = false;
+	private probeAttempt = 0;
+	private probeTimer: ReturnType<typeof setTimeout> | null = null;
+	private probe: WebSocketProbe | null = null;
 	private wsFailures = 0;
 	/** Whether the current connection got its `session_created`. */
 	private greeted = false;
@@ -281,6 +297,7 @@ export class TTRPGWebSocketClient {
 		this.baseUrl = config.baseUrl ?? defaultBaseUrl();
 		this.limits = { ...DEFAULT_LIMITS, ...config.limits };
 		this.backoff = { ...DEFAULT_BACKOFF, ...config.backoff };
+		this.probeBackoff = { ...DEFAULT_PROBE_BACKOFF, ...config.probeBackoff };
 		this.campaignId = config.campaignId ?? null;
 		this.useSse = config.transport === 'sse';
 		this.heartbeatMs = config.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_MS;
@@ -290,7 +307,8 @@ export class TTRPGWebSocketClient {
 			duplicateReplies: 0,
 			reconnects: 0,
 			renewals: 0,
-			sseFallbacks: 0
+			sseFallbacks: 0,
+			websocketReturns: 0
 		};
 		// The sequencer counts into its own object; expose those counters live.
 		for (const key of ['duplicates', 'gaps', 'resets', 'replayed'] as const) {
@@ -762,6 +780,7 @@ export class TTRPGWebSocketClient {
 			this.wsFailures += 1;
 			if (this.config.transport !== 'websocket' && this.wsFailures >= (this.config.sseFallbackAfter ?? 2)) {
 				this.useSse = true;
+				this.fellBack = true;
 				this.stats.sseFallbacks += 1;
 			}
 		}
@@ -812,7 +831,12 @@ export class TTRPGWebSocketClient {
 	private becomeReady(): void {
 		this.ready = true;
 		this.attempt = 0;
-		if (this.transport?.kind === 'websocket') this.wsFailures = 0;
+		if (this.transport?.kind === 'websocket') {
+			this.wsFailures = 0;
+			this.probeAttempt = 0;
+		} else if (this.fellBack) {
+			this.scheduleProbe();
+		}
 		this.publishStatus('authenticated', this.transport?.kind ?? null, null);
 		if (this.presence !== null && this.campaignId !== null) {
 			this.transport?.send({ id: newMessageId(), type: 'presence_update', data: this.presence });
@@ -820,6 +844,44 @@ export class TTRPGWebSocketClient {
 		this.pump();
 		this.scheduleRenewal();
 		this.settleWaiters(null);
+	}
+
+	// -- moving back from SSE to the WebSocket -------------------------------------------------
+
+	private scheduleProbe(): void {
+		if (this.probeTimer !== null || this.probe !== null || !this.wanted) return;
+		const delay = backoffDelay(this.probeAttempt, this.probeBackoff, this.config.random);
+		this.probeAttempt += 1;
+		this.probeTimer = setTimeout(() => void this.runProbe(), delay);
+	}
+
+	private async runProbe(): Promise<void> {
+		this.probeTimer = null;
+		const Impl = this.config.WebSocketImpl ?? (globalThis as { WebSocket?: WebSocketFactory }).WebSocket;
+		if (!this.wanted || !this.fellBack || Impl === undefined) return;
+		this.probe = probeWebSocket(this.config.wsUrl ?? wsUrlOf(this.baseUrl), Impl, this.auth.accessToken());
+		const ok = await this.probe.result;
+		this.probe = null;
+		if (!this.wanted || !this.fellBack) return;
+		if (!ok) {
+			if (this.ready) this.scheduleProbe();
+			return; // not ready: the next becomeReady on SSE schedules it
+		}
+		// The WebSocket gets through again: end the SSE stream; the reconnect that follows opens a
+		// WebSocket and re-attaches from the last seq (see onClose and onSessionCreated).
+		this.useSse = false;
+		this.fellBack = false;
+		this.wsFailures = 0;
+		this.stats.websocketReturns += 1;
+		this.retryAfterMs = 0;
+		this.drop('moving back to the WebSocket');
+	}
+
+	private stopProbing(): void {
+		if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+		this.probeTimer = null;
+		this.probe?.cancel();
+		this.probe = null;
 	}
 
 	// -- requests and the outbox --------------------------------------------------------------
@@ -990,6 +1052,7 @@ export class TTRPGWebSocketClient {
 
 	private clearTimers(): void {
 		this.stopHeartbeat();
+		this.stopProbing();
 		for (const timer of [this.reconnectTimer, this.renewTimer, this.cursorTimer, this.retryTimer]) {
 			if (timer !== null) clearTimeout(timer);
 		}

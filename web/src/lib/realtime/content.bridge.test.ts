@@ -111,6 +111,8 @@ describe('rolls made with the dice tool', () => {
 		});
 		await until(() => get(player.rolls).some((roll) => roll.hidden), 'the player sees only that it was made');
 		expect(get(player.rolls).filter((roll) => roll.hidden)).toHaveLength(1);
+		// How it was rolled is no secret: the roll log can say "dice tool" for it too.
+		expect(get(player.rolls).find((roll) => roll.hidden)?.source).toBe('tool');
 	});
 });
 
