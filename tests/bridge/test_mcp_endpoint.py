@@ -244,3 +244,43 @@ async def test_a_credential_bound_to_no_campaign_is_refused_with_a_clear_error(b
                     )
                     assert response.status_code == 403
                     assert response.json()["error"]["code"] == "campaign_required"
+
+
+async def test_an_agent_that_goes_quiet_idles_out_and_leaves_the_table(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """No request in flight and no open stream for mcp_idle_timeout: the session ends, the seat leaves."""
+    data_dir = tmp_path_factory.mktemp("mcpidle") / "data"
+    data_dir.mkdir()
+    with run_bridge(data_dir, {"TTRPG_MCP_IDLE_TIMEOUT": "1"}) as idle_bridge, anyio.fail_after(TEST_TIMEOUT):
+        async with party(idle_bridge.base_url, places("player")) as (campaign_id, (gm, mira)):
+            key = await _player_key(mira, campaign_id)
+            headers = {
+                "Authorization": f"Bearer {key['key']}",
+                "Accept": "application/json, text/event-stream",
+            }
+            initialize = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "Sleepy", "version": "1"},
+                },
+            }
+            async with httpx.AsyncClient(base_url=idle_bridge.base_url) as http:
+                opened = await http.post("/mcp", headers=headers, json=initialize)
+                assert opened.status_code == 200, opened.text
+                session_id = opened.headers["mcp-session-id"]
+                joined = (await until(gm.table, _joined_agent))[-1]["data"]
+                assert joined["display_name"].startswith("Sleepy, assistant of")
+                # Then nothing: no GET stream, no request. The bridge ends the session by itself.
+                left = (await until(gm.table, lambda e: e["type"] == "participant_left"))[-1]
+                assert left["data"]["participant_id"] == joined["participant_id"]
+                gone = await http.post(
+                    "/mcp",
+                    headers=headers | {"Mcp-Session-Id": session_id, "Mcp-Protocol-Version": "2025-11-25"},
+                    json={"jsonrpc": "2.0", "id": 2, "method": "ping"},
+                )
+            assert gone.status_code == 404
