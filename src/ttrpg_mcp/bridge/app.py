@@ -16,6 +16,7 @@ import structlog
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttrpg_mcp import __version__
@@ -26,6 +27,7 @@ from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.http.docs_routes import install_offline_docs
 from ttrpg_mcp.bridge.http.security_headers import harden
 from ttrpg_mcp.bridge.http.web_routes import install_web_app
+from ttrpg_mcp.bridge.mcp_endpoint import MCP_PATH, McpEndpoint
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
 from ttrpg_mcp.bridge.ratelimit import AddressThrottle, LoginThrottle
 from ttrpg_mcp.bridge.runtime import Bridge
@@ -85,12 +87,14 @@ class _RequestLog:
 def create_app(settings: BridgeSettings) -> FastAPI:
     """The bridge as an ASGI app; nothing starts until the lifespan does."""
     bridge = Bridge(settings)
+    mcp_endpoint = McpEndpoint(bridge)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bridge.start()
         try:
-            yield
+            async with mcp_endpoint.run():
+                yield
         finally:
             await bridge.stop()
 
@@ -112,13 +116,23 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.include_router(campaign_router)
     app.include_router(account_router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
+    # MCP Streamable HTTP for agents (see docs/protocol.md); not in the OpenAPI document.
+    app.router.routes.append(Route(MCP_PATH, mcp_endpoint, methods=["GET", "POST", "DELETE"]))
     install_sse_routes(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.allowed_origins,
         allow_credentials="*" not in settings.allowed_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Last-Event-ID",
+            "Mcp-Session-Id",
+            "Mcp-Protocol-Version",
+        ],
+        # A browser-based MCP client reads its session id from /mcp's answer.
+        expose_headers=["Mcp-Session-Id"],
     )
     app.add_middleware(_RequestLog)
 
