@@ -24,6 +24,8 @@ from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.http.docs_routes import install_offline_docs
+from ttrpg_mcp.bridge.http.oauth_provider import BridgeOAuthProvider
+from ttrpg_mcp.bridge.http.oauth_routes import install_oauth
 from ttrpg_mcp.bridge.http.security_headers import harden
 from ttrpg_mcp.bridge.http.web_routes import install_web_app
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
@@ -111,6 +113,8 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(campaign_router)
     app.include_router(account_router)
+    oauth = BridgeOAuthProvider(bridge.store, settings.access_token_ttl, settings.refresh_token_ttl)
+    install_oauth(app, oauth, settings.register_per_minute_ip)
     app.add_api_websocket_route("/ws", websocket_endpoint)
     install_sse_routes(app)
     app.add_middleware(
