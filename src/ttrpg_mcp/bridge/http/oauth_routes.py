@@ -35,7 +35,7 @@ from mcp.server.auth.json_response import PydanticJSONResponse
 from mcp.server.auth.routes import build_metadata
 from mcp.server.auth.settings import ClientRegistrationOptions, RevocationOptions
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
-from mcp.shared.auth import ProtectedResourceMetadata
+from mcp.shared.auth import OAuthMetadata, ProtectedResourceMetadata
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse
@@ -85,25 +85,33 @@ def _person(user: AuthenticatedUser, doing: str) -> None:
 
 
 async def _authorization_server_metadata(request: Request) -> Response:
-    metadata = build_metadata(
-        AnyHttpUrl(_base_url(request)),
-        None,
-        ClientRegistrationOptions(enabled=True),
-        RevocationOptions(enabled=True),
+    base = _base_url(request)
+    built = build_metadata(
+        AnyHttpUrl(base), None, ClientRegistrationOptions(enabled=True), RevocationOptions(enabled=True)
     )
-    # Public clients (no secret, PKCE only) are what most MCP clients are.
-    metadata.token_endpoint_auth_methods_supported = ["none", "client_secret_post", "client_secret_basic"]
-    metadata.scopes_supported = _SCOPES
+    # Validated again from plain strings so the issuer keeps its exact form (no trailing slash:
+    # RFC 8414 compares issuers as strings). Public clients (no secret, PKCE only) are what
+    # most MCP clients are.
+    metadata = OAuthMetadata.model_validate(
+        {
+            **built.model_dump(mode="json", exclude_none=True),
+            "issuer": base,
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_post", "client_secret_basic"],
+            "scopes_supported": _SCOPES,
+        }
+    )
     return PydanticJSONResponse(content=metadata, headers={"Cache-Control": "no-store"})
 
 
 async def _protected_resource_metadata(request: Request) -> Response:
     base = _base_url(request)
-    metadata = ProtectedResourceMetadata(
-        resource=AnyHttpUrl(base + MCP_PATH),
-        authorization_servers=[AnyHttpUrl(base)],
-        scopes_supported=_SCOPES,
-        resource_name="ttrpg-bridge",
+    metadata = ProtectedResourceMetadata.model_validate(
+        {
+            "resource": base + MCP_PATH,
+            "authorization_servers": [base],
+            "scopes_supported": _SCOPES,
+            "resource_name": "ttrpg-bridge",
+        }
     )
     return PydanticJSONResponse(content=metadata, headers={"Cache-Control": "no-store"})
 
