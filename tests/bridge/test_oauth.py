@@ -18,8 +18,16 @@ from urllib.parse import parse_qs, urlparse
 
 import anyio
 import httpx
+import httpx2
 import pytest
 from bridge_process import RunningBridge, run_bridge
+from mcp.client.auth import OAuthClientProvider
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
 
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 
@@ -444,3 +452,87 @@ async def test_a_confidential_client_must_send_its_secret(
     db.close()
     assert stored[0] == secret_digest(secret)
     assert secret not in stored[1]
+
+
+class _MemoryStorage:
+    """The SDK client's token storage, in memory (a real client would keep it on disk)."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+class _HeadlessConsent:
+    """The person's browser: follows /authorize to the consent page and approves through its API."""
+
+    def __init__(self, base_url: str, person: str, campaign_id: str, role: str) -> None:
+        self.base_url, self.person, self.campaign_id, self.role = base_url, person, campaign_id, role
+        self.redirected: str | None = None
+        self.consent_seen: dict[str, Any] | None = None
+
+    async def redirect(self, authorization_url: str) -> None:
+        async with httpx.AsyncClient(base_url=self.base_url) as browser:
+            start = await browser.get(authorization_url)
+            assert start.status_code == 302, start.text
+            request_id = parse_qs(urlparse(start.headers["location"]).query)["request"][0]
+            shown = await browser.get(
+                "/api/oauth/consent", params={"request": request_id}, headers=_bearer(self.person)
+            )
+            self.consent_seen = shown.json()
+            approved = await _approve(browser, self.person, request_id, self.campaign_id, self.role)
+            assert approved.status_code == 200, approved.text
+            self.redirected = approved.json()["redirect_to"]
+
+    async def callback(self) -> AuthorizationCodeResult:
+        assert self.redirected is not None
+        query = parse_qs(urlparse(self.redirected).query)
+        return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0])
+
+
+def _sdk_provider(base_url: str, consent: _HeadlessConsent, storage: _MemoryStorage) -> OAuthClientProvider:
+    metadata = OAuthClientMetadata.model_validate(
+        {
+            "client_name": "Claude",
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+    )
+    return OAuthClientProvider(
+        server_url=f"{base_url}/mcp",
+        client_metadata=metadata,
+        storage=storage,
+        redirect_handler=consent.redirect,
+        callback_handler=consent.callback,
+    )
+
+
+async def test_the_sdk_oauth_client_registers_is_approved_and_calls_the_bridge(
+    table: Table, bridge: RunningBridge
+) -> None:
+    """The SDK's OAuth client: 401, discovery, registration, consent, code + PKCE, then authorized calls."""
+    consent = _HeadlessConsent(bridge.base_url, table.player, table.campaign_id, "spectator")
+    storage = _MemoryStorage()
+    provider = _sdk_provider(bridge.base_url, consent, storage)
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with httpx2.AsyncClient(base_url=bridge.base_url, auth=provider) as client:
+            detail = await client.get(f"/api/campaigns/{table.campaign_id}")
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["role"] == "spectator"
+    assert consent.consent_seen is not None
+    assert consent.consent_seen["client_name"] == "Claude"
+    assert storage.tokens is not None
+    assert storage.tokens.access_token.startswith("ttoa_")
