@@ -71,6 +71,7 @@ __all__ = [
     "load_code",
     "load_refresh",
     "pending_view",
+    "purge_expired",
     "register_client",
     "revoke_grant",
     "revoke_token",
@@ -425,6 +426,18 @@ def revoke_token(db: Session, token: str) -> None:
     row = db.get(OAuthToken, secret_digest(token))
     if row is not None:
         _revoke(db, row.grant_id)
+
+
+def purge_expired(db: Session) -> int:
+    """Delete codes, tokens and pending requests past their expiry (they are refused anyway)."""
+    now = utcnow()
+    purged = 0
+    for model in (OAuthCode, OAuthToken, OAuthPendingRequest):
+        result = db.execute(
+            delete(model).where(model.expires_at <= now).execution_options(synchronize_session=False)
+        )
+        purged += affected_rows(result)
+    return purged
 
 
 # -- the bearer check ------------------------------------------------------------------------------

@@ -236,8 +236,13 @@ class AuthService:
         return pair
 
     async def purge_expired_tokens(self) -> int:
-        """Delete refresh-token rows past their expiry; worth calling at start and now and then."""
-        return await self.store.run(self.tokens.purge_expired)
+        """Delete refresh-token rows, and agents' codes and tokens, past their expiry; worth calling
+        at start and now and then."""
+
+        def purge(db: Session) -> int:
+            return self.tokens.purge_expired(db) + agent_grants.purge_expired(db)
+
+        return await self.store.run(purge)
 
     async def _in_hashing_thread(self, fn: Callable[[*_Ts], _R], *args: *_Ts) -> _R:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._hashing)
