@@ -88,6 +88,7 @@ e2e: install web
 bench: install
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
+	$(BIN)/python bench/mcp_endpoint.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/resume.py
 	$(BIN)/python bench/change_feed.py

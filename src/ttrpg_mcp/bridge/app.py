@@ -16,6 +16,7 @@ import structlog
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttrpg_mcp import __version__
@@ -28,6 +29,7 @@ from ttrpg_mcp.bridge.http.oauth_provider import BridgeOAuthProvider
 from ttrpg_mcp.bridge.http.oauth_routes import install_oauth
 from ttrpg_mcp.bridge.http.security_headers import harden
 from ttrpg_mcp.bridge.http.web_routes import install_web_app
+from ttrpg_mcp.bridge.mcp_endpoint import MCP_PATH, McpEndpoint
 from ttrpg_mcp.bridge.metrics import CONTENT_TYPE_LATEST
 from ttrpg_mcp.bridge.ratelimit import AddressThrottle, LoginThrottle
 from ttrpg_mcp.bridge.runtime import Bridge
@@ -87,12 +89,14 @@ class _RequestLog:
 def create_app(settings: BridgeSettings) -> FastAPI:
     """The bridge as an ASGI app; nothing starts until the lifespan does."""
     bridge = Bridge(settings)
+    mcp_endpoint = McpEndpoint(bridge)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await bridge.start()
         try:
-            yield
+            async with mcp_endpoint.run():
+                yield
         finally:
             await bridge.stop()
 
@@ -116,6 +120,8 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     oauth = BridgeOAuthProvider(bridge.store, settings.access_token_ttl, settings.refresh_token_ttl)
     install_oauth(app, oauth, settings.register_per_minute_ip)
     app.add_api_websocket_route("/ws", websocket_endpoint)
+    # MCP Streamable HTTP for agents (see docs/protocol.md); not in the OpenAPI document.
+    app.router.routes.append(Route(MCP_PATH, mcp_endpoint, methods=["GET", "POST", "DELETE"]))
     install_sse_routes(app)
     app.add_middleware(
         CORSMiddleware,

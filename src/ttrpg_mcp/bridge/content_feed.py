@@ -382,8 +382,8 @@ class ContentFeed:
         source = self._source
         payload = dict(change.payload)
         actor = str(payload.get("player_id") or "local")
-        room = self._rooms.room(change.campaign_id)
-        participant = room.participants.get(actor) if room is not None else None
+        # An agent's roll is its owner's in the content store: the table names who made it.
+        participant = self._rooms.seat_of_user(change.campaign_id, actor)
         if participant is not None:
             payload["player_name"] = participant.display_name
         user_id = None if actor == "local" or participant is None else actor

@@ -501,6 +501,7 @@ class Dispatcher:
                 cached = self.cache.get(key, time.monotonic()) if read_only else None
                 if cached is not None:
                     return cached
+                self._rooms.note_actor(session)
                 result = await self._request(
                     session, "tools/call", {"name": name, "arguments": arguments}, timeout
                 )
@@ -553,6 +554,14 @@ class Dispatcher:
             message = tool_arguments.sentence(name, errors[0]["loc"], errors[0]["msg"])
             raise BridgeError("invalid_params", message, {"errors": errors})
 
+    def tool_offered(self, session: BridgeSession, name: str) -> bool:
+        """Whether a session may call ``name`` (what a tool list shown to it should hold)."""
+        try:
+            self._check_tool_policy(session, name)
+        except BridgeError:
+            return False
+        return True
+
     def _check_tool_policy(self, session: BridgeSession, name: str) -> None:
         """Who may call which tool: by role at the joined table, else the lobby's list."""
         if name in _HTTP_ONLY_TOOLS:
@@ -560,7 +569,8 @@ class Dispatcher:
                 "forbidden", f"{name} spans campaigns: use GET or POST /api/campaigns", {"tool": name}
             )
         room = self._rooms.room(session.campaign_id or "")
-        participant = room.participants.get(session.user.user_id) if room and session.user else None
+        seat = session.seat_id
+        participant = room.participants.get(seat) if room and seat else None
         if participant is not None:
             if not tool_allowed(participant.role, name, self._tool_policy):
                 raise BridgeError(
@@ -592,7 +602,8 @@ class Dispatcher:
         """Who the MCP server answers: the caller's role at the joined table (a spectator outside one)."""
         user_id = session.user.user_id if session.user else None
         room = self._rooms.room(session.campaign_id or "")
-        participant = room.participants.get(user_id) if room and user_id else None
+        seat = session.seat_id
+        participant = room.participants.get(seat) if room and seat else None
         if participant is None:
             return Viewer("spectator", user_id)
         return Viewer(participant.role, user_id, session.campaign_id)

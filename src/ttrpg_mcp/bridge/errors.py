@@ -38,6 +38,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "registration_closed": (403, "This bridge does not accept new accounts that way."),
     "user_exists": (409, "An account with that name exists."),
     "forbidden": (403, "Your role does not allow this."),
+    "campaign_required": (
+        403,
+        "The credential is not bound to one campaign; an agent at /mcp needs a key or token scoped to one.",
+    ),
     "not_found": (404, "No such thing."),
     "unknown_tool": (404, "The MCP server has no tool by that name."),
     "invalid_params": (422, "The parameters do not match the tool's or message's schema."),

@@ -73,7 +73,12 @@ def view_class(event_type: str, data: dict[str, Any], viewer: Viewer) -> object:
 
 @dataclass(eq=False)
 class Participant:
-    """One user at one campaign's table, over any number of sessions."""
+    """One seat at one campaign's table, over any number of sessions.
+
+    A person's seat is their user id; an agent (an MCP client acting for a user) has a seat of
+    its own, ``kind="agent"``, whose ``user_id`` is the user it acts for: it sees what that
+    user's role lets it see, and its changes are that user's, yet the table shows it apart.
+    """
 
     user_id: str
     name: str
@@ -83,6 +88,13 @@ class Participant:
     character_id: str | None = None
     character_name: str | None = None
     sessions: set[BridgeSession] = field(default_factory=set)
+    participant_id: str = ""
+    kind: str = "person"
+    client: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.participant_id:
+            self.participant_id = self.user_id
 
     @property
     def viewer(self) -> Viewer:
@@ -90,6 +102,9 @@ class Participant:
 
     def view(self) -> dict[str, Any]:
         return {
+            "participant_id": self.participant_id,
+            "kind": self.kind,
+            "client": self.client,
             "user_id": self.user_id,
             "username": self.name,
             "display_name": self.display_name,
@@ -123,6 +138,9 @@ class Rooms:
         self._rooms: dict[str, CampaignRoom] = {}
         self._sessions_by_user: dict[str, set[BridgeSession]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        # (campaign, user) -> the seat that last sent a change through the MCP server for that
+        # user: the content store knows only the user, the table shows the person or the agent.
+        self._last_actor: dict[tuple[str, str], str] = {}
         # The campaign's combat from the content store (the one initiative tracker), for snapshots.
         self.combat_of: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
 
@@ -150,8 +168,8 @@ class Rooms:
     def participant(self, session: BridgeSession) -> Participant:
         """The participant a session speaks for; an error if it has not joined a campaign."""
         room = self._rooms.get(session.campaign_id or "")
-        user = session.user
-        participant = room.participants.get(user.user_id) if room and user else None
+        seat = session.seat_id
+        participant = room.participants.get(seat) if room and seat else None
         if participant is None or session not in participant.sessions:
             raise BridgeError("forbidden", "join a campaign first (session_create with a campaign_id)")
         return participant
@@ -201,7 +219,9 @@ class Rooms:
         if session.campaign_id and session.campaign_id != campaign_id:
             await self.leave(session)
         async with self._current_room(campaign_id) as room:
-            participant = room.participants.get(user.user_id)
+            seat = session.seat_id
+            assert seat is not None
+            participant = room.participants.get(seat)
             others = participant.sessions - {session} if participant is not None else set()
             if participant is not None and others and participant.role != role:
                 # A seat has one role; a key narrower than the user's other sessions needs its own.
@@ -219,8 +239,17 @@ class Rooms:
                         f"this table is full ({limit} participants)",
                         {"limit": limit, "kind": "participants_per_campaign"},
                     )
-                participant = Participant(user.user_id, user.name, user.display_name, role)
-                room.participants[user.user_id] = participant
+                agent = session.agent
+                participant = Participant(
+                    user.user_id,
+                    user.name,
+                    agent.label if agent else user.display_name,
+                    role,
+                    participant_id=seat,
+                    kind="agent" if agent else "person",
+                    client=agent.client if agent else None,
+                )
+                room.participants[seat] = participant
             participant.role = role
             first = not participant.sessions
             viewer = participant.viewer
@@ -312,17 +341,26 @@ class Rooms:
         room = self._rooms.get(campaign_id or "")
         if room is None or session.user is None:
             return
-        participant = room.participants.get(session.user.user_id)
+        participant = room.participants.get(session.seat_id or "")
         if participant is None or session not in participant.sessions:
             return
         participant.sessions.discard(session)
         if participant.sessions:
             return
-        room.participants.pop(participant.user_id, None)
-        room.cursors.pop(participant.user_id, None)
+        room.participants.pop(participant.participant_id, None)
+        if self._last_actor.get((campaign_id or "", participant.user_id)) == participant.participant_id:
+            del self._last_actor[(campaign_id or "", participant.user_id)]
+        room.cursors.pop(participant.participant_id, None)
         assert campaign_id is not None
         await self.publish(
-            campaign_id, "participant_left", {"user_id": participant.user_id, "username": participant.name}
+            campaign_id,
+            "participant_left",
+            {
+                "participant_id": participant.participant_id,
+                "kind": participant.kind,
+                "user_id": participant.user_id,
+                "username": participant.name,
+            },
         )
         if not room.participants:
             async with room.lock:  # never while a change is being delivered through it
@@ -331,22 +369,51 @@ class Rooms:
     async def membership_changed(self, campaign_id: str, user_id: str, role: Role | None) -> None:
         """A GM changed someone's role or removed them: apply it to their live sessions now."""
         room = self._rooms.get(campaign_id)
-        participant = room.participants.get(user_id) if room else None
-        if participant is None:
-            return
-        if role is not None:
-            for session in participant.sessions:  # sessions opened by an API key keep its cap
-                role = api_keys.scoped_role(session.user.scope if session.user else None, campaign_id, role)
-            participant.role = role
-            await self.publish(campaign_id, "presence_update", participant.view())
-            return
-        for session in list(participant.sessions):
+        # The person's seat and those of the agents acting for them.
+        seats = [p for p in room.participants.values() if p.user_id == user_id] if room else []
+        for participant in seats:
+            if role is not None:
+                seat_role = role
+                for session in participant.sessions:  # sessions opened by an API key keep its cap
+                    scope = session.user.scope if session.user else None
+                    seat_role = api_keys.scoped_role(scope, campaign_id, seat_role)
+                participant.role = seat_role
+                await self.publish(campaign_id, "presence_update", participant.view())
+                continue
             error = BridgeError(
                 "forbidden", "you were removed from this campaign", {"campaign_id": campaign_id}
             )
+            await self.unseat(participant, error)
+
+    async def unseat(self, participant: Participant, error: BridgeError) -> None:
+        """Take every session of a seat from its table, telling each why."""
+        for session in list(participant.sessions):
             await session.send(protocol.error_message(error, session_id=session.session_id))
             await self.leave(session)
             session.campaign_id = None
+
+    def note_actor(self, session: BridgeSession) -> None:
+        """A session is about to change content through the MCP server: name its seat for it."""
+        if session.campaign_id is not None and session.user is not None and session.seat_id is not None:
+            self._last_actor[(session.campaign_id, session.user.user_id)] = session.seat_id
+
+    def seat_of_user(self, campaign_id: str, user_id: str) -> Participant | None:
+        """Who at the table made a change the content store credits to ``user_id``.
+
+        The seat (the person's or one of their agents') that last sent a change for that user,
+        while it is still seated; else the person; else one of their agents. A person and their
+        agent changing things at the very same moment may see each other's name on a change.
+        """
+        room = self._rooms.get(campaign_id)
+        if room is None:
+            return None
+        last = room.participants.get(self._last_actor.get((campaign_id, user_id), ""))
+        if last is not None and last.user_id == user_id:
+            return last
+        person = room.participants.get(user_id)
+        if person is not None:
+            return person
+        return next((p for p in room.participants.values() if p.user_id == user_id), None)
 
     # -- fan-out ------------------------------------------------------------------------------
 

@@ -215,6 +215,30 @@ class Bridge:
             log.info("connections_cut", count=cut, reason=reason)
         return cut
 
+    def agent_credentials(self, campaign_id: str, participant_id: str) -> set[str]:
+        """The API keys an agent seated at a campaign's table came with; ``not_found`` if no such agent."""
+        room = self.rooms.room(campaign_id)
+        seat = room.participants.get(participant_id) if room is not None else None
+        if seat is None or seat.kind != "agent":
+            raise BridgeError("not_found", "no such agent at this table", {"participant_id": participant_id})
+        return {
+            session.user.scope.key_id
+            for session in seat.sessions
+            if session.user is not None and session.user.scope is not None
+        }
+
+    def cut_agent(self, campaign_id: str, participant_id: str, reason: str) -> int:
+        """End the sessions of one agent seat at once (this node's); returns how many."""
+        room = self.rooms.room(campaign_id)
+        seat = room.participants.get(participant_id) if room is not None else None
+        sessions = seat.sessions if seat is not None else set()
+        cut = 0
+        for connection in list(self.connections):
+            if getattr(connection, "session", None) in sessions:
+                connection.close(CLOSE_POLICY_VIOLATION, reason)
+                cut += 1
+        return cut
+
     async def ready(self) -> tuple[bool, dict[str, str]]:
         """Readiness: the store answers and at least one MCP child is ready."""
         checks: dict[str, str] = {}

@@ -166,7 +166,14 @@ class McpNotification(_ServerEnvelope):
 
 
 class ParticipantView(_Closed):
-    user_id: str
+    participant_id: str = Field(
+        description="The seat: a person's user id, or an agent's own id (``agt_...``)."
+    )
+    kind: Literal["person", "agent"] = Field(
+        description="agent: an MCP client acting for user_id (display_name says whose)."
+    )
+    client: str | None = Field(description="An agent's MCP client name (clientInfo.name); null for people.")
+    user_id: str = Field(description="The user: the person, or the one an agent acts for.")
     username: str
     display_name: str
     role: Role
@@ -275,6 +282,8 @@ class ParticipantJoined(_CampaignEvent):
 
 
 class ParticipantLeftData(_Closed):
+    participant_id: str
+    kind: Literal["person", "agent"]
     user_id: str
     username: str
 

@@ -15,7 +15,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 
-__all__ = ["BridgeSession"]
+__all__ = ["AgentIdentity", "BridgeSession"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentIdentity:
+    """An AI agent seated at a table on someone's behalf (an MCP client over ``/mcp``).
+
+    It is a participant of its own, beside the person it acts for: its own seat (``seat_id``),
+    presence and role, and a name that says whose assistant it is ("Claude, assistant of Mira").
+    """
+
+    seat_id: str
+    client: str
+    label: str
 
 
 @dataclass(eq=False)
@@ -31,7 +44,16 @@ class BridgeSession:
     authenticated_at: float | None = None
     strikes: int = 0
     strikes_since: float = 0.0
+    # Set for an agent's session: it sits at the table in a seat of its own, not its owner's.
+    agent: AgentIdentity | None = None
 
     @property
     def authenticated(self) -> bool:
         return self.user is not None
+
+    @property
+    def seat_id(self) -> str | None:
+        """The participant this session sits as: its user's seat, or its agent's own."""
+        if self.agent is not None:
+            return self.agent.seat_id
+        return self.user.user_id if self.user is not None else None

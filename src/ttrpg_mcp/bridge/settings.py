@@ -144,6 +144,11 @@ class BridgeSettings(BaseSettings):
     auth_timeout: float = Field(default=10.0, gt=0, description="Seconds a new socket has to authenticate.")
     heartbeat_interval: float = Field(default=30.0, gt=0, description="Seconds between server heartbeats.")
     idle_timeout: float = Field(default=90.0, gt=0, description="A silent connection is closed after this.")
+    mcp_idle_timeout: float = Field(
+        default=1800.0,
+        gt=0,
+        description="An agent's /mcp session with no request in flight and no open stream ends after this.",
+    )
     header_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a new connection has to send its request line and headers."
     )

@@ -357,6 +357,7 @@ class TableActions:
     ) -> dict[str, Any]:
         participant = self._rooms.participant(session)
         viewer = Viewer(participant.role, participant.user_id, session.campaign_id)
+        self._rooms.note_actor(session)
         result = await self._pool.request(
             "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id, viewer=viewer
         )

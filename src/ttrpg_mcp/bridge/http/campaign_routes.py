@@ -438,6 +438,32 @@ async def remove_member(campaign_id: str, user_id: str, user: CurrentUser, reque
     await _announce(request, campaign_id, user_id, None)
 
 
+@router.delete(
+    "/{campaign_id}/agents/{participant_id}",
+    status_code=204,
+    summary="Take an AI agent from the table now (GM only): its session ends and its key is revoked.",
+    responses=error_responses(*_AUTH_ERRORS, "forbidden", "not_found"),
+)
+async def remove_agent(campaign_id: str, participant_id: str, user: CurrentUser, request: Request) -> None:
+    """An agent's key is scoped to this campaign, so revoking it touches no other table."""
+    bridge = request.app.state.bridge
+    role = await _store(request).run(lambda db: _role(db, campaign_id, user), readonly=True)
+    require(role, Action.MANAGE_MEMBERS, "remove an agent from the table")
+    keys = bridge.agent_credentials(campaign_id, participant_id)
+
+    def revoke(db: Session) -> None:
+        for key_id in keys:
+            api_keys.revoke_key(db, None, key_id)
+        _audit(db, campaign_id, user, "agent_removed", participant_id, {"keys": sorted(keys)})
+
+    await _store(request).run(revoke)
+    reason = "a GM took this agent from the table"
+    bridge.cut_agent(campaign_id, participant_id, reason)
+    for key_id in keys:  # sessions of the same key on this node, at other seats or none yet
+        bridge.cut_connections(reason, key_id=key_id)
+    log.info("agent_removed", campaign_id=campaign_id, participant_id=participant_id, by=user.user_id)
+
+
 class AuditPage(BaseModel):
     """A page of a campaign's audit log, newest first."""
 

@@ -504,6 +504,21 @@ export interface CombatView {
 	order: (Combatant | HiddenCombatant)[];
 }
 export interface ParticipantView {
+	/**
+	 * The seat: a person's user id, or an agent's own id (``agt_...``).
+	 */
+	participant_id: string;
+	/**
+	 * agent: an MCP client acting for user_id (display_name says whose).
+	 */
+	kind: 'person' | 'agent';
+	/**
+	 * An agent's MCP client name (clientInfo.name); null for people.
+	 */
+	client: string | null;
+	/**
+	 * The user: the person, or the one an agent acts for.
+	 */
 	user_id: string;
 	username: string;
 	display_name: string;
@@ -557,6 +572,8 @@ export interface ParticipantLeft {
 	data: ParticipantLeftData;
 }
 export interface ParticipantLeftData {
+	participant_id: string;
+	kind: 'person' | 'agent';
 	user_id: string;
 	username: string;
 }

@@ -11,7 +11,7 @@ function event(seq: number): CampaignEvent {
 		scope: 'campaign',
 		campaign_id: 'camp',
 		seq,
-		data: { user_id: 'u', username: 'u' }
+		data: { participant_id: 'u', kind: 'person', user_id: 'u', username: 'u' }
 	};
 }
 

@@ -16,6 +16,9 @@ import {
 const envelope = { id: 'x', timestamp: 1764115200000, version: '1.0.0', scope: 'campaign', campaign_id: 'c' } as const;
 
 const mira: Server.ParticipantView = {
+	participant_id: 'u1',
+	kind: 'person',
+	client: null,
 	user_id: 'u1',
 	username: 'mira',
 	display_name: 'Mira',
@@ -26,7 +29,7 @@ const mira: Server.ParticipantView = {
 	sessions: 1
 };
 
-const gm: Server.ParticipantView = { ...mira, user_id: 'u0', username: 'gwen', display_name: 'Gwen', role: 'gm' };
+const gm: Server.ParticipantView = { ...mira, participant_id: 'u0', user_id: 'u0', username: 'gwen', display_name: 'Gwen', role: 'gm' };
 
 function change(kind: string, entityId: string, operation: 'created' | 'updated' | 'deleted' = 'updated') {
 	return { id: 300, kind, entity_id: entityId, version: 2, operation, by_role: 'gm' };
@@ -326,7 +329,7 @@ describe('table reducers', () => {
 		let table = emptyTable('c');
 		table = { ...table, cursors: applyCursors(table.cursors, { cursors: [{ user_id: 'u1', username: 'mira', position: { x: 1, y: 2, element: 'map' } }] }, 5) };
 		expect(table.cursors.get('u1')).toEqual({ userId: 'u1', username: 'mira', x: 1, y: 2, element: 'map', at: 5 });
-		table = applyEvent(table, { ...envelope, seq: 3, type: 'participant_left', data: { user_id: 'u1', username: 'mira' } }, 'u0');
+		table = applyEvent(table, { ...envelope, seq: 3, type: 'participant_left', data: { participant_id: 'u1', kind: 'person', user_id: 'u1', username: 'mira' } }, 'u0');
 		expect(table.cursors.size).toBe(0);
 	});
 });

@@ -345,7 +345,7 @@ export function applySnapshot(
 	me: string | null,
 	limits: TableLimits = DEFAULT_LIMITS
 ): TableState {
-	const participants = new Map((data.participants ?? []).map((p) => [p.user_id, p]));
+	const participants = new Map((data.participants ?? []).map((p) => [p.participant_id, p]));
 	if (data.recovered || data.state == null) {
 		// The replayed events bring the combat (and the rest) up to date.
 		return { ...state, campaignId: data.campaign_id, role: data.role, participants };
@@ -547,7 +547,8 @@ export function applyEvent(
 		case 'participant_joined':
 		case 'presence_update': {
 			const participants = new Map(state.participants);
-			participants.set(event.data.user_id, event.data);
+			// Keyed by seat: a person's is their user id, an agent acting for them has its own.
+			participants.set(event.data.participant_id, event.data);
 			const summary =
 				event.type === 'participant_joined'
 					? `${event.data.display_name} joined`
@@ -555,7 +556,7 @@ export function applyEvent(
 			return {
 				...state,
 				participants,
-				role: event.data.user_id === me ? event.data.role : state.role,
+				role: event.data.participant_id === me ? event.data.role : state.role,
 				activity: withActivity(
 					state,
 					{ type: event.type, seq: event.seq, at, player: event.data.display_name, summary },
@@ -565,10 +566,10 @@ export function applyEvent(
 		}
 		case 'participant_left': {
 			const participants = new Map(state.participants);
-			const left = participants.get(event.data.user_id);
-			participants.delete(event.data.user_id);
+			const left = participants.get(event.data.participant_id);
+			participants.delete(event.data.participant_id);
 			const cursors = new Map(state.cursors);
-			cursors.delete(event.data.user_id);
+			cursors.delete(event.data.participant_id);
 			const name = left?.display_name ?? event.data.username;
 			return {
 				...state,
