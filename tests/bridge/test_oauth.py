@@ -10,6 +10,7 @@ import base64
 import hashlib
 import secrets
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,10 +19,13 @@ from urllib.parse import parse_qs, urlparse
 
 import anyio
 import httpx
-import httpx2
+import mcp_types as types
 import pytest
 from bridge_process import RunningBridge, run_bridge
 from mcp.client.auth import OAuthClientProvider
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import (
     AuthorizationCodeResult,
     OAuthClientInformationFull,
@@ -404,14 +408,14 @@ async def test_people_list_and_revoke_their_agents_and_the_gm_revokes_any_in_the
         _client_id, tokens = await _tokens(http, table)
         mine = (await http.get("/api/me/agents", headers=_bearer(table.player))).json()["agents"]
         as_gm = (
-            await http.get(f"/api/campaigns/{table.campaign_id}/agents", headers=_bearer(table.gm))
+            await http.get(f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=_bearer(table.gm))
         ).json()
         by_player = await http.get(
-            f"/api/campaigns/{table.campaign_id}/agents", headers=_bearer(table.player)
+            f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=_bearer(table.player)
         )
         works = await http.get("/api/campaigns", headers=_bearer(tokens["access_token"]))
         revoked = await http.delete(
-            f"/api/campaigns/{table.campaign_id}/agents/{mine[0]['id']}", headers=_bearer(table.gm)
+            f"/api/campaigns/{table.campaign_id}/authorized-agents/{mine[0]['id']}", headers=_bearer(table.gm)
         )
         after = await http.get("/api/campaigns", headers=_bearer(tokens["access_token"]))
         left = (await http.get("/api/me/agents", headers=_bearer(table.player))).json()["agents"]
@@ -520,19 +524,57 @@ def _sdk_provider(base_url: str, consent: _HeadlessConsent, storage: _MemoryStor
     )
 
 
-async def test_the_sdk_oauth_client_registers_is_approved_and_calls_the_bridge(
-    table: Table, bridge: RunningBridge
+async def test_the_sdk_oauth_client_plays_through_mcp_refreshes_and_is_revoked(
+    http: httpx.AsyncClient, table: Table, bridge: RunningBridge
 ) -> None:
-    """The SDK's OAuth client: 401, discovery, registration, consent, code + PKCE, then authorized calls."""
-    consent = _HeadlessConsent(bridge.base_url, table.player, table.campaign_id, "spectator")
+    """The SDK's OAuth client from a bare /mcp 401 to tool calls; a refresh; the GM's revocation ends it."""
+    consent = _HeadlessConsent(bridge.base_url, table.player, table.campaign_id, "player")
     storage = _MemoryStorage()
     provider = _sdk_provider(bridge.base_url, consent, storage)
+    http_client = create_mcp_http_client(auth=provider)
     with anyio.fail_after(TEST_TIMEOUT):
-        async with httpx2.AsyncClient(base_url=bridge.base_url, auth=provider) as client:
-            detail = await client.get(f"/api/campaigns/{table.campaign_id}")
-    assert detail.status_code == 200, detail.text
-    assert detail.json()["role"] == "spectator"
+        async with (
+            http_client,
+            streamable_http_client(f"{bridge.base_url}/mcp", http_client=http_client) as (read, write),
+            ClientSession(
+                read, write, client_info=types.Implementation(name="Claude", version="1.0")
+            ) as session,
+        ):
+            await session.initialize()
+            tools = {tool.name for tool in (await session.list_tools()).tools}
+            rolled = await session.call_tool("roll_dice", {"expression": "2d6", "purpose": "OAuth check"})
+            first = storage.tokens
+            assert first is not None
+            # The client believes its access token has expired: it refreshes before the next call.
+            provider.context.token_expiry_time = time.time() - 1
+            again = await session.call_tool("roll_dice", {"expression": "1d4"})
+            second = storage.tokens
+            assert second is not None
+            agents = (
+                await http.get(
+                    f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=_bearer(table.gm)
+                )
+            ).json()["agents"]
+            revoked = await http.delete(
+                f"/api/campaigns/{table.campaign_id}/authorized-agents/{agents[0]['id']}",
+                headers=_bearer(table.gm),
+            )
+        refused = await http.post(
+            "/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={**_bearer(second.access_token), "Accept": "application/json, text/event-stream"},
+        )
     assert consent.consent_seen is not None
     assert consent.consent_seen["client_name"] == "Claude"
-    assert storage.tokens is not None
-    assert storage.tokens.access_token.startswith("ttoa_")
+    assert {"roll_dice", "update_character"} <= tools
+    assert not rolled.is_error
+    assert not again.is_error
+    assert first.access_token.startswith("ttoa_")
+    assert second.access_token != first.access_token
+    assert second.refresh_token != first.refresh_token
+    assert [(a["client_name"], a["role"]) for a in agents] == [("Claude", "player")]
+    assert revoked.status_code == 204
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith(
+        f'Bearer resource_metadata="{bridge.base_url}/.well-known/oauth-protected-resource"'
+    )

@@ -51,6 +51,7 @@ from ttrpg_mcp.bridge.store.models import (
 __all__ = [
     "ACCESS_MARK",
     "CODE_TTL",
+    "GRANT_MARK",
     "PENDING_TTL",
     "REFRESH_MARK",
     "AgentIdentity",
@@ -66,6 +67,7 @@ __all__ = [
     "grants_of_campaign",
     "grants_of_user",
     "is_access_token",
+    "is_grant_id",
     "issue_tokens",
     "load_access",
     "load_code",
@@ -81,6 +83,8 @@ __all__ = [
 ]
 
 ACCESS_MARK = "ttoa_"
+# The ids of grants; they stand as the key_id of an agent's KeyScope.
+GRANT_MARK = "grt_"
 REFRESH_MARK = "ttor_"
 _CODE_MARK = "ttoc_"
 _REQUEST_MARK = "ttoq_"
@@ -99,6 +103,11 @@ def _secret(mark: str) -> str:
 def is_access_token(token: str) -> bool:
     """Whether a presented bearer credential is one of these access tokens."""
     return token.startswith(ACCESS_MARK)
+
+
+def is_grant_id(key_id: str) -> bool:
+    """Whether a scope's ``key_id`` names a grant (an OAuth agent) rather than an API key."""
+    return key_id.startswith(GRANT_MARK)
 
 
 # -- clients ---------------------------------------------------------------------------------------
@@ -225,7 +234,7 @@ def approve(db: Session, request_id: str, user_id: str, campaign_id: str, role: 
         )
     now = utcnow()
     grant = AgentGrant(
-        id=f"agt_{secrets.token_urlsafe(12)}",
+        id=f"{GRANT_MARK}{secrets.token_urlsafe(12)}",
         client_id=client.client_id,
         user_id=user_id,
         campaign_id=campaign_id,

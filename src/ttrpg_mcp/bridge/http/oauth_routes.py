@@ -16,8 +16,10 @@ denies and answers with the client address to send the browser to. The request i
 the query or the body, never the path, which the request log records.
 
 Authorized agents: ``GET/DELETE /api/me/agents[/{id}]`` for the person who authorized them,
-``GET/DELETE /api/campaigns/{id}/agents[/{agent_id}]`` for the campaign's GM. Revoking ends the
-agent's tokens and closes its live connections at once.
+``GET/DELETE /api/campaigns/{id}/authorized-agents[/{agent_id}]`` for the campaign's GM, whether
+the agent is at the table now or not (``DELETE /api/campaigns/{id}/agents/{participant_id}``
+takes one that is seated). Revoking ends the agent's tokens and closes its live connections at
+once.
 """
 
 from __future__ import annotations
@@ -349,7 +351,7 @@ def _require_gm(db: Session, campaign_id: str, user: AuthenticatedUser) -> None:
 
 
 @router.get(
-    "/api/campaigns/{campaign_id}/agents",
+    "/api/campaigns/{campaign_id}/authorized-agents",
     summary="The agents authorized in a campaign (GM only).",
     responses=error_responses(*_AUTH_ERRORS, "forbidden"),
 )
@@ -364,7 +366,7 @@ async def campaign_agents(campaign_id: str, user: CurrentUser, request: Request)
 
 
 @router.delete(
-    "/api/campaigns/{campaign_id}/agents/{agent_id}",
+    "/api/campaigns/{campaign_id}/authorized-agents/{agent_id}",
     status_code=204,
     summary="Revoke an agent in a campaign (GM only): its tokens and connections end now.",
     responses=error_responses(*_AUTH_ERRORS, "forbidden", "not_found"),

@@ -205,13 +205,13 @@ export class BridgeApi {
 
 	/** The agents authorized in a campaign (GM only). */
 	async campaignAgents(accessToken: string, campaignId: string): Promise<AgentView[]> {
-		const path = `/api/campaigns/${encodeURIComponent(campaignId)}/agents`;
+		const path = `/api/campaigns/${encodeURIComponent(campaignId)}/authorized-agents`;
 		return (await this.call<Http.AgentList>('GET', path, { token: accessToken })).agents;
 	}
 
 	/** Revoke an agent in a campaign (GM only). */
 	revokeCampaignAgent(accessToken: string, campaignId: string, agentId: string): Promise<void> {
-		const path = `/api/campaigns/${encodeURIComponent(campaignId)}/agents/${encodeURIComponent(agentId)}`;
+		const path = `/api/campaigns/${encodeURIComponent(campaignId)}/authorized-agents/${encodeURIComponent(agentId)}`;
 		return this.call('DELETE', path, { token: accessToken });
 	}
 }
