@@ -32,6 +32,7 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
+from tables import party, places, until
 
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 
@@ -578,3 +579,41 @@ async def test_the_sdk_oauth_client_plays_through_mcp_refreshes_and_is_revoked(
     assert refused.headers["www-authenticate"].startswith(
         f'Bearer resource_metadata="{bridge.base_url}/.well-known/oauth-protected-resource"'
     )
+
+
+async def test_a_gm_taking_a_seated_oauth_agent_from_the_table_revokes_its_authorization(
+    http: httpx.AsyncClient, bridge: RunningBridge
+) -> None:
+    """DELETE .../agents/{participant_id} on an OAuth agent ends its grant: its token and listing go."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, places("player")) as (campaign_id, (gm, mira)):
+            assert mira.client.tokens is not None
+            assert gm.client.tokens is not None
+            person, gm_token = mira.client.tokens.access_token, gm.client.tokens.access_token
+            client = await _client(http)
+            code, verifier = await _code(http, person, client["client_id"], campaign_id, "player")
+            access = (await _exchange(http, client["client_id"], code, verifier)).json()["access_token"]
+            agent_http = create_mcp_http_client(headers=_bearer(access))
+            async with (
+                agent_http,
+                streamable_http_client(f"{bridge.base_url}/mcp", http_client=agent_http) as (read, write),
+                ClientSession(
+                    read, write, client_info=types.Implementation(name="Claude", version="1.0")
+                ) as agent,
+            ):
+                await agent.initialize()
+                seat = (await until(gm.table, _joined_agent))[-1]["data"]
+                removed = await http.delete(
+                    f"/api/campaigns/{campaign_id}/agents/{seat['participant_id']}", headers=_bearer(gm_token)
+                )
+                await until(gm.table, lambda e: e["type"] == "participant_left")
+            listed = (await http.get("/api/me/agents", headers=_bearer(person))).json()["agents"]
+            refused = await http.get(f"/api/campaigns/{campaign_id}", headers=_bearer(access))
+    assert seat["display_name"].startswith("Claude, assistant of ")
+    assert removed.status_code == 204, removed.text
+    assert listed == []
+    assert refused.status_code == 401
+
+
+def _joined_agent(event: dict[str, Any]) -> bool:
+    return event["type"] == "participant_joined" and event["data"]["kind"] == "agent"
