@@ -408,6 +408,7 @@ async def test_people_list_and_revoke_their_agents_and_the_gm_revokes_any_in_the
     with anyio.fail_after(TEST_TIMEOUT):
         _client_id, tokens = await _tokens(http, table)
         mine = (await http.get("/api/me/agents", headers=_bearer(table.player))).json()["agents"]
+        exported = (await http.get("/api/me/export", headers=_bearer(table.player))).json()
         as_gm = (
             await http.get(f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=_bearer(table.gm))
         ).json()
@@ -428,6 +429,7 @@ async def test_people_list_and_revoke_their_agents_and_the_gm_revokes_any_in_the
         ("Claude", table.campaign_id, "player")
     ]
     assert [a["id"] for a in as_gm["agents"]] == [mine[0]["id"]]
+    assert [a["id"] for a in exported["authorized_agents"]] == [mine[0]["id"]]
     assert by_player.status_code == 403
     assert works.status_code == 200
     assert revoked.status_code == 204
