@@ -128,7 +128,15 @@ def create_app(settings: BridgeSettings) -> FastAPI:
         allow_origins=settings.allowed_origins,
         allow_credentials="*" not in settings.allowed_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Last-Event-ID",
+            "Mcp-Session-Id",
+            "Mcp-Protocol-Version",
+        ],
+        # A browser-based MCP client reads its session id from /mcp's answer.
+        expose_headers=["Mcp-Session-Id"],
     )
     app.add_middleware(_RequestLog)
 
