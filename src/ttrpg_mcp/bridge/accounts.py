@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge.audit import entries_about
 from ttrpg_mcp.bridge.audit import record as audit_record
-from ttrpg_mcp.bridge.auth import api_keys
+from ttrpg_mcp.bridge.auth import agent_grants, api_keys
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.store.models import (
     ApiKey,
@@ -120,6 +120,17 @@ def export_bridge_data(db: Session, user_id: str) -> dict[str, Any]:
             for m, name in memberships
         ],
         "api_keys": [api_keys.key_view(row) for row in api_keys.list_keys(db, user_id)],
+        # The agents (OAuth clients) the person has authorized and not revoked.
+        "authorized_agents": [
+            {
+                "id": grant.id,
+                "client_name": grant.client_name,
+                "campaign_id": grant.campaign_id,
+                "role": grant.role,
+                "created_at": _when(grant.created_at),
+            }
+            for grant in agent_grants.grants_of_user(db, user_id)
+        ],
         # One entry per issued refresh token: when, in which sign-in family, and its state.
         "sign_in_sessions": [
             {

@@ -25,6 +25,8 @@ from ttrpg_mcp.bridge.http.auth_routes import install_error_handler
 from ttrpg_mcp.bridge.http.auth_routes import router as auth_router
 from ttrpg_mcp.bridge.http.campaign_routes import router as campaign_router
 from ttrpg_mcp.bridge.http.docs_routes import install_offline_docs
+from ttrpg_mcp.bridge.http.oauth_provider import BridgeOAuthProvider
+from ttrpg_mcp.bridge.http.oauth_routes import install_oauth
 from ttrpg_mcp.bridge.http.security_headers import harden
 from ttrpg_mcp.bridge.http.web_routes import install_web_app
 from ttrpg_mcp.bridge.mcp_endpoint import MCP_PATH, McpEndpoint
@@ -115,6 +117,8 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(campaign_router)
     app.include_router(account_router)
+    oauth = BridgeOAuthProvider(bridge.store, settings.access_token_ttl, settings.refresh_token_ttl)
+    install_oauth(app, oauth, settings.register_per_minute_ip)
     app.add_api_websocket_route("/ws", websocket_endpoint)
     # MCP Streamable HTTP for agents (see docs/protocol.md); not in the OpenAPI document.
     app.router.routes.append(Route(MCP_PATH, mcp_endpoint, methods=["GET", "POST", "DELETE"]))

@@ -115,6 +115,12 @@ class BridgeSettings(BaseSettings):
     tls_min_version: Literal["1.2", "1.3"] = Field(
         default="1.3", description="Oldest TLS version accepted when the bridge terminates TLS ('1.2' warns)."
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="The bridge's address as remote MCP clients reach it (https://table.example.org); OAuth "
+        "metadata names it. Unset: the address each request came to.",
+    )
     data_dir: Path | None = Field(
         default=None, description="Where the stores and the generated secret live (default: per-user folder)."
     )

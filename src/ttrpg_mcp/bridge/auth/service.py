@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from ttrpg_mcp.bridge.auth import api_keys, passwords, users
+from ttrpg_mcp.bridge.auth import agent_grants, api_keys, passwords, users
 from ttrpg_mcp.bridge.auth.api_keys import KeyScope
 from ttrpg_mcp.bridge.auth.schemas import TokenPair
 from ttrpg_mcp.bridge.auth.signing_key import signing_key
@@ -62,6 +62,8 @@ class AuthenticatedUser:
     scope: KeyScope | None = None
     # When a password sign-in (or its refresh) issued the access token; None for API keys.
     token_issued_at: int | None = None
+    # The name of the OAuth client (an MCP agent) the token was issued to; None for people and keys.
+    agent: str | None = None
 
 
 class AuthService:
@@ -164,6 +166,8 @@ class AuthService:
         """The user of a valid access token or API key; ``invalid_token``/``token_expired`` otherwise."""
         if api_keys.is_api_key(token):
             return await self._verify_key(token)
+        if agent_grants.is_access_token(token):
+            return await self._verify_agent(token)
         claims = self.tokens.decode_access(token)  # pure and fast: a bad token costs no thread
 
         def check(db: Session) -> tuple[User, KeyScope | None]:
@@ -178,6 +182,19 @@ class AuthService:
             token_expires_at=int(claims.expires_at.timestamp()),
             scope=scope,
             token_issued_at=int(claims.issued_at.timestamp()) if claims.issued_at else None,
+        )
+
+    async def _verify_agent(self, token: str) -> AuthenticatedUser:
+        # An OAuth access token of an authorized agent: the grant's campaign and role narrow it
+        # like an API key's scope, and a revoked grant refuses it on the next request.
+        agent = await self.store.run(lambda db: agent_grants.check_access_token(db, token), readonly=True)
+        return AuthenticatedUser(
+            user_id=agent.user.id,
+            name=agent.user.name,
+            display_name=agent.user.display_name,
+            token_expires_at=int(agent.expires_at.timestamp()),
+            scope=agent.scope,
+            agent=agent.client_name,
         )
 
     async def _verify_key(self, key: str) -> AuthenticatedUser:
@@ -219,8 +236,13 @@ class AuthService:
         return pair
 
     async def purge_expired_tokens(self) -> int:
-        """Delete refresh-token rows past their expiry; worth calling at start and now and then."""
-        return await self.store.run(self.tokens.purge_expired)
+        """Delete refresh-token rows, and agents' codes and tokens, past their expiry; worth calling
+        at start and now and then."""
+
+        def purge(db: Session) -> int:
+            return self.tokens.purge_expired(db) + agent_grants.purge_expired(db)
+
+        return await self.store.run(purge)
 
     async def _in_hashing_thread(self, fn: Callable[[*_Ts], _R], *args: *_Ts) -> _R:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._hashing)

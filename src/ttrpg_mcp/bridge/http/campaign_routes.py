@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge import audit, campaigns, claims
-from ttrpg_mcp.bridge.auth import api_keys
+from ttrpg_mcp.bridge.auth import agent_grants, api_keys
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.campaigns import CampaignSummary, InviteView, MemberView
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -475,7 +475,7 @@ async def remove_member(campaign_id: str, user_id: str, user: CurrentUser, reque
 @router.delete(
     "/{campaign_id}/agents/{participant_id}",
     status_code=204,
-    summary="Take an AI agent from the table now (GM only): its session ends and its key is revoked.",
+    summary="Take an AI agent from the table now (GM only): its session ends, its key or grant is revoked.",
     responses=error_responses(*_AUTH_ERRORS, "forbidden", "not_found"),
 )
 async def remove_agent(campaign_id: str, participant_id: str, user: CurrentUser, request: Request) -> None:
@@ -487,7 +487,10 @@ async def remove_agent(campaign_id: str, participant_id: str, user: CurrentUser,
 
     def revoke(db: Session) -> None:
         for key_id in keys:
-            api_keys.revoke_key(db, None, key_id)
+            if agent_grants.is_grant_id(key_id):  # an OAuth agent: its authorization ends
+                agent_grants.revoke_grant(db, key_id, by=user.user_id, campaign_id=campaign_id)
+            else:
+                api_keys.revoke_key(db, None, key_id)
         _audit(db, campaign_id, user, "agent_removed", participant_id, {"keys": sorted(keys)})
 
     await _store(request).run(revoke)

@@ -25,6 +25,7 @@ from ttrpg_mcp.bridge.http.campaign_routes import (
     JoinRequest,
     RoleChange,
 )
+from ttrpg_mcp.bridge.http.oauth_routes import AgentList, ConsentDecision, ConsentOutcome, ConsentRequestView
 
 __all__ = ["http_json_schema"]
 
@@ -35,6 +36,7 @@ _REQUESTS: tuple[type[BaseModel], ...] = (
     CreateInviteRequest,
     JoinRequest,
     RoleChange,
+    ConsentDecision,
 )
 _RESPONSES: tuple[type[BaseModel], ...] = (
     TokenPair,
@@ -46,6 +48,9 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
     InviteView,
     AuditPage,
     ErrorResponse,
+    ConsentRequestView,
+    ConsentOutcome,
+    AgentList,
 )
 
 

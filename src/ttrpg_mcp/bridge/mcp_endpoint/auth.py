@@ -1,10 +1,10 @@
 """Who is calling ``/mcp``: one bearer credential resolved to a principal bound to one campaign.
 
 :func:`resolve_bearer` is the only place the endpoint reads a credential. It accepts what the
-rest of the bridge accepts (an API key, or an access token: a JWT from a sign-in or from a key's
-login), verified by :meth:`AuthService.verify_access` on every HTTP request, so a revoked key or
-an expired token stops working at the next request. A new kind of credential (an OAuth access
-token) is one more branch here; nothing else in the endpoint changes.
+rest of the bridge accepts (an API key; an access token: a JWT from a sign-in or from a key's
+login; or an OAuth access token of an agent a person authorized, see ``docs/oauth.md``),
+verified by :meth:`AuthService.verify_access` on every HTTP request, so a revoked key or grant
+or an expired token stops working at the next request.
 
 An agent's session sits at exactly one table: the campaign its credential is scoped to. A
 credential that names no campaign is refused with ``campaign_required`` rather than guessed.
@@ -68,10 +68,11 @@ async def resolve_bearer(auth: AuthService, authorization: str | None) -> Princi
     if scope is None or scope.campaign_id is None:
         raise BridgeError(
             "campaign_required",
-            "this credential is not bound to a campaign: create an API key for one campaign "
-            "(POST /api/auth/api-keys with campaign_id) and connect with it",
+            "this credential is not bound to a campaign: connect through OAuth (the consent page "
+            "binds the agent to one campaign), or with an API key for one campaign "
+            "(POST /api/auth/api-keys with campaign_id)",
         )
-    return Principal(user=user, campaign_id=scope.campaign_id, kind=kind, role=scope.role)
+    return Principal(user=user, campaign_id=scope.campaign_id, kind=kind, role=scope.role, client=user.agent)
 
 
 def www_authenticate(base_url: str, error: BridgeError | None = None) -> str:

@@ -106,7 +106,8 @@ class McpEndpoint:
         await self.manager.handle_request(scope, receive, send)
 
     def _refusal(self, request: Request, error: BridgeError) -> JSONResponse:
-        base = str(request.base_url)
+        # The same base the OAuth metadata names (bridge/http/oauth_routes.py).
+        base = self.bridge.settings.public_url or str(request.base_url)
         headers = {"WWW-Authenticate": www_authenticate(base, error)}
         status = error.http_status if error.http_status in (401, 403) else 401
         return JSONResponse({"error": error.to_dict()}, status_code=status, headers=headers)

@@ -40,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "NAMING_CONVENTION",
+    "AgentGrant",
     "ApiKey",
     "Base",
     "Campaign",
@@ -49,6 +50,10 @@ __all__ = [
     "DiceLogEntry",
     "FeedCursor",
     "Membership",
+    "OAuthClient",
+    "OAuthCode",
+    "OAuthPendingRequest",
+    "OAuthToken",
     "RefreshToken",
     "RegistrationInvite",
     "SharedStateRow",
@@ -364,3 +369,90 @@ class ApiKey(Base):
 
     def __repr__(self) -> str:  # never the hash
         return f"ApiKey(id={self.id!r}, prefix={self.prefix!r}, revoked_at={self.revoked_at!r})"
+
+
+class OAuthClient(Base):
+    """An OAuth client (an MCP client such as Claude) registered through dynamic client registration.
+
+    ``metadata_json`` is the registered client metadata (RFC 7591) minus the secret, of which
+    only the SHA-256 is kept (``secret_hash``; ``None`` for a public client).
+    """
+
+    __tablename__ = "oauth_clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OAuthPendingRequest(Base):
+    """An authorization request waiting for its person on the consent page; gone once decided."""
+
+    __tablename__ = "oauth_pending_requests"
+
+    # SHA-256 of the request id that the consent page's address carries.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), index=True
+    )
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    redirect_uri_explicit: Mapped[bool] = mapped_column(Boolean)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str | None] = mapped_column(String(2000), default=None)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    resource: Mapped[str | None] = mapped_column(String(2000), default=None)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AgentGrant(Base):
+    """One person's consent: an OAuth client acts for ``user_id`` in one campaign with ``role``.
+
+    Every code and token descends from a grant; revoking it (``revoked_at``) ends them all at
+    once. It is also the family of its refresh tokens: a refresh token presented twice revokes it.
+    """
+
+    __tablename__ = "agent_grants"
+    __table_args__ = (CheckConstraint(_ROLE_CHECK, name="role"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("oauth_clients.client_id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    resource: Mapped[str | None] = mapped_column(String(2000), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+
+class OAuthCode(Base):
+    """An authorization code, kept as its SHA-256; it works once, within minutes of consent."""
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("agent_grants.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    redirect_uri_explicit: Mapped[bool] = mapped_column(Boolean)
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OAuthToken(Base):
+    """An access or refresh token of a grant, kept as its SHA-256; refresh tokens work once."""
+
+    __tablename__ = "oauth_tokens"
+    __table_args__ = (CheckConstraint("kind IN ('access', 'refresh')", name="kind"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("agent_grants.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -4,16 +4,19 @@
  * can say why next to where it failed.
  */
 import {
+	type AgentView,
 	BridgeApi,
 	BridgeApiError,
 	type CampaignDetail,
 	type CampaignSummary,
+	type ConsentRequestView,
 	type InviteView,
 	type TokenPair,
 	type UserInfo
 } from '$lib/realtime/http';
 import type { Role } from '$lib/realtime/messages';
 
+export type { AgentView, ConsentRequestView };
 export type { CampaignDetail, CampaignSummary, InviteView as Invite, Role, TokenPair, UserInfo };
 export { BridgeApiError as ApiError };
 
@@ -28,7 +31,16 @@ export const api = {
 	campaign: (token: string, id: string) => bridge.getCampaign(token, id),
 	createCampaign: (token: string, body: { name: string; system?: string }) => bridge.createCampaign(token, body),
 	createInvite: (token: string, id: string, role: Role, uses: number) => bridge.createInvite(token, id, { role, uses }),
-	join: (token: string, code: string) => bridge.joinByCode(token, code)
+	join: (token: string, code: string) => bridge.joinByCode(token, code),
+	consentRequest: (token: string, requestId: string) => bridge.consentRequest(token, requestId),
+	approveConsent: (token: string, requestId: string, campaignId: string, role: Role) =>
+		bridge.decideConsent(token, { request: requestId, approve: true, campaign_id: campaignId, role }),
+	denyConsent: (token: string, requestId: string) => bridge.decideConsent(token, { request: requestId, approve: false }),
+	myAgents: (token: string) => bridge.myAgents(token),
+	revokeMyAgent: (token: string, agentId: string) => bridge.revokeMyAgent(token, agentId),
+	campaignAgents: (token: string, campaignId: string) => bridge.campaignAgents(token, campaignId),
+	revokeCampaignAgent: (token: string, campaignId: string, agentId: string) =>
+		bridge.revokeCampaignAgent(token, campaignId, agentId)
 };
 
 /** A message for a person from any error. */

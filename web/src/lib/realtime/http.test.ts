@@ -30,3 +30,27 @@ describe('account bodies', () => {
 		]);
 	});
 });
+
+describe('consent calls', () => {
+	it('sends the request id in the query or the body, never in a path the request log keeps', async () => {
+		const calls: { url: string; method: string; body: unknown }[] = [];
+		const fetchImpl = (async (url: URL, init: RequestInit) => {
+			calls.push({ url: url.toString(), method: String(init.method), body: init.body ? JSON.parse(String(init.body)) : null });
+			return new Response(JSON.stringify({ redirect_to: 'http://127.0.0.1:1/cb?code=c' }), {
+				status: 200,
+				headers: { 'Content-Type': 'application/json' }
+			});
+		}) as typeof fetch;
+		const api = new BridgeApi({ baseUrl: 'http://bridge.test', fetch: fetchImpl });
+		await api.consentRequest('t', 'ttoq_a/b');
+		await api.decideConsent('t', { request: 'ttoq_a/b', approve: true, campaign_id: 'camp_1', role: 'player' });
+		expect(calls).toEqual([
+			{ url: 'http://bridge.test/api/oauth/consent?request=ttoq_a%2Fb', method: 'GET', body: null },
+			{
+				url: 'http://bridge.test/api/oauth/consent',
+				method: 'POST',
+				body: { request: 'ttoq_a/b', approve: true, campaign_id: 'camp_1', role: 'player' }
+			}
+		]);
+	});
+});

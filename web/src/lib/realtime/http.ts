@@ -27,6 +27,10 @@ export type CreateCampaignRequest = Http.CreateCampaignRequest;
 export type CreateInviteRequest = Http.CreateInviteRequest;
 export type InviteView = Http.InviteView;
 export type AuditPage = Http.AuditPage;
+export type ConsentRequestView = Http.ConsentRequestView;
+export type ConsentDecision = Http.ConsentDecision;
+export type ConsentOutcome = Http.ConsentOutcome;
+export type AgentView = Http.AgentView;
 
 export class BridgeApiError extends Error {
 	readonly status: number;
@@ -177,6 +181,38 @@ export class BridgeApi {
 		return this.call('GET', `/api/campaigns/${encodeURIComponent(campaignId)}/audit${suffix}`, {
 			token: accessToken
 		});
+	}
+
+	/** A pending authorization request of an MCP client (the consent page's `?request=`). */
+	consentRequest(accessToken: string, requestId: string): Promise<ConsentRequestView> {
+		return this.call('GET', `/api/oauth/consent?request=${encodeURIComponent(requestId)}`, { token: accessToken });
+	}
+
+	/** Approve (campaign and role) or deny it; the answer says where to send the browser. */
+	decideConsent(accessToken: string, decision: ConsentDecision): Promise<ConsentOutcome> {
+		return this.call('POST', '/api/oauth/consent', { token: accessToken, body: decision });
+	}
+
+	/** The agents the caller has authorized. */
+	async myAgents(accessToken: string): Promise<AgentView[]> {
+		return (await this.call<Http.AgentList>('GET', '/api/me/agents', { token: accessToken })).agents;
+	}
+
+	/** Revoke an agent the caller authorized: its tokens stop working at once. */
+	revokeMyAgent(accessToken: string, agentId: string): Promise<void> {
+		return this.call('DELETE', `/api/me/agents/${encodeURIComponent(agentId)}`, { token: accessToken });
+	}
+
+	/** The agents authorized in a campaign (GM only). */
+	async campaignAgents(accessToken: string, campaignId: string): Promise<AgentView[]> {
+		const path = `/api/campaigns/${encodeURIComponent(campaignId)}/authorized-agents`;
+		return (await this.call<Http.AgentList>('GET', path, { token: accessToken })).agents;
+	}
+
+	/** Revoke an agent in a campaign (GM only). */
+	revokeCampaignAgent(accessToken: string, campaignId: string, agentId: string): Promise<void> {
+		const path = `/api/campaigns/${encodeURIComponent(campaignId)}/authorized-agents/${encodeURIComponent(agentId)}`;
+		return this.call('DELETE', path, { token: accessToken });
 	}
 }
 
