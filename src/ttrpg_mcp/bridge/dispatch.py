@@ -16,14 +16,14 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
-from jsonschema import Draft202012Validator
 
 from ttrpg_mcp import tool_arguments
-from ttrpg_mcp.bridge import audit, events, protocol, requests
+from ttrpg_mcp.bridge import audit, events, protocol, requests, resends
 from ttrpg_mcp.bridge.cache import ResponseCache
 from ttrpg_mcp.bridge.close_codes import CLOSE_NORMAL, CLOSE_POLICY_VIOLATION
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -35,6 +35,7 @@ from ttrpg_mcp.bridge.session import BridgeSession
 from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 from ttrpg_mcp.bridge.table import TableActions
 from ttrpg_mcp.bridge.tool_errors import tool_error
+from ttrpg_mcp.bridge.tool_index import ToolIndex, ToolIndexCache
 from ttrpg_mcp.server.secrecy import Viewer
 
 if TYPE_CHECKING:
@@ -110,7 +111,11 @@ class Dispatcher:
         self._tool_policy = effective_tool_policy(settings.tool_policy)
         self.cache = ResponseCache(settings.cache_ttl_seconds, settings.cache_max_entries)
         self._table = TableActions(rooms=rooms, pool=pool, on_write=self.cache.invalidate_campaign)
-        self._validators: dict[str, Draft202012Validator] = {}
+        self._tools = ToolIndexCache()
+        # Which requests have a stored reply: a new request id is told apart without a read.
+        self._stored_requests = resends.StoredRequests(
+            window=settings.dedupe_window_seconds, sole_writer=store.dialect == "sqlite"
+        )
         self._message_limiter = RateLimiter(settings.rate_messages_per_second, settings.rate_messages_burst)
         self._cursor_limiter = RateLimiter(settings.rate_cursor_per_second, settings.rate_cursor_burst)
         self._limits = InputLimits(
@@ -120,6 +125,12 @@ class Dispatcher:
             max_keys=settings.max_object_keys,
         )
         self.shutting_down = False
+
+    async def start(self) -> None:
+        """Learn which requests the store holds replies for (one read), so new ones need none."""
+        window, capacity = timedelta(seconds=self._settings.dedupe_window_seconds), resends.DEFAULT_CAPACITY
+        keys = await self._store.run(lambda db: resends.recent_keys(db, window, capacity + 1), readonly=True)
+        self._stored_requests.load(keys[-capacity:], complete=len(keys) <= capacity)
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -274,7 +285,11 @@ class Dispatcher:
         running = self._running.get(key)
         if running is not None:
             await running.wait()
-        stored = await self._store.run(lambda db: events.stored_reply(db, user_id, message.id), readonly=True)
+        stored = None
+        if self._stored_requests.may_hold(user_id, message.id):
+            stored = await self._store.run(
+                lambda db: events.stored_reply(db, user_id, message.id), readonly=True
+            )
         if stored is not None:
             log.info("duplicate_request_answered")
             return Outcome([stored | {"session_id": session.session_id, "duplicate": True}])
@@ -282,6 +297,7 @@ class Dispatcher:
         entry = audit.PendingEntry(session.campaign_id, message.type, audit.target_of(message))
         context = requests.RequestContext(user_id, message.id, audit=entry)
         requests.use(context)
+        keeping = False
         try:
             outcome = await self._route(session, message)
             first = outcome.replies[0] if outcome.replies else None
@@ -292,10 +308,13 @@ class Dispatcher:
                     events.store_reply(db, user_id, message.id, first)
                     audit.record_entry(db, entry, user_id=user_id, result="ok")
 
+                keeping = True
                 await self._keep_replies(keep)
                 context.audited = True
             return replace(outcome, audited=True) if context.audited else outcome
         finally:
+            if keeping or context.stored:  # remembered even if the write failed: a read too many
+                self._stored_requests.add(user_id, message.id)
             requests.use(None)
             done.set()
             self._running.pop(key, None)
@@ -305,13 +324,13 @@ class Dispatcher:
         if not isinstance(message, protocol.ToolCall):
             return False
         try:
-            tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])
+            return (await self._tool_index(session)).read_only(message.method)
         except BridgeError:
             return False
-        for tool in tools:
-            if tool.get("name") == message.method:
-                return bool((tool.get("annotations") or {}).get("readOnlyHint"))
-        return False
+
+    async def _tool_index(self, session: BridgeSession) -> ToolIndex:
+        """The server's tools, indexed once per catalog (the pool caches the catalog)."""
+        return self._tools.of(await self._pool.capabilities(session_id=session.session_id))
 
     def error_reply(
         self, session: BridgeSession, error: BridgeError, request_id: str | None
@@ -499,12 +518,16 @@ class Dispatcher:
                     catalog["resources"] = [r for r in listed.get("resources") or [] if isinstance(r, dict)]
                 return catalog
             case protocol.ToolCall(method=name, params=arguments):
-                await self._check_tool(session, name)
+                tools = await self._tool_index(session)
+                if name not in tools:
+                    raise BridgeError(
+                        "unknown_tool", f"the MCP server has no tool {name!r}", {"tools": tools.names}
+                    )
                 self._check_tool_policy(session, name)
                 arguments = self._table.tool_arguments(session, name, arguments)
-                await self._check_arguments(session, name, arguments)
+                self._check_arguments(tools, name, arguments)
                 self._check_campaign_scope(session, arguments.get("campaign_id"))
-                read_only = await self._read_only(session, message)
+                read_only = tools.read_only(name)
                 key = self.cache.key(session.campaign_id, name, arguments, self._viewer(session))
                 cached = self.cache.get(key, time.monotonic()) if read_only else None
                 if cached is not None:
@@ -541,21 +564,15 @@ class Dispatcher:
                     session, "prompts/get", {"name": name, "arguments": arguments}, timeout
                 )
 
-    async def _check_arguments(self, session: BridgeSession, name: str, arguments: dict[str, Any]) -> None:
+    @staticmethod
+    def _check_arguments(tools: ToolIndex, name: str, arguments: dict[str, Any]) -> None:
         """Arguments that do not fit the tool's input schema never reach the child."""
-        capabilities = await self._pool.capabilities(session_id=session.session_id)
-        schema = next(
-            (t.get("inputSchema") for t in capabilities.get("tools", []) if t.get("name") == name), None
-        )
-        if not schema:
+        schema, validator = tools.schema(name), tools.validator(name)
+        if schema is None or validator is None:
             return
         unknown = tool_arguments.find_unknown(name, arguments, schema)
         if unknown is not None:  # the child's model would drop them in silence
             raise BridgeError("invalid_params", f"{name}: {unknown.message}", unknown.to_data())
-        key = json.dumps(schema, sort_keys=True)
-        validator = self._validators.get(key)
-        if validator is None:
-            validator = self._validators[key] = Draft202012Validator(schema)
         problems = sorted(validator.iter_errors(arguments), key=lambda error: list(error.absolute_path))
         if problems:
             errors = [{"loc": [str(p) for p in e.absolute_path], "msg": e.message} for e in problems[:10]]
@@ -615,12 +632,6 @@ class Dispatcher:
         if participant is None:
             return Viewer("spectator", user_id)
         return Viewer(participant.role, user_id, session.campaign_id)
-
-    async def _check_tool(self, session: BridgeSession, name: str) -> None:
-        tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])
-        names = sorted(tool["name"] for tool in tools)
-        if name not in names:
-            raise BridgeError("unknown_tool", f"the MCP server has no tool {name!r}", {"tools": names})
 
     async def _request(
         self, session: BridgeSession, method: str, params: dict[str, Any], timeout: float | None

@@ -7,6 +7,10 @@ each seat's copy is a :class:`SharedFrame`: a plain ``dict`` (every reader of me
 working) that also carries the body's JSON, so the transport splices the two per-seat fields
 in front of it instead of encoding the whole message again. :func:`encode` is the one way a
 transport turns a message into text.
+
+Encoding is orjson's (several times faster than the standard library, the same compact UTF-8
+text); a value orjson refuses (an integer past 64 bits, a key that is not a string) falls back
+to :mod:`json`, so every message that encoded before still does.
 """
 
 from __future__ import annotations
@@ -14,15 +18,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 __all__ = ["SharedFrame", "encode", "encode_body", "shared_frame"]
 
 _SEPARATORS = (",", ":")
 _PER_SEAT = ("id", "session_id")
 
 
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError: what only the standard library takes
+        return json.dumps(value, separators=_SEPARATORS, ensure_ascii=False)
+
+
 def encode_body(body: dict[str, Any]) -> str:
     """The JSON of a message body shared by many sessions (no ``id``, no ``session_id``)."""
-    return json.dumps(body, separators=_SEPARATORS, ensure_ascii=False)
+    return _dumps(body)
 
 
 class SharedFrame(dict[str, Any]):
@@ -38,8 +51,8 @@ class SharedFrame(dict[str, Any]):
     def to_json(self) -> str:
         """The message as JSON; encoded in full only if someone changed the dict since."""
         if len(self) != self._body_size + len(_PER_SEAT) or len(self._body_json) < 3:
-            return json.dumps(self, separators=_SEPARATORS, ensure_ascii=False)
-        head = json.dumps({key: self[key] for key in _PER_SEAT}, separators=_SEPARATORS, ensure_ascii=False)
+            return _dumps(dict(self))
+        head = _dumps({key: self[key] for key in _PER_SEAT})
         return head[:-1] + "," + self._body_json[1:]
 
 
@@ -52,4 +65,4 @@ def encode(message: dict[str, Any]) -> str:
     """A message as the JSON text a transport sends."""
     if isinstance(message, SharedFrame):
         return message.to_json()
-    return json.dumps(message, separators=_SEPARATORS, ensure_ascii=False)
+    return _dumps(message)

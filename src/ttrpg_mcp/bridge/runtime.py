@@ -97,6 +97,7 @@ class Bridge:
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self.store.migrate)
+        await self.dispatcher.start()
         purged = await self.auth.purge_expired_tokens()
         await self.pool.start()
         self.rooms.start()

@@ -24,6 +24,7 @@ import enum
 import json
 from typing import Any
 
+import orjson
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 from ttrpg_mcp import __version__
@@ -71,8 +72,11 @@ class MessageKind(enum.Enum):
 
 
 def encode(message: Message) -> bytes:
-    """One message as one line; ``json.dumps`` escapes newlines inside strings."""
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    """One message as one line (JSON escapes newlines inside strings); orjson, else :mod:`json`."""
+    try:
+        return orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError: an integer past 64 bits, a key not a string
+        return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 def decode(line: bytes) -> Message:

@@ -78,6 +78,8 @@ class McpPool:
         self._catalog = CapabilityCatalog(
             lambda method, params, session_id: self.request(method, params, session_id=session_id)
         )
+        # The initialize result the cached catalog belongs to: a new child's drops the cache.
+        self._catalog_source: dict[str, Any] | None = None
         self._started = False
         self._closing = False
         self._closed = asyncio.Event()
@@ -177,8 +179,16 @@ class McpPool:
             self._children.notify_change()
 
     async def capabilities(self, *, session_id: str) -> Catalog:
-        """``{"tools", "resources", "resource_templates", "prompts"}``: lists cached until a list_changed."""
-        return await self._catalog.get(session_id, self.server_info.get("capabilities"))
+        """``{"tools", "resources", "resource_templates", "prompts"}``, cached.
+
+        Kept until a list_changed notification or until another child's initialize result
+        becomes the pool's (a restarted server may offer other tools).
+        """
+        info = self.server_info
+        if info is not self._catalog_source:  # a child (re)started: its lists may differ
+            self._catalog.invalidate()
+            self._catalog_source = info
+        return await self._catalog.get(session_id, info.get("capabilities"))
 
     @property
     def ready(self) -> bool:

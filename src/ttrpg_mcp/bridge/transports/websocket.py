@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -96,7 +97,7 @@ class WebSocketConnection:
         self._last_received = time.monotonic()
         self._cancel: anyio.CancelScope | None = None
         self._too_slow = False
-        self._early: list[dict[str, Any]] | None = []
+        self._early: deque[dict[str, Any]] | None = deque()
         self._order = ArrivalOrder()
         self._delivered = DeliveredEvents()
 
@@ -185,7 +186,7 @@ class WebSocketConnection:
             return False
         # What arrived while authenticating (a replay can be long) goes out before anything else.
         while self._early:
-            await self._send_now(self._early.pop(0))
+            await self._send_now(self._early.popleft())  # a replay can be thousands long
         self._early = None
         self.state = ConnectionState.OPEN
         return True

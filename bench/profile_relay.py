@@ -1,0 +1,77 @@
+"""A flame graph of the bridge relaying ``roll_dice`` tool calls, with its MCP child.
+
+Run with ``python bench/profile_relay.py`` (``--in-flight 32 --seconds 8``). Starts a real bridge
+on a scratch data directory, keeps ``--in-flight`` ``tool_call`` messages in flight over one
+WebSocket, and records the bridge and its children with py-spy (``--subprocesses``) for
+``--seconds``. Writes ``bench/results/flames/<name>.svg``; open it in a browser (``--raw``: py-spy's collapsed
+stacks, ``<name>.txt``, for reading in a terminal). py-spy needs
+ptrace rights over the bridge (root, or ``kernel.yama.ptrace_scope`` 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from bridge_server import running_bridge
+from ttrpg_mcp.client import BridgeClient
+
+FLAMES = Path(__file__).parent / "results" / "flames"
+ARGUMENTS = {"expression": "1d20+5"}
+
+
+def _bridge_pid() -> int:
+    for child in psutil.Process().children():
+        if "ttrpg_mcp.bridge.cli" in " ".join(child.cmdline()):
+            return int(child.pid)
+    raise SystemExit("no bridge process found")
+
+
+async def _load(base_url: str, in_flight: int, seconds: float, record: list[str]) -> int:
+    calls = 0
+    async with BridgeClient(base_url) as client:
+        await client.register("profile", "benchmark-password")
+        async with client.connect() as table:
+            for _ in range(50):  # warm: children started, catalog cached
+                await table.call_tool("roll_dice", ARGUMENTS)
+            recorder = await asyncio.create_subprocess_exec(*record)
+            deadline = time.monotonic() + seconds
+
+            async def caller() -> None:
+                nonlocal calls
+                while time.monotonic() < deadline:
+                    await table.call_tool("roll_dice", ARGUMENTS)
+                    calls += 1
+
+            await asyncio.gather(*(caller() for _ in range(in_flight)))
+            await recorder.wait()
+    return calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--in-flight", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--name", default="tool_call", help="file name of the SVG, without .svg")
+    parser.add_argument("--raw", action="store_true", help="collapsed stacks (.txt) instead of an SVG")
+    args = parser.parse_args()
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    FLAMES.mkdir(parents=True, exist_ok=True)
+    out = FLAMES / f"{args.name}.{'txt' if args.raw else 'svg'}"
+    with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch, running_bridge(Path(scratch)) as url:
+        record = [py_spy, "record", "--subprocesses", "--nonblocking", "-r", "200"]
+        record += ["-d", str(int(args.seconds)), "-o", str(out), "-p", str(_bridge_pid())]
+        record += ["--format", "raw"] if args.raw else []
+        calls = asyncio.run(_load(url, args.in_flight, args.seconds, record))
+    print(f"{calls / args.seconds:.0f} calls/s while recording; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
