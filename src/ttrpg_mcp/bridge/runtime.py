@@ -25,6 +25,7 @@ import structlog
 
 from ttrpg_mcp.bridge import accounts, events, retention
 from ttrpg_mcp.bridge.auth.service import AuthService
+from ttrpg_mcp.bridge.backplane import create_backplane
 from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from ttrpg_mcp.bridge.content_feed import ContentFeed
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
@@ -70,7 +71,9 @@ class Bridge:
         self.store = BridgeStore(settings.resolved_database_url)
         self.auth = AuthService.from_settings(settings, self.store)
         self.pool = McpPool(settings.mcp, settings.mcp_command)
-        self.rooms = Rooms(self.store, settings)
+        # In-process fan-out, or Redis when several nodes share the table (redis_url).
+        self.backplane = create_backplane(settings.redis_url)
+        self.rooms = Rooms(self.store, settings, self.backplane)
         self.dispatcher = Dispatcher(
             settings=settings,
             auth=self.auth,
@@ -100,6 +103,7 @@ class Bridge:
         purged = await self.auth.purge_expired_tokens()
         await self.pool.start()
         self.rooms.start()
+        await self.backplane.start(self.rooms.deliver_shared, self.rooms.backfill, self.rooms.reap)
         await self.content_feed.start()
         self._pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="event-retention")
         log.info(
@@ -144,6 +148,7 @@ class Bridge:
                 await self._pruner
         await self.content_feed.stop()
         await self.rooms.stop()
+        await self.backplane.stop()
         await self.pool.close(grace=self.settings.shutdown_grace)
         await anyio.to_thread.run_sync(self.store.close)
         log.info("bridge_stopped")
@@ -216,7 +221,7 @@ class Bridge:
         return cut
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
-        """Readiness: the store answers and at least one MCP child is ready."""
+        """Readiness: the store answers, at least one MCP child is ready, Redis answers if used."""
         checks: dict[str, str] = {}
         try:
             await self.store.ping()
@@ -230,6 +235,8 @@ class Bridge:
             checks["mcp"] = "ok"
         else:
             checks["mcp"] = self.pool.not_ready_reason or "no MCP child is running"
+        if self.backplane.shared:
+            checks["redis"] = self.backplane.problem() or "ok"
         if self.dispatcher.shutting_down:
             checks["bridge"] = "shutting down"
         return all(value == "ok" for value in checks.values()), checks

@@ -122,6 +122,7 @@ class BridgeSettings(BaseSettings):
         default=None,
         description="SQLAlchemy URL of the bridge's store; default SQLite in the data directory.",
     )
+    redis_url: str | None = Field(default=None, description="Redis for campaign events across nodes.")
     jwt_secret: SecretStr | None = Field(
         default=None, description="Signing key; when unset one is generated once and kept (0600) in data_dir."
     )
