@@ -25,7 +25,7 @@ import structlog
 
 from ttrpg_mcp.bridge import accounts, events, retention
 from ttrpg_mcp.bridge.auth.service import AuthService
-from ttrpg_mcp.bridge.backplane import create_backplane
+from ttrpg_mcp.bridge.backplane import create_backplane, create_buckets
 from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from ttrpg_mcp.bridge.content_feed import ContentFeed
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
@@ -74,6 +74,7 @@ class Bridge:
         # In-process fan-out, or Redis when several nodes share the table (redis_url).
         self.backplane = create_backplane(settings.redis_url)
         self.rooms = Rooms(self.store, settings, self.backplane)
+        self.buckets = create_buckets(settings.redis_url)  # rate limits every node spends from
         self.dispatcher = Dispatcher(
             settings=settings,
             auth=self.auth,
@@ -81,6 +82,7 @@ class Bridge:
             metrics=self.metrics,
             rooms=self.rooms,
             store=self.store,
+            buckets=self.buckets,
         )
         # The content store the pool's children write (and Claude Desktop's server, on the same
         # data directory): its changes become table events.
@@ -149,6 +151,8 @@ class Bridge:
         await self.content_feed.stop()
         await self.rooms.stop()
         await self.backplane.stop()
+        if self.buckets is not None:
+            await self.buckets.close()
         await self.pool.close(grace=self.settings.shutdown_grace)
         await anyio.to_thread.run_sync(self.store.close)
         log.info("bridge_stopped")
