@@ -94,6 +94,7 @@ bench: install
 	$(BIN)/python bench/server_overhead.py
 	$(BIN)/python bench/tool_relay.py
 	$(BIN)/python bench/table_fanout.py
+	$(BIN)/python bench/multinode.py
 	$(BIN)/python bench/plots.py
 
 clean:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -140,6 +141,8 @@ class Rooms:
         self._settings = settings
         self.backplane: Backplane = backplane or LocalBackplane()
         self._rooms: dict[str, CampaignRoom] = {}
+        # Shared backplane only: one lock per campaign over commit + publish, while in use.
+        self._publish_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._sessions_by_user: dict[str, set[BridgeSession]] = {}
         self._ticker: asyncio.Task[None] | None = None
         # The campaign's combat from the content store (the one initiative tracker), for snapshots.
@@ -245,7 +248,7 @@ class Rooms:
             viewer = participant.viewer
             snapshot = await self._resume(session, campaign_id, viewer, last_seq, epoch)
             if self.backplane.shared:
-                await self._seat_shared(room, session, viewer, snapshot["seq"])
+                await self._seat_shared(room, session, viewer, snapshot["epoch"], snapshot["seq"])
             participant.sessions.add(session)
             session.campaign_id = campaign_id
             await self.backplane.set_presence(campaign_id, user.user_id, participant.view())
@@ -294,7 +297,7 @@ class Rooms:
         return snapshot
 
     async def _seat_shared(
-        self, room: CampaignRoom, session: BridgeSession, viewer: Viewer, seq: int
+        self, room: CampaignRoom, session: BridgeSession, viewer: Viewer, epoch: str, seq: int
     ) -> None:
         """Line a new seat up with this node's follower of the campaign (caller holds the lock).
 
@@ -305,7 +308,7 @@ class Rooms:
         campaign_id = room.campaign_id
         if not room.following:
             room.following, room.delivered = True, seq
-            self.backplane.follow(campaign_id, seq)
+            self.backplane.follow(campaign_id, epoch, seq)
         elif room.delivered < seq:
             room.floors[session] = seq
         elif room.delivered > seq:
@@ -421,18 +424,22 @@ class Rooms:
 
         The room's lock spans the transaction and the delivery, so no other event of the room
         can be logged between them: every session sees changes in the order they were made, and
-        a change is never stored without its events (or the reverse). When the current request
+        a change is never stored without its events (or the reverse). With a shared backplane
+        the delivery is the followers' (in ``seq`` order on every node); the reply waits until
+        this node's seats have the events. When the current request
         can be resent after a reconnect (see :mod:`ttrpg_mcp.bridge.requests`), its reply is
         stored in the same transaction, so a resend is answered and never applied twice.
         """
         request = requests.current()
+        epochs: list[str] = []  # the log's epoch, for the backplane's stream
 
         def unit(db: Session) -> tuple[T, list[Logged], dict[str, Any] | None]:
             result = work(db)
-            logged = [
-                (kind, data, campaigns.append_event(db, campaign_id, kind, data).seq)
-                for kind, data in events(result)
-            ]
+            logged: list[Logged] = []
+            for kind, data in events(result):
+                record = campaigns.append_event(db, campaign_id, kind, data)
+                logged.append((kind, data, record.seq))
+                epochs[:] = [record.epoch]
             message = reply(result, [seq for _, _, seq in logged]) if reply is not None else None
             if message is not None and request is not None:
                 events_log.store_reply(db, request.user_id, request.request_id, message)
@@ -442,20 +449,24 @@ class Rooms:
                     request.audited = True
             return result, logged, message
 
-        waiting: CampaignRoom | None = None
+        if self.backplane.shared:
+            # Every node's follower delivers it, this one's included. The publish lock keeps
+            # this node's appends in commit order; delivery goes on meanwhile (the room's lock).
+            lock = self._publish_locks.setdefault(campaign_id, asyncio.Lock())
+            async with lock:
+                result, logged, message = await self._store.run(unit)
+                shared = [LoggedEvent(seq, kind, data) for kind, data, seq in logged]
+                await self.backplane.publish(campaign_id, epochs[0] if epochs else "", shared)
+            room = self._rooms.get(campaign_id)
+            if room is not None and room.following and logged:
+                await self._wait_delivered(room, logged[-1][2])
+            return result, [seq for _, _, seq in logged], message
         async with self._current_room(campaign_id) as room:
             result, logged, message = await self._store.run(unit)
-            if self.backplane.shared:
-                # Every node's follower delivers it, this one's included.
-                await self.backplane.publish(campaign_id, [LoggedEvent(seq, t, d) for t, d, seq in logged])
-                waiting = room if room.following and logged else None
-            else:
-                for event_type, data, seq in logged:
-                    await self._deliver(room, event_type, data, seq)
+            for event_type, data, seq in logged:
+                await self._deliver(room, event_type, data, seq)
             # A change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
             self._retire_if_empty(campaign_id, room)
-        if waiting is not None:
-            await self._wait_delivered(waiting, logged[-1][2])
         return result, [seq for _, _, seq in logged], message
 
     async def _wait_delivered(self, room: CampaignRoom, seq: int) -> None:

@@ -53,11 +53,11 @@ class Backplane(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def publish(self, campaign_id: str, events: list[LoggedEvent]) -> None:
-        """Carry committed events to every node following the campaign (never raises)."""
+    async def publish(self, campaign_id: str, epoch: str, events: list[LoggedEvent]) -> None:
+        """Carry committed events of the log ``epoch`` to every node following it (never raises)."""
         ...
 
-    def follow(self, campaign_id: str, after_seq: int) -> None:
+    def follow(self, campaign_id: str, epoch: str, after_seq: int) -> None:
         """Start delivering the campaign's events after ``after_seq`` to this node's seats."""
         ...
 

@@ -24,10 +24,10 @@ class LocalBackplane:
     async def stop(self) -> None:
         return None
 
-    async def publish(self, campaign_id: str, events: list[LoggedEvent]) -> None:
+    async def publish(self, campaign_id: str, epoch: str, events: list[LoggedEvent]) -> None:
         return None
 
-    def follow(self, campaign_id: str, after_seq: int) -> None:
+    def follow(self, campaign_id: str, epoch: str, after_seq: int) -> None:
         return None
 
     def unfollow(self, campaign_id: str) -> None:

@@ -7,6 +7,7 @@ With ``redis_url`` set, every bridge node shares one SQL store (PostgreSQL) and 
   SQL log is the record. After the commit the node appends the event to the campaign's stream
   ``events:<campaign>`` with the explicit entry id ``<seq>-0``: the stream is in ``seq`` order by
   construction, and an append that arrives after a later one is refused by Redis (ids only grow).
+  The key also names the log's epoch, so a store restored from a backup never meets old entries.
 - **Fan-out.** Each node follows the streams of the tables it has seats at (``XREAD BLOCK``) and
   delivers each event once, in ``seq`` order. A jump in the stream (an append refused as above,
   a node killed between its commit and its append, a Redis that restarted empty) is filled from
@@ -103,14 +104,14 @@ class RedisBackplane:
 
     # -- events -------------------------------------------------------------------------------
 
-    async def publish(self, campaign_id: str, events: list[LoggedEvent]) -> None:
+    async def publish(self, campaign_id: str, epoch: str, events: list[LoggedEvent]) -> None:
         if not events:
             return
         pipe = self._redis.pipeline(transaction=False)
         for event in events:
             fields = {"type": event.type, "data": json.dumps(event.data, separators=(",", ":"))}
             pipe.xadd(
-                self._stream_key(campaign_id),
+                self._stream_key(campaign_id, epoch),
                 fields,  # type: ignore[arg-type]
                 id=f"{event.seq}-0",
                 maxlen=STREAM_MAXLEN,
@@ -128,11 +129,11 @@ class RedisBackplane:
             elif isinstance(result, Exception):
                 self._down(result)
 
-    def follow(self, campaign_id: str, after_seq: int) -> None:
+    def follow(self, campaign_id: str, epoch: str, after_seq: int) -> None:
         if campaign_id in self._followers:
             return
         self._followers[campaign_id] = asyncio.get_running_loop().create_task(
-            self._follow_loop(campaign_id, after_seq), name=f"follow-{campaign_id}"
+            self._follow_loop(campaign_id, epoch, after_seq), name=f"follow-{campaign_id}"
         )
 
     def unfollow(self, campaign_id: str) -> None:
@@ -140,9 +141,9 @@ class RedisBackplane:
         if task is not None:
             task.cancel()
 
-    async def _follow_loop(self, campaign_id: str, last: int) -> None:
+    async def _follow_loop(self, campaign_id: str, epoch: str, last: int) -> None:
         """Deliver the campaign's events after ``last`` to this node's seats, in order, each once."""
-        key = self._stream_key(campaign_id)
+        key = self._stream_key(campaign_id, epoch)
         while True:
             try:
                 reply: Any = await self._redis.xread({key: f"{last}-0"}, count=_BATCH, block=READ_BLOCK_MS)
@@ -313,8 +314,9 @@ class RedisBackplane:
             self._up_since = time.monotonic()
 
     @staticmethod
-    def _stream_key(campaign_id: str) -> str:
-        return f"events:{campaign_id}"
+    def _stream_key(campaign_id: str, epoch: str) -> str:
+        # The epoch names one numbering of the log: a stream never mixes two (a restored store).
+        return f"events:{campaign_id}:{epoch}"
 
     @staticmethod
     def _presence_key(campaign_id: str) -> str:
