@@ -1,16 +1,64 @@
-"""Fixtures shared by every test: the async backend and a scratch data directory."""
+"""Fixtures shared by every test: the async backend, a scratch data directory, the database.
+
+The database is SQLite files in each test's data directory unless the suite runs against
+PostgreSQL (``TTRPG_TEST_DATABASE_URL``, or ``--database postgres``; see ``tests/pg_databases.py``):
+then every test gets a fresh PostgreSQL database in ``TTRPG_DATABASE_URL``, except the tests
+marked ``sqlite``, which are about the SQLite files themselves and run on them always.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from pg_databases import DEFAULT_SERVER, SERVER_ENV, fresh_database, server_url
+
+# Tests of pure logic that never open a store: no database is made for them.
+_NO_STORE = ("tests/dice/",)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default=None,
+        help=f"run the stores on SQLite (default) or on fresh PostgreSQL databases (${SERVER_ENV})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite: a test of the SQLite files; runs on SQLite in every configuration"
+    )
+    if config.getoption("--database") == "postgres" and not os.environ.get(SERVER_ENV):
+        os.environ[SERVER_ENV] = DEFAULT_SERVER
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio, the loop uvicorn and the SDK use in production."""
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """The test's ``TTRPG_DATABASE_URL``: a fresh PostgreSQL database, or None (SQLite files)."""
+    server = server_url()
+    where = Path(str(request.node.path)).as_posix()
+    if (
+        server is None
+        or request.node.get_closest_marker("sqlite")
+        or any(part in where for part in _NO_STORE)
+    ):
+        monkeypatch.delenv("TTRPG_DATABASE_URL", raising=False)
+        yield None
+        return
+    with fresh_database(server) as url:
+        monkeypatch.setenv("TTRPG_DATABASE_URL", url)
+        yield url
 
 
 @pytest.fixture
