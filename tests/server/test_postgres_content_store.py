@@ -59,7 +59,10 @@ def test_the_content_store_migrates_into_postgresql_with_its_own_version_table(
         version = db.scalar(text("SELECT version_num FROM content_alembic_version"))
         columns = set(
             db.scalars(
-                text("SELECT column_name FROM information_schema.columns WHERE table_name = 'rule_sections'")
+                text(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'rule_sections' "
+                    "AND table_schema = 'ttrpg_content'"
+                )
             )
         )
         triggers = set(db.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
@@ -82,7 +85,7 @@ def test_ttrpg_mcp_reads_the_database_url_from_the_environment(
     finally:
         database.close()
     with psycopg.connect(postgres_url.replace("+psycopg", "")) as connection:
-        names = [row[0] for row in connection.execute("SELECT name FROM campaigns")]
+        names = [row[0] for row in connection.execute("SELECT name FROM ttrpg_content.campaigns")]
     assert names == ["Shared"]
 
 

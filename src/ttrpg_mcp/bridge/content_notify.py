@@ -21,6 +21,8 @@ import psycopg
 import structlog
 from sqlalchemy import make_url
 
+from ttrpg_mcp.server.store.database import CONTENT_SCHEMA
+
 __all__ = ["CHANNEL", "RECONNECT_DELAY", "SAFETY_POLL", "PostgresChangeListener", "psycopg_dsn"]
 
 log = structlog.get_logger("ttrpg_mcp.bridge.content_feed")
@@ -60,7 +62,8 @@ class PostgresChangeListener:
     async def _read_newest(self) -> int:
         connection = await self._connect()
         try:
-            cursor = await connection.execute("SELECT max(id) FROM content_changes")
+            newest = f"SELECT max(id) FROM {CONTENT_SCHEMA}.content_changes"  # noqa: S608  # a constant
+            cursor = await connection.execute(newest)
         except psycopg.errors.UndefinedTable:
             return 0  # not migrated yet: nothing to follow
         row = await cursor.fetchone()

@@ -2,7 +2,9 @@
 
 The store is a SQLite file in the data directory by default, or a PostgreSQL database given by
 URL (``TTRPG_DATABASE_URL``), shared with the bridge's own store and with every node. On
-PostgreSQL one engine reads and writes; the rest of this paragraph is about SQLite.
+PostgreSQL the content tables live in their own schema, ``ttrpg_content`` (both stores have a
+``campaigns`` table), which every connection has as its ``search_path``, and one engine reads
+and writes; the rest of this paragraph is about SQLite.
 
 Several processes share one database file: Claude Desktop's server, and every child of the
 bridge's pool. SQLite handles that in WAL mode, with two rules this module enforces:
@@ -22,11 +24,13 @@ tables share one database (a SQLite file keeps Alembic's default name, as it alw
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, make_url
@@ -38,7 +42,23 @@ from ttrpg_mcp.server.store.changes import track_changes
 from ttrpg_mcp.server.store.freshness import Freshness, PostgresFreshness
 from ttrpg_mcp.sqlite import sqlite_engine
 
-__all__ = ["CONTENT_DB_NAME", "Database", "content_location"]
+__all__ = ["CONTENT_DB_NAME", "CONTENT_SCHEMA", "Database", "content_location"]
+
+# On PostgreSQL the content store's tables live in their own schema: both stores have a
+# ``campaigns`` table (the content, and the bridge's table rooms), and share one database.
+CONTENT_SCHEMA = "ttrpg_content"
+
+
+def _ensure_schema(url: str) -> None:
+    """Create the content store's schema if it is not there yet (before any engine connects,
+    so that SQLAlchemy finds it as the connection's current schema)."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (CONTENT_SCHEMA,)).fetchone():
+            return
+        # Two processes may get here at once; the loser's statement fails on the catalog's key.
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {CONTENT_SCHEMA}")
 
 
 class Database:
@@ -60,8 +80,11 @@ class Database:
             # Answers a hot path may reuse until any connection commits (see freshness).
             self.freshness: Freshness = Freshness(self.path)
         else:
+            _ensure_schema(url)
             # pre_ping: a restarted server costs one reconnect, not a failed tool call.
-            self.writer = create_engine(url, pool_pre_ping=True)
+            self.writer = create_engine(
+                url, pool_pre_ping=True, connect_args={"options": f"-c search_path={CONTENT_SCHEMA}"}
+            )
             self.reader = self.writer
             self.freshness = PostgresFreshness(self.writer)
         self._read_sessions = sessionmaker(self.reader, expire_on_commit=False)
