@@ -43,9 +43,43 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _on_sqlite(node: pytest.Item | pytest.Collector) -> bool:
+    where = Path(str(node.path)).as_posix()
+    return (
+        server_url() is None
+        or any(part in where for part in _NO_STORE)
+        or bool(node.get_closest_marker("sqlite"))
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """A module's database, for the bridges its module-scoped fixtures start (set before them)."""
+    saved = os.environ.get("TTRPG_DATABASE_URL")
+    try:
+        if _on_sqlite(request.node):
+            os.environ.pop("TTRPG_DATABASE_URL", None)
+            yield None
+            return
+        server = server_url()
+        assert server is not None
+        with fresh_database(server) as url:
+            os.environ["TTRPG_DATABASE_URL"] = url
+            yield url
+    finally:
+        if saved is None:
+            os.environ.pop("TTRPG_DATABASE_URL", None)
+        else:
+            os.environ["TTRPG_DATABASE_URL"] = saved
+
+
 @pytest.fixture(autouse=True)
 def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
-    """The test's ``TTRPG_DATABASE_URL``: a fresh PostgreSQL database, or None (SQLite files)."""
+    """The test's ``TTRPG_DATABASE_URL``: a fresh PostgreSQL database, or None (SQLite files).
+
+    Fixtures of a wider scope (a bridge shared by a module's tests) were set up before this one,
+    on the module's database; what a test builds itself gets a database of its own.
+    """
     server = server_url()
     where = Path(str(request.node.path)).as_posix()
     if (
