@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from pg_databases import DEFAULT_SERVER, fresh_database, server_url
+from ttrpg_mcp.bridge.store import BridgeStore
 from ttrpg_mcp.config import normalize_database_url
 from ttrpg_mcp.server import campaigns, entities, rules
 from ttrpg_mcp.server.app import open_database
@@ -70,6 +71,34 @@ def test_the_content_store_migrates_into_postgresql_with_its_own_version_table(
     assert "search" in columns
     assert "content_changes_notify" in triggers
     assert not (data_dir / "content.db").exists()
+
+
+def test_both_stores_share_one_database_with_two_histories(postgres_url: str, data_dir: Path) -> None:
+    """The bridge's tables in public, the content's in ttrpg_content: each its own campaigns."""
+    bridge = BridgeStore(postgres_url)
+    try:
+        bridge.migrate()
+        content = open_database_at(postgres_url, data_dir)
+        content.close()
+        bridge.migrate()  # a second start: nothing to do
+        with bridge.session(readonly=True) as db:
+            histories = dict(
+                db.execute(
+                    text(
+                        "SELECT table_schema, table_name FROM information_schema.tables "
+                        "WHERE table_name LIKE '%alembic_version'"
+                    )
+                ).all()
+            )
+            homes = set(
+                db.scalars(
+                    text("SELECT table_schema FROM information_schema.tables WHERE table_name = 'campaigns'")
+                )
+            )
+    finally:
+        bridge.close()
+    assert histories == {"public": "bridge_alembic_version", "ttrpg_content": "content_alembic_version"}
+    assert homes == {"public", "ttrpg_content"}
 
 
 def test_ttrpg_mcp_reads_the_database_url_from_the_environment(
