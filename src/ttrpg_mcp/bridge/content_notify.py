@@ -16,6 +16,8 @@ It satisfies :class:`ttrpg_mcp.bridge.content_feed.ChangeSignal`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import anyio
 import psycopg
 import structlog
@@ -67,7 +69,8 @@ class PostgresChangeListener:
         except psycopg.errors.UndefinedTable:
             return 0  # not migrated yet: nothing to follow
         row = await cursor.fetchone()
-        return int(row[0] or 0) if row is not None and row[0] is not None else 0  # type: ignore[call-overload]
+        value = row[0] if row is not None else None
+        return int(cast("int", value)) if value is not None else 0  # max(id) of an integer column
 
     async def newest(self) -> int:
         return await self._read_newest()
