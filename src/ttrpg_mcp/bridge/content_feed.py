@@ -15,8 +15,9 @@ through the MCP tools (``campaign_update``, ``character_update``, ``initiative_u
 
 Noticing is behind :class:`ChangeSignal`. On SQLite, :class:`SqliteNewestIdPoll` asks for
 the newest change id every :data:`POLL_INTERVAL` seconds on one open connection: an indexed
-``max(id)`` that costs microseconds, far under 1 % of a core when idle. A PostgreSQL store
-would implement the same protocol with ``LISTEN``/``NOTIFY`` and no polling at all.
+``max(id)`` that costs microseconds, far under 1 % of a core when idle. On PostgreSQL,
+:class:`~ttrpg_mcp.bridge.content_notify.PostgresChangeListener` waits on ``LISTEN``/``NOTIFY``
+instead, with a slow safety poll.
 
 Exactly once, across restarts: the id of the last change handled is a
 :class:`~ttrpg_mcp.bridge.store.models.FeedCursor` in the bridge's store, saved in the same
@@ -39,11 +40,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import structlog
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.exc import OperationalError
 
 from ttrpg_mcp.bridge.campaigns import add_roll
 from ttrpg_mcp.bridge.content_events import event_type_for
+from ttrpg_mcp.bridge.content_notify import PostgresChangeListener
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.store.models import FeedCursor, utcnow
 from ttrpg_mcp.server.store.database import Database
@@ -67,6 +69,7 @@ from ttrpg_mcp.server.views import (
     NoteView,
     NpcView,
 )
+from ttrpg_mcp.storage_faults import STORAGE_UNAVAILABLE, storage_failure
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -276,24 +279,44 @@ def read_changes(db: Session, after: int, limit: int = _BATCH) -> list[ContentCh
     return found
 
 
+def _source_name(location: Path | str) -> str:
+    """The feed cursor's key for a content store, never holding a password."""
+    if isinstance(location, Path):
+        return str(location)[-200:]
+    url = make_url(location)
+    return f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"[-200:]
+
+
+def _storage_fault(error: Exception) -> bool:
+    if isinstance(error, BridgeError):
+        return error.code == STORAGE_UNAVAILABLE
+    return storage_failure(error) is not None
+
+
 class ContentFeed:
     """Follows one content store's change log and publishes each change at its table."""
 
     def __init__(
         self,
-        content_db: Path,
+        content_db: Path | str,
         rooms: Rooms,
         store: BridgeStore,
         *,
         on_change: Callable[[str], None] | None = None,
         signal: ChangeSignal | None = None,
     ) -> None:
-        self._path = content_db
-        self._source = str(content_db)[-200:]
+        self._location = content_db  # a SQLite file, or a PostgreSQL URL
+        self._source = _source_name(content_db)
         self._rooms = rooms
         self._store = store
         self._on_change = on_change
-        self._signal = signal or SqliteNewestIdPoll(content_db)
+        if signal is None:
+            signal = (
+                SqliteNewestIdPoll(content_db)
+                if isinstance(content_db, Path)
+                else PostgresChangeListener(content_db)
+            )
+        self._signal = signal
         self._database: Database | None = None
         self._task: asyncio.Task[None] | None = None
         self.last_id = 0
@@ -301,12 +324,12 @@ class ContentFeed:
 
     def _open(self) -> Database:
         if self._database is None:
-            self._database = Database(self._path)
+            self._database = Database(self._location)
         return self._database
 
     async def combat_of(self, campaign_id: str) -> dict[str, Any] | None:
         """The combat of the campaign's running play session (as a ``combat_update`` has it), if any."""
-        if not self._path.exists():
+        if isinstance(self._location, Path) and not self._location.exists():
             return None
         database = self._open()
 
@@ -355,8 +378,11 @@ class ContentFeed:
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a failed step is retried from the same id; the feed goes on
-                failures += 1
+            except Exception as error:  # a failed step is retried from the same id; the feed goes on
+                # A store that cannot serve now (a restarting server) is waited out, never
+                # taken for a change that cannot be shown.
+                if not _storage_fault(error):
+                    failures += 1
                 log.exception("content_feed_step_failed", last_id=self.last_id, failures=failures)
                 if failures >= _MAX_FAILURES:
                     # One change that cannot be shown must not stop every later one: skip it.

@@ -31,10 +31,10 @@ from ttrpg_mcp.bridge.content_feed import ContentFeed
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import McpPool
+from ttrpg_mcp.bridge.mcp_pool.process import child_environment
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
 from ttrpg_mcp.bridge.rooms import Rooms
 from ttrpg_mcp.bridge.store import BridgeStore
-from ttrpg_mcp.server.store.database import CONTENT_DB_NAME
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.permissions import Role
@@ -70,7 +70,9 @@ class Bridge:
         self.metrics = BridgeMetrics()
         self.store = BridgeStore(settings.resolved_database_url)
         self.auth = AuthService.from_settings(settings, self.store)
-        self.pool = McpPool(settings.mcp, settings.mcp_command)
+        self.pool = McpPool(
+            settings.mcp, settings.mcp_command, env=child_environment() | settings.mcp_environment
+        )
         # In-process fan-out, or Redis when several nodes share the table (redis_url).
         self.backplane = create_backplane(settings.redis_url)
         self.rooms = Rooms(self.store, settings, self.backplane)
@@ -87,7 +89,7 @@ class Bridge:
         # The content store the pool's children write (and Claude Desktop's server, on the same
         # data directory): its changes become table events.
         self.content_feed = ContentFeed(
-            settings.resolved_data_dir / CONTENT_DB_NAME,
+            settings.content_store,
             self.rooms,
             self.store,
             on_change=self.dispatcher.cache.invalidate_campaign,
@@ -186,7 +188,7 @@ class Bridge:
 
     async def apply_retention(self) -> dict[str, int]:
         """One pass of the retention settings (audit, strokes, dice, disabled accounts)."""
-        content = accounts.content_database_path(self.settings.resolved_data_dir)
+        content = accounts.content_database_path(self.settings.content_store)
         removed = await anyio.to_thread.run_sync(retention.run_pass, self.store, self.settings, content)
         log.info("retention_applied", **removed)
         return removed
