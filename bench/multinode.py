@@ -37,6 +37,7 @@ from typing import Any
 import httpx
 import websockets
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "bridge"))
 from cluster import cluster_env, postgres_database, redis_server
 

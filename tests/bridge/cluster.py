@@ -10,46 +10,27 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import redis
 from bridge_process import free_port
 
+from pg_databases import DEFAULT_SERVER, fresh_database, server_url
+
 __all__ = ["RedisServer", "cluster_env", "postgres_database", "redis_server"]
 
-PG_ADMIN = "postgresql://{user}@127.0.0.1:5432/test"
 _START_TIMEOUT = 20.0
 _POLL = 0.05
 
 
-def _pg_user() -> str:
-    """``postgres``, or ``root`` where the server was set up with that role."""
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(PG_ADMIN.format(user=user), connect_timeout=3):
-                return user
-        except psycopg.OperationalError:
-            continue
-    raise AssertionError("no PostgreSQL on 127.0.0.1:5432 for user postgres or root")
-
-
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """A new, empty database for one test; its SQLAlchemy URL. Dropped afterwards."""
-    user = _pg_user()
-    name = f"ttrpg_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN.format(user=user), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN.format(user=user), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A new, empty database for one test (on the suite's PostgreSQL server); its URL."""
+    with fresh_database(server_url() or DEFAULT_SERVER) as url:
+        yield url
 
 
 @dataclass
