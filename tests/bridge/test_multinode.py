@@ -7,6 +7,7 @@ and a ``redis-server`` the test starts, stops and kills at will.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import uuid
@@ -136,6 +137,22 @@ async def test_a_stale_change_on_one_node_conflicts_with_a_change_made_on_the_ot
     assert refused.value.code == "conflict"
     values = [event["data"]["value"] for event in updates if event["type"] == "state_update"]
     assert values == ["rain", "sun"], "the refused change reached the table"
+
+
+async def test_a_content_change_reaches_every_seat_once_though_both_nodes_follow_the_feed(
+    cluster: Cluster,
+) -> None:
+    """Both nodes follow the one content store's change log; one of them publishes each change."""
+    first, second = cluster.nodes
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with table_across([first, second, first]) as (_campaign_id, seats):
+            await seats[0].table.update_campaign(description="The fog lifts.")
+            await seats[0].table.roll_dice("1d4", purpose="end")
+            seen = [await until(seat.table, is_roll("end")) for seat in seats]
+    for events in seen:
+        updates = [event for event in events if event["type"] == "campaign_update"]
+        assert len(updates) == 1, f"the change reached a seat {len(updates)} times"
+        assert "The fog lifts." in json.dumps(updates[0]["data"])
 
 
 async def _readiness(node: RunningBridge) -> tuple[int, dict[str, Any]]:
