@@ -7,7 +7,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Keep uv's downloads inside the checkout's venv tooling, never a user-wide cache surprise.
 export UV_LINK_MODE := copy
 
-.PHONY: install run demo test lint typecheck pytest bench clean web web-if-possible web-deps web-test e2e
+.PHONY: install run demo test lint typecheck pytest pytest-postgres bench clean web web-if-possible web-deps web-test e2e
 
 # The web table (web/, SvelteKit): built by npm into web/build, then copied into the package so
 # the bridge serves it and `uv build` ships it in the wheel.
@@ -73,6 +73,11 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
+## pytest-postgres: every test on fresh PostgreSQL databases (TTRPG_TEST_DATABASE_URL, default below)
+TTRPG_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+pytest-postgres: install
+	TTRPG_TEST_DATABASE_URL=$(TTRPG_TEST_DATABASE_URL) $(BIN)/pytest
+
 ## web-test: svelte-check, generated types up to date, vitest, then the browser tests (e2e)
 web-test: web-deps
 	cd $(WEB) && $(NPM) run check
@@ -95,6 +100,7 @@ bench: install
 	$(BIN)/python bench/server_overhead.py
 	$(BIN)/python bench/tool_relay.py
 	$(BIN)/python bench/table_fanout.py
+	$(BIN)/python bench/multinode.py
 	$(BIN)/python bench/plots.py
 
 clean:

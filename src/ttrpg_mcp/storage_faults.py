@@ -9,7 +9,8 @@ code) instead of an opaque internal error, and the bridge's readiness follows th
 
 from __future__ import annotations
 
-from sqlalchemy.exc import OperationalError
+import psycopg
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 __all__ = ["STORAGE_UNAVAILABLE", "storage_failure"]
 
@@ -31,11 +32,25 @@ _SQLITE_STORAGE_CODES = (
 
 
 def storage_failure(exc: BaseException) -> str | None:
-    """A short reason when ``exc`` says the storage is unavailable, else None (a real bug)."""
+    """A short reason when ``exc`` says the storage is unavailable, else None (a real bug).
+
+    On PostgreSQL that is psycopg's ``OperationalError`` family (server unreachable, shut down,
+    connection lost; SQLAlchemy wraps it as its own ``OperationalError``), a connection that
+    SQLAlchemy found dead, or an ``InterfaceError`` on a connection closed under it.
+    """
+    if isinstance(exc, psycopg.OperationalError):  # raised by psycopg itself, not wrapped
+        return _first_line(exc)
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, InterfaceError)):
+        return _first_line(exc.orig)
     if not isinstance(exc, OperationalError):
         return None
     original = exc.orig
     name = getattr(original, "sqlite_errorname", None)
     if isinstance(name, str) and not name.startswith(_SQLITE_STORAGE_CODES):
         return None  # no such table, syntax error...: a bug, not the storage
-    return str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return _first_line(original)
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -87,7 +87,12 @@ def wait_ready(bridge: RunningBridge, *, base_url: str | None = None, verify: An
 
 
 def _spawn(data_dir: Path, port: int, log_path: Path, env: dict[str, str] | None) -> subprocess.Popen[bytes]:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("TTRPG_")}
+    # The test's own database (a PostgreSQL run of the suite) stays; other TTRPG_* settings go.
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TTRPG_") or key == "TTRPG_DATABASE_URL"
+    }
     # Test modules seat many people from 127.0.0.1; the registration throttle has its own tests.
     generous = {"TTRPG_REGISTER_PER_MINUTE_IP": "100000"}
     environment |= {"TTRPG_LOG_FORMAT": "json", "TTRPG_LOG_LEVEL": "info"} | generous | (env or {})

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.http.auth_routes import install_error_handler, router
 from ttrpg_mcp.bridge.ratelimit import AddressThrottle
@@ -24,7 +25,7 @@ PASSWORD = "correct horse battery"  # noqa: S105  # the test accounts' password
 
 @pytest.fixture
 async def store(data_dir: Path) -> AsyncIterator[BridgeStore]:
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     yield store
     store.close()

@@ -25,7 +25,8 @@ from bridge_process import RunningBridge, run_bridge
 from ttrpg_mcp.bridge.accounts import DELETED_USER, DELETED_USER_ID
 from ttrpg_mcp.client import BridgeClient
 
-pytestmark = pytest.mark.anyio
+# The tests read bridge.db (and content.db) themselves: SQLite in every configuration.
+pytestmark = [pytest.mark.anyio, pytest.mark.sqlite]
 
 TEST_TIMEOUT = 90.0
 PASSWORD = "password123"  # noqa: S105  # the test accounts' password

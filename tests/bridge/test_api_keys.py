@@ -16,7 +16,8 @@ from bridge_process import RunningBridge, run_bridge
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.client import BridgeClient, BridgeClientError, ConnectionClosed
 
-pytestmark = pytest.mark.anyio
+# The tests read bridge.db (and content.db) themselves: SQLite in every configuration.
+pytestmark = [pytest.mark.anyio, pytest.mark.sqlite]
 
 TEST_TIMEOUT = 60.0
 PASSWORD = "password123"  # noqa: S105  # the test accounts' password

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.auth import users
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.http.auth_routes import install_error_handler, router
@@ -29,7 +30,7 @@ Mode = Literal["open", "invite", "closed"]
 @pytest.fixture
 async def store(data_dir: Path) -> AsyncIterator[BridgeStore]:
     """A migrated store in the scratch data directory."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     yield store
     store.close()

@@ -9,6 +9,7 @@ from typing import Literal
 import anyio
 import pytest
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.auth import users
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser, AuthService
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -27,7 +28,7 @@ Mode = Literal["open", "invite", "closed"]
 @pytest.fixture
 async def store(data_dir: Path) -> AsyncIterator[BridgeStore]:
     """A migrated store in the scratch data directory."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     yield store
     store.close()

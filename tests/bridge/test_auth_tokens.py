@@ -11,6 +11,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.auth import users
 from ttrpg_mcp.bridge.auth.schemas import TokenPair
 from ttrpg_mcp.bridge.auth.tokens import TokenService
@@ -25,7 +26,7 @@ REFRESH_TTL = 86400
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
     """A migrated store in the scratch data directory."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     yield store
     store.close()

@@ -10,6 +10,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.auth import passwords, users
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.auth.tokens import TokenService
@@ -22,7 +23,7 @@ PASSWORD = "correct horse battery"  # noqa: S105  # the test accounts' password,
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
     """A migrated store holding one account, alice."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     with store.session() as db:
         users.add_user(db, "alice", PASSWORD, "Alice")

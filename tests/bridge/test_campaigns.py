@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import campaigns
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.canvas import Stroke
@@ -32,7 +33,7 @@ def _user(name: str) -> User:
 
 
 def _open(data_dir: Path) -> BridgeStore:
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     return store
 

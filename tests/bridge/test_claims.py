@@ -17,6 +17,7 @@ import httpx
 import pytest
 from bridge_process import RunningBridge, run_bridge
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.admin import run_admin_command
 from ttrpg_mcp.bridge.auth import users
 from ttrpg_mcp.bridge.claims import claim_campaign, unclaimed_campaigns
@@ -127,7 +128,7 @@ def test_the_claim_command_makes_an_account_the_gm(
 
 def test_claiming_keeps_the_content_store_id_and_refuses_a_campaign_with_members(data_dir: Path) -> None:
     """The bridge's record takes the content store's id; a record left without members can be claimed."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     try:
         with store.session() as db:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import campaigns, events
 from ttrpg_mcp.bridge.store import BridgeStore, CampaignEvent, RequestReply, User, utcnow
 
@@ -19,7 +20,7 @@ _NOT_A_HASH = "not-a-hash"  # these users never log in
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
     """A migrated store with one user, one campaign and 150 events in its log."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     with store.session() as db:
         db.add(User(id="usr_gm", name="gm", name_key="gm", display_name="GM", password_hash=_NOT_A_HASH))

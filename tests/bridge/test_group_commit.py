@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.store import BridgeStore
 from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def store(tmp_path: Path) -> BridgeStore:
-    store = BridgeStore(f"sqlite:///{tmp_path / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(tmp_path))
     with store.session() as db:
         db.execute(text("CREATE TABLE t (x INTEGER)"))
     return store

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import audit, campaigns, retention
 from ttrpg_mcp.bridge.auth import users
 from ttrpg_mcp.bridge.settings import BridgeSettings
@@ -22,7 +23,7 @@ LONG_AGO = timedelta(days=400)
 
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     yield store
     store.close()

@@ -18,6 +18,7 @@ import anyio
 import pytest
 from sqlalchemy.orm import Session
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import campaigns
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.dispatch import BridgeSession
@@ -35,7 +36,7 @@ _NOT_A_HASH = "not-an-argon2-hash"
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
     """A migrated store where gm runs one campaign and ann plays in it."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     with store.session() as db:
         for name in ("gm", "ann"):

@@ -19,6 +19,7 @@ from ttrpg_mcp.server.ingest import Section
 from ttrpg_mcp.server.store.database import CONTENT_DB_NAME, Database
 
 
+@pytest.mark.sqlite  # reads the SQLite files themselves
 def test_opening_migrates_and_uses_write_ahead_logging(data_dir: Path) -> None:
     """A new data directory gets the full schema, WAL mode and the FTS5 table."""
     database = open_database(data_dir)

@@ -158,7 +158,7 @@ def _user_export(args: argparse.Namespace, settings: BridgeSettings, store: Brid
             result="ok",
             detail={"by": "cli"},
         )
-    content = accounts.content_database_path(settings.resolved_data_dir)
+    content = accounts.content_database_path(settings.content_store)
     json.dump(accounts.export_everywhere(store, content, user_id), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
@@ -169,14 +169,14 @@ def _user_delete(args: argparse.Namespace, settings: BridgeSettings, store: Brid
         answer = input(f"Delete the account {args.name!r} for good? Type its name to confirm: ")
         if answer.strip() != args.name:
             raise BridgeError("invalid_message", "not confirmed; nothing was deleted")
-    content = accounts.content_database_path(settings.resolved_data_dir)
+    content = accounts.content_database_path(settings.content_store)
     deletion = accounts.delete_everywhere(store, content, user_id)
     json.dump(deletion.to_dict(), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 
 def _prune(_args: argparse.Namespace, settings: BridgeSettings, store: BridgeStore) -> None:
-    content = accounts.content_database_path(settings.resolved_data_dir)
+    content = accounts.content_database_path(settings.content_store)
     print(json.dumps(retention.run_pass(store, settings, content)))
 
 

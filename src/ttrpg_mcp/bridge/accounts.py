@@ -53,7 +53,6 @@ from ttrpg_mcp.bridge.store.models import (
     utcnow,
 )
 from ttrpg_mcp.server.store import models as content
-from ttrpg_mcp.server.store.database import CONTENT_DB_NAME
 from ttrpg_mcp.server.store.database import Database as ContentDatabase
 
 if TYPE_CHECKING:
@@ -358,13 +357,14 @@ def scrub_content(db: Session, deletion: Deletion) -> dict[str, int]:
     return {"characters": len(characters), "notes": len(notes)}
 
 
-def content_database_path(data_dir: Path) -> Path | None:
-    """The content store beside the bridge's data, if the MCP server has made one there."""
-    path = data_dir / CONTENT_DB_NAME
-    return path if path.is_file() else None
+def content_database_path(location: Path | str) -> Path | str | None:
+    """The content store (a settings' ``content_store``), unless it is a file not made yet."""
+    if isinstance(location, str):
+        return location  # the shared PostgreSQL database
+    return location if location.is_file() else None
 
 
-def export_everywhere(store: BridgeStore, content_path: Path | None, user_id: str) -> dict[str, Any]:
+def export_everywhere(store: BridgeStore, content_path: Path | str | None, user_id: str) -> dict[str, Any]:
     """The whole export document, from both stores (blocking: run it in a worker thread)."""
     with store.session(readonly=True) as db:
         document: dict[str, Any] = {"format": "ttrpg-bridge-export/1", "exported_at": utcnow().isoformat()}
@@ -381,7 +381,7 @@ def export_everywhere(store: BridgeStore, content_path: Path | None, user_id: st
     return document
 
 
-def delete_everywhere(store: BridgeStore, content_path: Path | None, user_id: str) -> Deletion:
+def delete_everywhere(store: BridgeStore, content_path: Path | str | None, user_id: str) -> Deletion:
     """Delete the account in the bridge's store, then scrub the content store (blocking)."""
     with store.session() as db:
         deletion = delete_account(db, user_id)

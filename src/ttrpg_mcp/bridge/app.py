@@ -111,8 +111,10 @@ def create_app(settings: BridgeSettings) -> FastAPI:
     )
     app.state.bridge = bridge
     app.state.auth = bridge.auth
-    app.state.login_throttle = LoginThrottle(settings.login_per_minute_account, settings.login_per_minute_ip)
-    app.state.register_throttle = AddressThrottle(settings.register_per_minute_ip)
+    app.state.login_throttle = LoginThrottle(
+        settings.login_per_minute_account, settings.login_per_minute_ip, shared=bridge.buckets
+    )
+    app.state.register_throttle = AddressThrottle(settings.register_per_minute_ip, shared=bridge.buckets)
     install_error_handler(app)
     app.include_router(auth_router)
     app.include_router(campaign_router)

@@ -15,14 +15,17 @@ through the MCP tools (``campaign_update``, ``character_update``, ``initiative_u
 
 Noticing is behind :class:`ChangeSignal`. On SQLite, :class:`SqliteNewestIdPoll` asks for
 the newest change id every :data:`POLL_INTERVAL` seconds on one open connection: an indexed
-``max(id)`` that costs microseconds, far under 1 % of a core when idle. A PostgreSQL store
-would implement the same protocol with ``LISTEN``/``NOTIFY`` and no polling at all.
+``max(id)`` that costs microseconds, far under 1 % of a core when idle. On PostgreSQL,
+:class:`~ttrpg_mcp.bridge.content_notify.PostgresChangeListener` waits on ``LISTEN``/``NOTIFY``
+instead, with a slow safety poll.
 
 Exactly once, across restarts: the id of the last change handled is a
 :class:`~ttrpg_mcp.bridge.store.models.FeedCursor` in the bridge's store, saved in the same
 transaction that logs the change's event. A restarted bridge resumes right after it, so a change
 Claude made while the bridge was down still reaches the table (and the replay of a client that
-reattaches), and none is published twice. The first start begins at the newest change.
+reattaches), and none is published twice. The first start begins at the newest change. Nodes
+that share one content store (PostgreSQL) share the cursor too: each change is claimed in the
+transaction that logs its event, so exactly one node publishes it.
 Cancellation: :meth:`ContentFeed.stop` cancels the task; an interrupted change is handled again
 on the next start, since its cursor was not saved.
 """
@@ -39,11 +42,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import structlog
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from sqlalchemy.exc import OperationalError
 
 from ttrpg_mcp.bridge.campaigns import add_roll
 from ttrpg_mcp.bridge.content_events import event_type_for
+from ttrpg_mcp.bridge.content_notify import PostgresChangeListener
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.store.models import FeedCursor, utcnow
 from ttrpg_mcp.server.store.database import Database
@@ -67,6 +71,7 @@ from ttrpg_mcp.server.views import (
     NoteView,
     NpcView,
 )
+from ttrpg_mcp.storage_faults import STORAGE_UNAVAILABLE, storage_failure
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -233,13 +238,30 @@ def _load_cursor(db: Session, source: str) -> int | None:
     return None if cursor is None else cursor.last_id
 
 
-def _save_cursor(db: Session, source: str, last_id: int) -> None:
+def _save_cursor(db: Session, source: str, last_id: int, *, forward_only: bool = True) -> None:
+    """Move the cursor to ``last_id``; never back (another node may be ahead), but at start."""
     cursor = db.get(FeedCursor, source)
     if cursor is None:
         db.add(FeedCursor(source=source, last_id=last_id, updated_at=utcnow()))
     else:
+        last_id = max(cursor.last_id, last_id) if forward_only else last_id
         cursor.last_id, cursor.updated_at = last_id, utcnow()
     db.flush()
+
+
+def _claim_change(db: Session, source: str, change_id: int) -> bool:
+    """Move the cursor past a change unless it is already past it: True when this node publishes it.
+
+    Several nodes on one content store follow the same change log with one cursor. The cursor's
+    row is locked for the rest of the transaction (PostgreSQL), so of two nodes handling the
+    same change, one logs its event and the other finds the cursor moved and logs nothing:
+    each change reaches every seat once, whichever node publishes it.
+    """
+    cursor = db.scalars(select(FeedCursor).where(FeedCursor.source == source).with_for_update()).one_or_none()
+    if cursor is not None and cursor.last_id >= change_id:
+        return False
+    _save_cursor(db, source, change_id)
+    return True
 
 
 def read_changes(db: Session, after: int, limit: int = _BATCH) -> list[ContentChangeEvent]:
@@ -276,24 +298,44 @@ def read_changes(db: Session, after: int, limit: int = _BATCH) -> list[ContentCh
     return found
 
 
+def _source_name(location: Path | str) -> str:
+    """The feed cursor's key for a content store, never holding a password."""
+    if isinstance(location, Path):
+        return str(location)[-200:]
+    url = make_url(location)
+    return f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"[-200:]
+
+
+def _storage_fault(error: Exception) -> bool:
+    if isinstance(error, BridgeError):
+        return error.code == STORAGE_UNAVAILABLE
+    return storage_failure(error) is not None
+
+
 class ContentFeed:
     """Follows one content store's change log and publishes each change at its table."""
 
     def __init__(
         self,
-        content_db: Path,
+        content_db: Path | str,
         rooms: Rooms,
         store: BridgeStore,
         *,
         on_change: Callable[[str], None] | None = None,
         signal: ChangeSignal | None = None,
     ) -> None:
-        self._path = content_db
-        self._source = str(content_db)[-200:]
+        self._location = content_db  # a SQLite file, or a PostgreSQL URL
+        self._source = _source_name(content_db)
         self._rooms = rooms
         self._store = store
         self._on_change = on_change
-        self._signal = signal or SqliteNewestIdPoll(content_db)
+        if signal is None:
+            signal = (
+                SqliteNewestIdPoll(content_db)
+                if isinstance(content_db, Path)
+                else PostgresChangeListener(content_db)
+            )
+        self._signal = signal
         self._database: Database | None = None
         self._task: asyncio.Task[None] | None = None
         self.last_id = 0
@@ -301,12 +343,12 @@ class ContentFeed:
 
     def _open(self) -> Database:
         if self._database is None:
-            self._database = Database(self._path)
+            self._database = Database(self._location)
         return self._database
 
     async def combat_of(self, campaign_id: str) -> dict[str, Any] | None:
         """The combat of the campaign's running play session (as a ``combat_update`` has it), if any."""
-        if not self._path.exists():
+        if isinstance(self._location, Path) and not self._location.exists():
             return None
         database = self._open()
 
@@ -332,7 +374,7 @@ class ContentFeed:
         # A cursor past the newest change belongs to another (replaced) content store.
         self.last_id = saved if saved is not None and saved <= newest else newest
         if saved != self.last_id:
-            await self._save_cursor(self.last_id)
+            await self._save_cursor(self.last_id, forward_only=False)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="content-feed")
 
     async def stop(self) -> None:
@@ -355,8 +397,11 @@ class ContentFeed:
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a failed step is retried from the same id; the feed goes on
-                failures += 1
+            except Exception as error:  # a failed step is retried from the same id; the feed goes on
+                # A store that cannot serve now (a restarting server) is waited out, never
+                # taken for a change that cannot be shown.
+                if not _storage_fault(error):
+                    failures += 1
                 log.exception("content_feed_step_failed", last_id=self.last_id, failures=failures)
                 if failures >= _MAX_FAILURES:
                     # One change that cannot be shown must not stop every later one: skip it.
@@ -364,18 +409,20 @@ class ContentFeed:
                     failures = 0
                 await anyio.sleep(POLL_INTERVAL * 10)
 
-    async def _save_cursor(self, last_id: int) -> None:
+    async def _save_cursor(self, last_id: int, *, forward_only: bool = True) -> None:
         source = self._source
-        await self._store.run(lambda db: _save_cursor(db, source, last_id))
+        await self._store.run(lambda db: _save_cursor(db, source, last_id, forward_only=forward_only))
 
     async def _publish(self, change: ContentChangeEvent) -> None:
         """Log the change's event (and move the cursor) in one transaction, then deliver it."""
         source = self._source
 
-        def work(db: Session) -> None:
-            _save_cursor(db, source, change.change_id)
+        def work(db: Session) -> bool:
+            return _claim_change(db, source, change.change_id)
 
-        await self._rooms.commit(change.campaign_id, work, lambda _: [(change.event_type, change.payload)])
+        await self._rooms.commit(
+            change.campaign_id, work, lambda mine: [(change.event_type, change.payload)] if mine else []
+        )
 
     async def _publish_roll(self, change: ContentChangeEvent, roll: dict[str, Any]) -> None:
         """A tool roll joins the table's dice log (what late joiners see) with its event."""
@@ -389,11 +436,14 @@ class ContentFeed:
         user_id = None if actor == "local" or participant is None else actor
         name, visibility = str(payload.get("player_name") or "GM"), str(payload.get("visibility"))
 
-        def work(db: Session) -> dict[str, Any]:
-            _save_cursor(db, source, change.change_id)
+        def work(db: Session) -> dict[str, Any] | None:
+            if not _claim_change(db, source, change.change_id):
+                return None  # another node published it
             return add_roll(db, change.campaign_id, user_id, name, roll, visibility)
 
-        await self._rooms.commit(change.campaign_id, work, lambda _stored: [("dice_roll", payload)])
+        await self._rooms.commit(
+            change.campaign_id, work, lambda stored: [("dice_roll", payload)] if stored is not None else []
+        )
 
     async def step(self) -> int:
         """Publish the changes logged since the last step; how many there were."""

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ttrpg_mcp.bridge.auth.service import AuthenticatedUser, AuthService
+    from ttrpg_mcp.bridge.backplane import SharedBuckets
     from ttrpg_mcp.bridge.mcp_pool import McpPool
     from ttrpg_mcp.bridge.metrics import BridgeMetrics
     from ttrpg_mcp.bridge.rooms import Rooms
@@ -97,8 +98,11 @@ class Dispatcher:
         metrics: BridgeMetrics,
         rooms: Rooms,
         store: BridgeStore,
+        buckets: SharedBuckets | None = None,
     ) -> None:
         self._settings = settings
+        # With several nodes, a user's message budget is one across all of them (Redis).
+        self._buckets = buckets
         self._auth = auth
         self._pool = pool
         self._metrics = metrics
@@ -178,20 +182,22 @@ class Dispatcher:
         self._metrics.ws_messages_total.labels(type=message.type).inc()
         if turn is not None and message.type in _SIDE_BY_SIDE:
             turn.release()
-        refusal = self._rate_limit(session, message)
+        refusal = await self._rate_limit(session, message)
         if refusal is not None:
             return refusal
         return await self.handle(session, message)
 
-    def _rate_limit(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome | None:
+    async def _rate_limit(self, session: BridgeSession, message: protocol.ClientMessage) -> Outcome | None:
         """None when within budget; else a ``rate_limited`` reply, and a close when it goes on."""
         now = time.monotonic()
         cursor = isinstance(message, protocol.CursorMove)
         limiter = self._cursor_limiter if cursor else self._message_limiter
         keys = [f"connection:{session.session_id}"]
+        found = [limiter.take(key, now) for key in keys]
         if session.user is not None:
-            keys.append(f"user:{session.user.user_id}")
-        waits = [wait for key in keys if (wait := limiter.take(key, now)) is not None]
+            user_key = f"user:{session.user.user_id}"
+            found.append(await self._take_user(limiter, user_key, now, shared=not cursor))
+        waits = [wait for wait in found if wait is not None]
         if not waits:
             return None
         if now - session.strikes_since > _STRIKE_WINDOW:
@@ -206,6 +212,15 @@ class Dispatcher:
             log.warning("rate_limit_abuse", strikes=session.strikes)
             return Outcome([reply], close=(CLOSE_POLICY_VIOLATION, "rate limit exceeded again and again"))
         return Outcome([reply])
+
+    async def _take_user(self, limiter: RateLimiter, key: str, now: float, *, shared: bool) -> float | None:
+        """A user's budget: the one every node shares when there is one, else this node's."""
+        if shared and self._buckets is not None:
+            try:
+                return await self._buckets.take(key, limiter.rate, limiter.burst)
+            except Exception:  # shared buckets unreachable: this node's own budget applies
+                log.debug("shared_rate_limit_unavailable", key=key)
+        return limiter.take(key, now)
 
     async def _handle_batch(self, session: BridgeSession, values: list[Any]) -> Outcome:
         """A batch: each message handled in order and answered as if sent alone."""

@@ -88,7 +88,7 @@ def prune_bridge_store(
 
 
 def run_pass(
-    store: BridgeStore, settings: BridgeSettings, content_path: Path | None = None
+    store: BridgeStore, settings: BridgeSettings, content_path: Path | str | None = None
 ) -> dict[str, int]:
     """One retention pass over the bridge's store, and the content store for deleted accounts."""
     with store.session() as db:

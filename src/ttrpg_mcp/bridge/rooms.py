@@ -9,6 +9,11 @@ shows people, not sockets. :class:`Rooms` is the registry and the fan-out:
   (:mod:`ttrpg_mcp.bridge.visibility`). A per-room lock covers both steps, so sessions receive
   events in ``seq`` order. Sending only queues (each transport drains its own queue), so one
   slow client never holds the lock.
+- With several nodes (a shared :mod:`~ttrpg_mcp.bridge.backplane`), :meth:`Rooms.commit` logs
+  the event and hands it to the backplane; every node's follower of the campaign delivers it
+  to that node's seats through :meth:`Rooms.deliver_shared`, in ``seq`` order and once each.
+  The sender's reply waits until its own node has delivered the event, so a client still sees
+  the event before the answer to its change, as on one node.
 - Cursor moves are disposable: :meth:`Rooms.move_cursor` keeps the latest position per user and
   a ticker sends each room's pending positions as one ``cursor_move`` batch every
   :data:`CURSOR_TICK` seconds. They are never stored and carry no ``seq``.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +36,7 @@ import structlog
 from ttrpg_mcp.bridge import audit, campaigns, frames, protocol, requests
 from ttrpg_mcp.bridge import events as events_log
 from ttrpg_mcp.bridge.auth import api_keys
+from ttrpg_mcp.bridge.backplane import Backplane, LocalBackplane, LoggedEvent
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
@@ -52,6 +59,9 @@ log = structlog.get_logger("ttrpg_mcp.bridge.rooms")
 # About 20 updates a second: smooth enough for a pointer, and one frame per tick per client
 # however many people move at once.
 CURSOR_TICK = 0.05
+# With a shared backplane, the longest a reply waits for its own events to reach this node's
+# seats; past it the reply goes anyway (the events follow, from the stream or from SQL).
+DELIVERY_WAIT = 5.0
 PRESENCE_STATUSES = ("online", "away", "typing")
 
 
@@ -124,6 +134,13 @@ class CampaignRoom:
     participants: dict[str, Participant] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     cursors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Shared backplane only: the last seq delivered here, whether the campaign is followed, the
+    # seq each newly seated session's snapshot covers (it gets only later events), and a
+    # condition that replies wait on until their events are delivered.
+    delivered: int = 0
+    following: bool = False
+    floors: dict[BridgeSession, int] = field(default_factory=dict)
+    progress: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def sessions(self) -> list[tuple[Participant, BridgeSession]]:
         return [(p, s) for p in self.participants.values() for s in list(p.sessions)]
@@ -132,10 +149,15 @@ class CampaignRoom:
 class Rooms:
     """Every campaign room of this node, and the fan-out of their events."""
 
-    def __init__(self, store: BridgeStore, settings: BridgeSettings) -> None:
+    def __init__(
+        self, store: BridgeStore, settings: BridgeSettings, backplane: Backplane | None = None
+    ) -> None:
         self._store = store
         self._settings = settings
+        self.backplane: Backplane = backplane or LocalBackplane()
         self._rooms: dict[str, CampaignRoom] = {}
+        # Shared backplane only: one lock per campaign over commit + publish, while in use.
+        self._publish_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._sessions_by_user: dict[str, set[BridgeSession]] = {}
         self._ticker: asyncio.Task[None] | None = None
         # (campaign, user) -> the seat that last sent a change through the MCP server for that
@@ -254,9 +276,12 @@ class Rooms:
             first = not participant.sessions
             viewer = participant.viewer
             snapshot = await self._resume(session, campaign_id, viewer, last_seq, epoch)
+            if self.backplane.shared:
+                await self._seat_shared(room, session, viewer, snapshot["epoch"], snapshot["seq"])
             participant.sessions.add(session)
             session.campaign_id = campaign_id
-            snapshot["participants"] = [p.view() for p in room.participants.values()]
+            await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
+            snapshot["participants"] = await self._participant_views(room)
         if first:
             await self.publish(campaign_id, "participant_joined", participant.view())
         log.info("campaign_joined", campaign_id=campaign_id, role=role, sessions=len(participant.sessions))
@@ -299,6 +324,36 @@ class Rooms:
         if reason is not None:
             snapshot["reason"] = reason
         return snapshot
+
+    async def _seat_shared(
+        self, room: CampaignRoom, session: BridgeSession, viewer: Viewer, epoch: str, seq: int
+    ) -> None:
+        """Line a new seat up with this node's follower of the campaign (caller holds the lock).
+
+        The session's snapshot (or replay) covers the log up to ``seq``. The follower may be
+        behind it (the seat then skips what it already has) or ahead (the seat gets the events
+        in between from the log now); a room's first seat starts the follower at ``seq``.
+        """
+        campaign_id = room.campaign_id
+        if not room.following:
+            room.following, room.delivered = True, seq
+            self.backplane.follow(campaign_id, epoch, seq)
+        elif room.delivered < seq:
+            room.floors[session] = seq
+        elif room.delivered > seq:
+            upto = room.delivered
+            for event in await self.backfill(campaign_id, seq, upto - seq):
+                if event.seq <= upto:
+                    await session.send(
+                        self.event_message(event.type, event.data, event.seq, campaign_id, viewer, session)
+                    )
+
+    async def _participant_views(self, room: CampaignRoom) -> list[dict[str, Any]]:
+        """Everyone at the table: on every live node when the backplane knows, else this node's."""
+        shared = await self.backplane.participants(room.campaign_id)
+        if shared is not None:
+            return shared
+        return [p.view() for p in room.participants.values()]
 
     async def _add_combat(self, snapshot: dict[str, Any], campaign_id: str, viewer: Viewer) -> None:
         """The initiative in a snapshot is the content store's combat, masked for the viewer."""
@@ -343,6 +398,7 @@ class Rooms:
         if participant is None or session not in participant.sessions:
             return
         participant.sessions.discard(session)
+        room.floors.pop(session, None)
         if participant.sessions:
             return
         room.participants.pop(participant.participant_id, None)
@@ -350,6 +406,7 @@ class Rooms:
             del self._last_actor[(campaign_id or "", participant.user_id)]
         room.cursors.pop(participant.participant_id, None)
         assert campaign_id is not None
+        await self.backplane.set_presence(campaign_id, participant.participant_id, None)
         await self.publish(
             campaign_id,
             "participant_left",
@@ -376,6 +433,7 @@ class Rooms:
                     scope = session.user.scope if session.user else None
                     seat_role = api_keys.scoped_role(scope, campaign_id, seat_role)
                 participant.role = seat_role
+                await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
                 await self.publish(campaign_id, "presence_update", participant.view())
                 continue
             error = BridgeError(
@@ -431,18 +489,22 @@ class Rooms:
 
         The room's lock spans the transaction and the delivery, so no other event of the room
         can be logged between them: every session sees changes in the order they were made, and
-        a change is never stored without its events (or the reverse). When the current request
+        a change is never stored without its events (or the reverse). With a shared backplane
+        the delivery is the followers' (in ``seq`` order on every node); the reply waits until
+        this node's seats have the events. When the current request
         can be resent after a reconnect (see :mod:`ttrpg_mcp.bridge.requests`), its reply is
         stored in the same transaction, so a resend is answered and never applied twice.
         """
         request = requests.current()
+        epochs: list[str] = []  # the log's epoch, for the backplane's stream
 
         def unit(db: Session) -> tuple[T, list[Logged], dict[str, Any] | None]:
             result = work(db)
-            logged = [
-                (kind, data, campaigns.append_event(db, campaign_id, kind, data).seq)
-                for kind, data in events(result)
-            ]
+            logged: list[Logged] = []
+            for kind, data in events(result):
+                record = campaigns.append_event(db, campaign_id, kind, data)
+                logged.append((kind, data, record.seq))
+                epochs[:] = [record.epoch]
             message = reply(result, [seq for _, _, seq in logged]) if reply is not None else None
             if message is not None and request is not None:
                 events_log.store_reply(db, request.user_id, request.request_id, message)
@@ -452,6 +514,18 @@ class Rooms:
                     request.audited = True
             return result, logged, message
 
+        if self.backplane.shared:
+            # Every node's follower delivers it, this one's included. The publish lock keeps
+            # this node's appends in commit order; delivery goes on meanwhile (the room's lock).
+            lock = self._publish_locks.setdefault(campaign_id, asyncio.Lock())
+            async with lock:
+                result, logged, message = await self._store.run(unit)
+                shared = [LoggedEvent(seq, kind, data) for kind, data, seq in logged]
+                await self.backplane.publish(campaign_id, epochs[0] if epochs else "", shared)
+            room = self._rooms.get(campaign_id)
+            if room is not None and room.following and logged:
+                await self._wait_delivered(room, logged[-1][2])
+            return result, [seq for _, _, seq in logged], message
         async with self._current_room(campaign_id) as room:
             result, logged, message = await self._store.run(unit)
             for event_type, data, seq in logged:
@@ -459,6 +533,55 @@ class Rooms:
             # A change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
             self._retire_if_empty(campaign_id, room)
         return result, [seq for _, _, seq in logged], message
+
+    async def _wait_delivered(self, room: CampaignRoom, seq: int) -> None:
+        """Until this node's seats have ``seq`` (or the room is gone), at most DELIVERY_WAIT."""
+
+        def done() -> bool:
+            return room.delivered >= seq or self._rooms.get(room.campaign_id) is not room
+
+        try:
+            async with asyncio.timeout(DELIVERY_WAIT), room.progress:
+                await room.progress.wait_for(done)
+        except TimeoutError:
+            log.warning("delivery_wait_timed_out", campaign_id=room.campaign_id, seq=seq)
+
+    async def deliver_shared(self, campaign_id: str, events: list[LoggedEvent]) -> None:
+        """The backplane's follower hands over the campaign's next events, in ``seq`` order."""
+        room = self._rooms.get(campaign_id)
+        if room is None:
+            return
+        async with room.lock:
+            if self._rooms.get(campaign_id) is not room:
+                return
+            for event in events:
+                if event.seq <= room.delivered:
+                    continue
+                await self._deliver(room, event.type, event.data, event.seq)
+                room.delivered = event.seq
+            room.floors = {s: floor for s, floor in room.floors.items() if floor > room.delivered}
+        async with room.progress:
+            room.progress.notify_all()
+
+    async def backfill(self, campaign_id: str, after_seq: int, limit: int) -> list[LoggedEvent]:
+        """The campaign's logged events after ``after_seq`` (at most ``limit``), from the store."""
+        if limit <= 0:
+            return []
+        records = await self._store.run(
+            lambda db: campaigns.events_since(db, campaign_id, after_seq, limit=limit), readonly=True
+        )
+        return [LoggedEvent(record.seq, record.type, record.payload) for record in records]
+
+    async def reap(self, campaign_id: str, gone: list[dict[str, Any]]) -> None:
+        """People whose every seat was on a node that died: they left the table."""
+        for view in gone:
+            left = {
+                "participant_id": view.get("participant_id") or view["user_id"],
+                "kind": view.get("kind", "person"),
+                "user_id": view["user_id"],
+                "username": view.get("username"),
+            }
+            await self.publish(campaign_id, "participant_left", left)
 
     @contextlib.asynccontextmanager
     async def _current_room(self, campaign_id: str) -> AsyncIterator[CampaignRoom]:
@@ -484,6 +607,8 @@ class Rooms:
         """Drop an empty room (the caller holds its lock); the next change or join makes a new one."""
         if not room.participants and self._rooms.get(campaign_id) is room:
             del self._rooms[campaign_id]
+            if room.following:
+                self.backplane.unfollow(campaign_id)
 
     async def _deliver(self, room: CampaignRoom, event_type: str, data: dict[str, Any], seq: int) -> None:
         """Send one logged event to every seat: rendered and encoded once per visibility class.
@@ -493,6 +618,9 @@ class Rooms:
         """
         bodies: dict[object, tuple[dict[str, Any], str]] = {}
         for participant, session in room.sessions():
+            floor = room.floors.get(session)
+            if floor is not None and seq <= floor:
+                continue  # its snapshot already holds this event
             viewer = participant.viewer
             key = view_class(event_type, data, viewer)
             shared = bodies.get(key)
@@ -549,6 +677,7 @@ class Rooms:
             participant.character_id = data["character_id"]
         if "character_name" in data:
             participant.character_name = data["character_name"]
+        await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
         await self.publish(campaign_id, "presence_update", participant.view())
 
     def move_cursor(self, participant: Participant, campaign_id: str, position: dict[str, Any]) -> None:

@@ -25,15 +25,16 @@ import structlog
 
 from ttrpg_mcp.bridge import accounts, events, retention
 from ttrpg_mcp.bridge.auth.service import AuthService
+from ttrpg_mcp.bridge.backplane import create_backplane, create_buckets
 from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from ttrpg_mcp.bridge.content_feed import ContentFeed
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import McpPool
+from ttrpg_mcp.bridge.mcp_pool.process import child_environment
 from ttrpg_mcp.bridge.metrics import BridgeMetrics
 from ttrpg_mcp.bridge.rooms import Rooms
 from ttrpg_mcp.bridge.store import BridgeStore
-from ttrpg_mcp.server.store.database import CONTENT_DB_NAME
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.permissions import Role
@@ -69,8 +70,13 @@ class Bridge:
         self.metrics = BridgeMetrics()
         self.store = BridgeStore(settings.resolved_database_url)
         self.auth = AuthService.from_settings(settings, self.store)
-        self.pool = McpPool(settings.mcp, settings.mcp_command)
-        self.rooms = Rooms(self.store, settings)
+        self.pool = McpPool(
+            settings.mcp, settings.mcp_command, env=child_environment() | settings.mcp_environment
+        )
+        # In-process fan-out, or Redis when several nodes share the table (redis_url).
+        self.backplane = create_backplane(settings.redis_url)
+        self.rooms = Rooms(self.store, settings, self.backplane)
+        self.buckets = create_buckets(settings.redis_url)  # rate limits every node spends from
         self.dispatcher = Dispatcher(
             settings=settings,
             auth=self.auth,
@@ -78,11 +84,12 @@ class Bridge:
             metrics=self.metrics,
             rooms=self.rooms,
             store=self.store,
+            buckets=self.buckets,
         )
         # The content store the pool's children write (and Claude Desktop's server, on the same
         # data directory): its changes become table events.
         self.content_feed = ContentFeed(
-            settings.resolved_data_dir / CONTENT_DB_NAME,
+            settings.content_store,
             self.rooms,
             self.store,
             on_change=self.dispatcher.cache.invalidate_campaign,
@@ -101,6 +108,7 @@ class Bridge:
         purged = await self.auth.purge_expired_tokens()
         await self.pool.start()
         self.rooms.start()
+        await self.backplane.start(self.rooms.deliver_shared, self.rooms.backfill, self.rooms.reap)
         await self.content_feed.start()
         self._pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="event-retention")
         log.info(
@@ -145,6 +153,9 @@ class Bridge:
                 await self._pruner
         await self.content_feed.stop()
         await self.rooms.stop()
+        await self.backplane.stop()
+        if self.buckets is not None:
+            await self.buckets.close()
         await self.pool.close(grace=self.settings.shutdown_grace)
         await anyio.to_thread.run_sync(self.store.close)
         log.info("bridge_stopped")
@@ -178,7 +189,7 @@ class Bridge:
 
     async def apply_retention(self) -> dict[str, int]:
         """One pass of the retention settings (audit, strokes, dice, disabled accounts)."""
-        content = accounts.content_database_path(self.settings.resolved_data_dir)
+        content = accounts.content_database_path(self.settings.content_store)
         removed = await anyio.to_thread.run_sync(retention.run_pass, self.store, self.settings, content)
         log.info("retention_applied", **removed)
         return removed
@@ -241,7 +252,7 @@ class Bridge:
         return cut
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
-        """Readiness: the store answers and at least one MCP child is ready."""
+        """Readiness: the store answers, at least one MCP child is ready, Redis answers if used."""
         checks: dict[str, str] = {}
         try:
             await self.store.ping()
@@ -255,6 +266,8 @@ class Bridge:
             checks["mcp"] = "ok"
         else:
             checks["mcp"] = self.pool.not_ready_reason or "no MCP child is running"
+        if self.backplane.shared:
+            checks["redis"] = self.backplane.problem() or "ok"
         if self.dispatcher.shutting_down:
             checks["bridge"] = "shutting down"
         return all(value == "ok" for value in checks.values()), checks

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ttrpg_mcp.config import resolve_data_dir
+from ttrpg_mcp.config import DATABASE_URL_ENV, content_location, normalize_database_url, resolve_data_dir
 
 __all__ = ["BridgeSettings", "McpSettings", "load_settings"]
 
@@ -126,8 +126,10 @@ class BridgeSettings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the bridge's store; default SQLite in the data directory.",
+        description="Database of both stores (the bridge's and the MCP content store), e.g. "
+        "postgresql://user@host/db for several nodes; default SQLite files in the data directory.",
     )
+    redis_url: str | None = Field(default=None, description="Redis for campaign events across nodes.")
     jwt_secret: SecretStr | None = Field(
         default=None, description="Signing key; when unset one is generated once and kept (0600) in data_dir."
     )
@@ -292,9 +294,28 @@ class BridgeSettings(BaseSettings):
     def resolved_data_dir(self) -> Path:
         return resolve_data_dir(self.data_dir)
 
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg(cls, url: str | None) -> str | None:
+        # postgresql:// means psycopg 3, the driver this package ships (not SQLAlchemy's psycopg2).
+        return normalize_database_url(url) if url else None
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.resolved_data_dir / BRIDGE_DB_NAME}"
+
+    @property
+    def content_store(self) -> Path | str:
+        """The MCP content store: the same PostgreSQL database as the bridge's, or content.db."""
+        return content_location(self.resolved_data_dir, self.database_url or "sqlite://")
+
+    @property
+    def mcp_environment(self) -> dict[str, str]:
+        """What the default children are told besides the allow-list: the shared database."""
+        store = self.content_store
+        if self.mcp.command or not isinstance(store, str):
+            return {}  # a configured server may be third-party code: it gets no database URL
+        return {DATABASE_URL_ENV: store}
 
     @property
     def mcp_command(self) -> list[str]:

@@ -55,7 +55,9 @@ def prepare(settings: BridgeSettings) -> Prepared:
     try:
         open_files = raise_open_files_limit()
         data_dir = check_data_dir(settings)
-        lock = DataDirLock(data_dir)
+        # Nodes with both stores in PostgreSQL and events in Redis may be many (a shared lock).
+        several_nodes = settings.redis_url is not None and isinstance(settings.content_store, str)
+        lock = DataDirLock(data_dir, shared=several_nodes)
         try:
             lock.acquire(host=settings.host, port=int(sock.getsockname()[1]))
         except DataDirBusyError as exc:
@@ -157,7 +159,7 @@ def check_sqlite_file(path: Path) -> None:
 
 
 def _sqlite_files(settings: BridgeSettings, data_dir: Path) -> list[Path]:
-    files = [data_dir / CONTENT_DB_NAME]
+    files = [data_dir / CONTENT_DB_NAME] if isinstance(settings.content_store, Path) else []
     url = make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite" and url.database:
         files.insert(0, Path(url.database).expanduser())

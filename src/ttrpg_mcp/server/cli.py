@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ttrpg_mcp import __version__
-from ttrpg_mcp.config import DATA_DIR_ENV, resolve_data_dir
+from ttrpg_mcp.config import DATA_DIR_ENV, DATABASE_URL_ENV, resolve_data_dir
 
 __all__ = ["main"]
 
@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ttrpg-mcp",
         description="MCP server for tabletop RPG campaigns: dice, campaigns, characters, rules search.",
-        epilog=f"Data lives in --data-dir, else ${DATA_DIR_ENV}, else the per-user data folder.",
+        epilog=f"Data lives in --data-dir, else ${DATA_DIR_ENV}, else the per-user data folder; "
+        f"with ${DATABASE_URL_ENV}=postgresql://... the campaigns live in that database instead.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_global_options(parser, data_dir=None, log_level="WARNING")

@@ -5,6 +5,13 @@ weighted above the heading trail and the body, so "Prone" finds the condition be
 rule that mentions falling prone. Free text from a user or a model is never passed to FTS5
 as query syntax: it is cut into words, each quoted, so that stray quotes, ``NEAR`` or ``-``
 cannot break the query. All words must match; if none does, any word may.
+
+On PostgreSQL (no FTS5) the same search runs on the sections' weighted ``tsvector`` column and
+its GIN index (revision 0004): ``ts_rank`` with the same title, trail and body weights ranks
+the hits, ``ts_headline`` cuts the snippet with the same ``**`` marks, and each word becomes its
+own ``plainto_tsquery``, joined by AND (then OR), so no user text is read as query syntax.
+The results have the same shape on both; the scores differ in scale (BM25 against ts_rank),
+and only their order means anything.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, text
+from sqlalchemy import Row, TextClause, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.server.errors import InvalidInputError, NotFoundError
@@ -40,6 +47,9 @@ _MAX_RESULTS = 50
 _MAX_QUERY_WORDS = 32
 # Relative BM25 weights of the FTS columns (title, path, body).
 _WEIGHTS = (10.0, 3.0, 1.0)
+# The same weights for ts_rank, whose array runs {D, C, B, A}: body C, trail B, title A.
+_PG_WEIGHTS = "{0, 0.1, 0.3, 1.0}"
+_PG_CONFIG = "english"
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SNIPPET_TOKENS = 24
 
@@ -130,6 +140,52 @@ def _hidden_sources(db: Session, with_gm_material: bool) -> list[str]:
     return list(db.scalars(select(RuleSource.slug).where(RuleSource.gm_only.is_(True))))
 
 
+def _fts5_statements(filters: str) -> tuple[TextClause, TextClause]:
+    """The hits and the count on SQLite's FTS5 table; ``:match`` is the FTS5 query."""
+    weights = ", ".join(str(w) for w in _WEIGHTS)
+    sql = text(
+        f"SELECT s.source, s.slug, s.title, s.kind, s.path, "  # noqa: S608  # only constants are formatted in
+        f"snippet(rule_sections_fts, 2, '**', '**', '…', {_SNIPPET_TOKENS}) AS snippet, "
+        f"bm25(rule_sections_fts, {weights}) AS rank "
+        f"FROM rule_sections_fts JOIN rule_sections s ON s.id = rule_sections_fts.rowid "
+        f"WHERE rule_sections_fts MATCH :match{filters} ORDER BY rank LIMIT :limit"
+    )
+    count_sql = text(
+        "SELECT count(*) FROM rule_sections_fts JOIN rule_sections s ON s.id = rule_sections_fts.rowid "  # noqa: S608
+        f"WHERE rule_sections_fts MATCH :match{filters}"
+    )
+    return sql, count_sql
+
+
+def _postgres_statements(
+    query: str, filters: str, params: dict[str, object], *, any_word: bool
+) -> tuple[TextClause, TextClause]:
+    """The hits and the count on PostgreSQL's tsvector column; the words go in ``params``."""
+    words = _WORD.findall(query)[:_MAX_QUERY_WORDS]
+    parts = []
+    for index, word in enumerate(words):
+        params[f"word{index}"] = word
+        parts.append(f"plainto_tsquery('{_PG_CONFIG}', :word{index})")
+    tsquery = (" || " if any_word else " && ").join(parts)
+    # The headline is cut for the page of hits only, after ranking: it reads the whole body.
+    sql = text(
+        "SELECT ranked.source, ranked.slug, ranked.title, ranked.kind, ranked.path, ranked.rank, "  # noqa: S608  # only constants and placeholders are formatted in
+        f"ts_headline('{_PG_CONFIG}', ranked.body, ranked.q, "
+        f"'StartSel=**, StopSel=**, MaxWords={_SNIPPET_TOKENS}, MinWords=8, "
+        "MaxFragments=1, FragmentDelimiter=…') AS snippet "
+        "FROM (SELECT s.id, s.source, s.slug, s.title, s.kind, s.path, s.body, q.q, "
+        f"ts_rank('{_PG_WEIGHTS}', s.search, q.q) AS rank "
+        f"FROM rule_sections s, (SELECT {tsquery} AS q) AS q "
+        f"WHERE s.search @@ q.q{filters} ORDER BY rank DESC, s.id LIMIT :limit) AS ranked "
+        "ORDER BY ranked.rank DESC, ranked.id"
+    )
+    count_sql = text(
+        f"SELECT count(*) FROM rule_sections s, (SELECT {tsquery} AS q) AS q "  # noqa: S608
+        f"WHERE s.search @@ q.q{filters}"
+    )
+    return sql, count_sql
+
+
 def search(
     db: Session,
     query: str,
@@ -160,22 +216,15 @@ def search(
     if kind is not None:
         filters += " AND s.kind = :kind"
         params["kind"] = kind
-    weights = ", ".join(str(w) for w in _WEIGHTS)
-    sql = text(
-        f"SELECT s.source, s.slug, s.title, s.kind, s.path, "  # noqa: S608  # only constants are formatted in
-        f"snippet(rule_sections_fts, 2, '**', '**', '…', {_SNIPPET_TOKENS}) AS snippet, "
-        f"bm25(rule_sections_fts, {weights}) AS rank "
-        f"FROM rule_sections_fts JOIN rule_sections s ON s.id = rule_sections_fts.rowid "
-        f"WHERE rule_sections_fts MATCH :match{filters} ORDER BY rank LIMIT :limit"
-    )
-    count_sql = text(
-        "SELECT count(*) FROM rule_sections_fts JOIN rule_sections s ON s.id = rule_sections_fts.rowid "  # noqa: S608
-        f"WHERE rule_sections_fts MATCH :match{filters}"
-    )
+    postgres = db.get_bind().dialect.name == "postgresql"
     rows: list[Row[Any]] = []
     total = 0
     for any_word in (False, True):
-        params["match"] = _match_expression(query, any_word=any_word)
+        if postgres:
+            sql, count_sql = _postgres_statements(query, filters, params, any_word=any_word)
+        else:
+            sql, count_sql = _fts5_statements(filters)
+            params["match"] = _match_expression(query, any_word=any_word)
         rows = list(db.execute(sql, params))
         if rows:
             total = db.scalar(count_sql, params) or 0
@@ -188,7 +237,7 @@ def search(
             kind=row.kind,
             path=row.path,
             snippet=row.snippet,
-            score=round(-float(row.rank), 4),
+            score=round(float(row.rank) if postgres else -float(row.rank), 4),
             uri=section_uri(row.source, row.slug),
         )
         for row in rows

@@ -84,10 +84,10 @@ class AuthService:
 
     @classmethod
     def from_settings(cls, settings: BridgeSettings, store: BridgeStore) -> AuthService:
-        """The service the settings describe; creates the signing key file on first use."""
+        """The service the settings describe; creates the signing key (file or row) on first use."""
         passwords.prepare_dummy_hash()
         tokens = TokenService(
-            signing_key(settings),
+            signing_key(settings, store),
             settings.jwt_algorithm,
             settings.access_token_ttl,
             settings.refresh_token_ttl,

@@ -134,10 +134,9 @@ def _person(user: AuthenticatedUser, doing: str) -> None:
         raise BridgeError("forbidden", f"an API key may not {doing}; sign in with a password")
 
 
-def _content_path(request: Request) -> Path | None:
-    """The content store the bridge's MCP children use by default (beside ``bridge.db``)."""
-    data_dir: Path = request.app.state.bridge.settings.resolved_data_dir
-    return accounts.content_database_path(data_dir)
+def _content_path(request: Request) -> Path | str | None:
+    """The content store the bridge's MCP children use by default (beside ``bridge.db``, or shared)."""
+    return accounts.content_database_path(request.app.state.bridge.settings.content_store)
 
 
 router = APIRouter(tags=["accounts"])

@@ -164,7 +164,7 @@ async def register(body: RegisterRequest, auth: AuthDep, request: Request, respo
     # a lever on the CPU.
     throttle = getattr(request.app.state, "register_throttle", None)
     if throttle is not None:
-        throttle.check(address)
+        await throttle.check_shared(address)
     pair = await auth.register(body.name, body.password, body.display_name, body.invite_code)
     await record_action(
         auth.store,
@@ -186,7 +186,7 @@ async def login(body: LoginRequest, auth: AuthDep, request: Request, response: R
     address = client_address(request)
     if body.api_key is not None:
         if throttle is not None:  # the key's visible prefix stands for the account
-            throttle.check(f"key:{body.api_key[:12]}", address)
+            await throttle.check_shared(f"key:{body.api_key[:12]}", address)
         try:
             pair = await auth.login_with_key(body.api_key)
         except BridgeError as error:
@@ -209,7 +209,7 @@ async def login(body: LoginRequest, auth: AuthDep, request: Request, response: R
     assert body.name is not None
     assert body.password is not None
     if throttle is not None:
-        throttle.check(body.name, address)
+        await throttle.check_shared(body.name, address)
     try:
         pair = await auth.login(body.name, body.password)
     except BridgeError as error:

@@ -41,6 +41,7 @@ from sqlalchemy import CursorResult, Result, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.postgres import advisory_xact_lock, is_postgres
 from ttrpg_mcp.sqlite import sqlite_engine
 from ttrpg_mcp.storage_faults import STORAGE_UNAVAILABLE, storage_failure
 
@@ -96,6 +97,9 @@ class BridgeStore:
             config = Config()
             config.set_main_option("script_location", str(script_dir))
             with self._writer.begin() as connection:
+                if is_postgres(connection):
+                    # Nodes and MCP children starting together migrate one at a time.
+                    advisory_xact_lock(connection, "ttrpg_bridge_migrations")
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
 

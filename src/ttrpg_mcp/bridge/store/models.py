@@ -33,6 +33,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "RefreshToken",
     "RegistrationInvite",
     "SharedStateRow",
+    "SigningKey",
     "User",
     "UtcDateTime",
     "utcnow",
@@ -327,6 +329,20 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(200), default=None)
     result: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SigningKey(Base):
+    """The key every node signs tokens with, when the store is shared and none is configured.
+
+    One row, made by the first node that starts and read by every other one, so a token
+    issued by one node is accepted by all. It is as secret as the database itself.
+    """
+
+    __tablename__ = "signing_keys"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    secret: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

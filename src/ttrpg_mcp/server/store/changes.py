@@ -7,6 +7,11 @@ change is never committed without its record, nor the reverse, whichever code pa
 a rollback, a future importer) made it. Several flushes of one transaction that touch the same
 entity share one record, so a follower sees one change per entity per commit.
 
+Change ids are what the bridge follows (``id > last``), so they must be committed in the order
+they are given. SQLite's single writer does that by itself; on PostgreSQL, where writers run
+side by side, a transaction that records a change first takes an advisory lock (held to its
+commit), so a change with a smaller id is never committed after one with a larger id.
+
 Who made the change comes from :func:`acting_as`, a context variable the MCP server sets for
 each request from its ``_meta`` (the bridge passes the table user there); without it the
 actor is ``local``: a stdio client such as Claude Desktop, the local GM.
@@ -23,6 +28,7 @@ from typing import Any
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ttrpg_mcp.postgres import advisory_xact_lock, is_postgres
 from ttrpg_mcp.server.store.models import (
     Campaign,
     Character,
@@ -62,6 +68,7 @@ class Actor:
 LOCAL = Actor()
 _ACTOR: ContextVar[Actor] = ContextVar("content_actor", default=LOCAL)
 _PENDING = "content_changes"
+_ORDER_LOCK = "ttrpg_content_changes"
 
 _KINDS: dict[type[Any], str] = {
     Campaign: "campaign",
@@ -131,6 +138,8 @@ def _record(session: Session, _context: Any, _instances: Any) -> None:
                 version = 1
             else:
                 version = _next_version(session, kind, entity_id)
+            if not pending and is_postgres(session):
+                advisory_xact_lock(session, _ORDER_LOCK)  # ids commit in the order given
             change = ContentChange(
                 campaign_id=campaign_id,
                 entity_kind=kind,

@@ -2,7 +2,8 @@
 
 The rules index is an FTS5 table with external content (``rule_sections``), kept in step by
 triggers so that every insert, update and delete of a section is searchable at once without
-the application writing twice. Porter stemming lets "grappling" find "grapple".
+the application writing twice. Porter stemming lets "grappling" find "grapple". On PostgreSQL
+(no FTS5) that part is skipped: revision 0004 indexes the rules there.
 
 Revision ID: 0001
 Revises:
@@ -195,6 +196,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_notes_campaign_id"), ["campaign_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_notes_session_id"), ["session_id"], unique=False)
 
+    if op.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL indexes rules with a tsvector column instead (0004_rules_search_postgres)
     op.execute(
         "CREATE VIRTUAL TABLE rule_sections_fts USING fts5("
         "title, path, body, content='rule_sections', content_rowid='id', "
@@ -220,9 +223,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for trigger in ("rule_sections_ai", "rule_sections_ad", "rule_sections_au"):
-        op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-    op.execute("DROP TABLE IF EXISTS rule_sections_fts")
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        for trigger in ("rule_sections_ai", "rule_sections_ad", "rule_sections_au"):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        op.execute("DROP TABLE IF EXISTS rule_sections_fts")
     with op.batch_alter_table("notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notes_session_id"))
         batch_op.drop_index(batch_op.f("ix_notes_campaign_id"))

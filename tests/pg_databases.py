@@ -1,0 +1,55 @@
+"""Fresh PostgreSQL databases for tests: one per test, made from the test server and dropped after.
+
+The suite runs on SQLite files by default. With ``TTRPG_TEST_DATABASE_URL`` set to a PostgreSQL
+server (``postgresql://postgres@127.0.0.1:5432/test``; or ``pytest --database postgres``), every
+test that may build a store gets its own database, ``CREATE DATABASE`` on that server, named in
+``TTRPG_DATABASE_URL`` for the test (both stores, in-process bridges, spawned bridges and their
+MCP children all read it), and dropped at the end whatever became of the test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import make_url
+
+__all__ = ["DEFAULT_SERVER", "SERVER_ENV", "bridge_store_url", "fresh_database", "server_url"]
+
+SERVER_ENV = "TTRPG_TEST_DATABASE_URL"
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def server_url() -> str | None:
+    """The PostgreSQL server the suite runs against, or None for SQLite."""
+    return os.environ.get(SERVER_ENV) or None
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_database(server: str = DEFAULT_SERVER) -> Iterator[str]:
+    """A new, empty database on ``server`` for the block; its SQLAlchemy URL (psycopg 3)."""
+    name = f"ttrpg_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(_dsn(server), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            make_url(server)
+            .set(drivername="postgresql+psycopg", database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with psycopg.connect(_dsn(server), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bridge_store_url(data_dir: Path) -> str:
+    """The URL a test's bridge store opens: the test's PostgreSQL database, or bridge.db in ``data_dir``."""
+    return os.environ.get("TTRPG_DATABASE_URL") or f"sqlite:///{data_dir / 'bridge.db'}"
