@@ -52,6 +52,21 @@ def _on_sqlite(node: pytest.Item | pytest.Collector) -> bool:
     )
 
 
+def _uses_module_fixtures(item: pytest.Item) -> bool:
+    """Whether the test uses a fixture of this suite that outlives it (a module's bridge)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name in info.names_closure:
+        definitions = info.name2fixturedefs.get(name) or ()
+        for definition in definitions[-1:]:
+            module = getattr(definition.func, "__module__", "")
+            ours = module.startswith("test_") or module == "conftest"
+            if ours and definition.scope != "function" and name != "module_database_url":
+                return True
+    return False
+
+
 @pytest.fixture(scope="module", autouse=True)
 def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """A module's database, for the bridges its module-scoped fixtures start (set before them)."""
@@ -81,14 +96,16 @@ def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     on the module's database; what a test builds itself gets a database of its own.
     """
     server = server_url()
-    where = Path(str(request.node.path)).as_posix()
-    if (
-        server is None
-        or request.node.get_closest_marker("sqlite")
-        or any(part in where for part in _NO_STORE)
-    ):
+    if server is None or _on_sqlite(request.node):
         monkeypatch.delenv("TTRPG_DATABASE_URL", raising=False)
         yield None
+        return
+    shared = request.getfixturevalue("module_database_url")
+    if shared is not None and _uses_module_fixtures(request.node):
+        # A bridge the module's tests share already lives in the module's database; what the
+        # test runs beside it (an admin command, say) must see the same one.
+        monkeypatch.setenv("TTRPG_DATABASE_URL", shared)
+        yield shared
         return
     with fresh_database(server) as url:
         monkeypatch.setenv("TTRPG_DATABASE_URL", url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ import httpx
 import jwt
 import pytest
 from bridge_process import RunningBridge, run_bridge
+from sqlalchemy import create_engine, text
 
 from ttrpg_mcp.client import BridgeClient
 
@@ -56,6 +58,19 @@ async def _person(bridge: RunningBridge, stack: list[BridgeClient]) -> BridgeCli
 def _bearer(client: BridgeClient) -> dict[str, str]:
     assert client.tokens is not None
     return {"Authorization": f"Bearer {client.tokens.access_token}"}
+
+
+def _signing_key(bridge: RunningBridge) -> str:
+    """The bridge's generated key: its file, or its row when the store is a shared database."""
+    url = os.environ.get("TTRPG_DATABASE_URL")
+    if url is None:
+        return (bridge.data_dir / "jwt-secret").read_text().strip()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(text("SELECT secret FROM signing_keys")).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def _cli(bridge: RunningBridge, *args: str) -> list[str]:
@@ -158,7 +173,7 @@ async def test_deleting_without_the_password_needs_a_fresh_sign_in_and_never_a_k
             person = await _person(bridge, people)
             assert person.tokens is not None
             claims = jwt.decode(person.tokens.access_token, options={"verify_signature": False})
-            secret = (bridge.data_dir / "jwt-secret").read_text().strip()
+            secret = _signing_key(bridge)
             stale = jwt.encode(claims | {"iat": claims["iat"] - 600}, secret, algorithm="HS256")
             async with httpx.AsyncClient(base_url=bridge.base_url) as http:
                 key = (await http.post("/api/auth/api-keys", json={}, headers=_bearer(person))).json()["key"]

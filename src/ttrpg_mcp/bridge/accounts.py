@@ -54,6 +54,7 @@ from ttrpg_mcp.bridge.store.models import (
 )
 from ttrpg_mcp.server.store import models as content
 from ttrpg_mcp.server.store.database import Database as ContentDatabase
+from ttrpg_mcp.server.store.database import content_store_exists
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.store import BridgeStore
@@ -358,9 +359,9 @@ def scrub_content(db: Session, deletion: Deletion) -> dict[str, int]:
 
 
 def content_database_path(location: Path | str) -> Path | str | None:
-    """The content store (a settings' ``content_store``), unless it is a file not made yet."""
-    if isinstance(location, str):
-        return location  # the shared PostgreSQL database
+    """The content store (a settings' ``content_store``), unless no MCP server has made it yet."""
+    if isinstance(location, str):  # the shared PostgreSQL database
+        return location if content_store_exists(location) else None
     return location if location.is_file() else None
 
 

@@ -189,7 +189,8 @@ def _invite_create(args: argparse.Namespace, settings: BridgeSettings, store: Br
 def _content_tool(settings: BridgeSettings, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Call one tool of the content store as its GM, in a ``ttrpg-mcp`` child; its structured result."""
     command = settings.mcp_command
-    parameters = StdioServerParameters(command=command[0], args=command[1:], env=child_environment())
+    environment = child_environment() | settings.mcp_environment  # the shared database, if any
+    parameters = StdioServerParameters(command=command[0], args=command[1:], env=environment)
 
     async def call() -> dict[str, Any]:
         with anyio.fail_after(_CONTENT_TIMEOUT):

@@ -42,18 +42,30 @@ from ttrpg_mcp.server.store.changes import track_changes
 from ttrpg_mcp.server.store.freshness import Freshness, PostgresFreshness
 from ttrpg_mcp.sqlite import sqlite_engine
 
-__all__ = ["CONTENT_DB_NAME", "CONTENT_SCHEMA", "Database", "content_location"]
+__all__ = ["CONTENT_DB_NAME", "CONTENT_SCHEMA", "Database", "content_location", "content_store_exists"]
 
 # On PostgreSQL the content store's tables live in their own schema: both stores have a
 # ``campaigns`` table (the content, and the bridge's table rooms), and share one database.
 CONTENT_SCHEMA = "ttrpg_content"
 
 
+def _psycopg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def content_store_exists(url: str) -> bool:
+    """Whether a ``ttrpg-mcp`` has made (migrated) the content store in this PostgreSQL database."""
+    with psycopg.connect(_psycopg_dsn(url), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (f"{CONTENT_SCHEMA}.content_alembic_version",)
+        ).fetchone()
+    return bool(row and row[0])
+
+
 def _ensure_schema(url: str) -> None:
     """Create the content store's schema if it is not there yet (before any engine connects,
     so that SQLAlchemy finds it as the connection's current schema)."""
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as connection:
+    with psycopg.connect(_psycopg_dsn(url), autocommit=True) as connection:
         if connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (CONTENT_SCHEMA,)).fetchone():
             return
         # Two processes may get here at once; the loser's statement fails on the catalog's key.
