@@ -27,6 +27,7 @@ from ttrpg_mcp.bridge import accounts, events, retention
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from ttrpg_mcp.bridge.content_feed import ContentFeed
+from ttrpg_mcp.bridge.content_health import ContentStoreHealth
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import McpPool
@@ -88,6 +89,8 @@ class Bridge:
             on_change=self.dispatcher.cache.invalidate_campaign,
         )
         self.rooms.combat_of = self.content_feed.combat_of
+        self.content_health = ContentStoreHealth(settings.resolved_data_dir / CONTENT_DB_NAME)
+        self.pool.on_tool_result = self.content_health.observe
         self.connections: set[LiveConnection] = set()
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
@@ -216,7 +219,7 @@ class Bridge:
         return cut
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
-        """Readiness: the store answers and at least one MCP child is ready."""
+        """Readiness: both stores can save and at least one MCP child is ready."""
         checks: dict[str, str] = {}
         try:
             await self.store.ping()
@@ -226,6 +229,8 @@ class Bridge:
         else:
             if (failure := await self.store.writable()) is not None:
                 checks["store"] = f"writes failing: {failure}"
+        content_failure = await self.content_health.writable()
+        checks["content_store"] = "ok" if content_failure is None else f"writes failing: {content_failure}"
         if self.pool.ready and self.pool.size > 0:
             checks["mcp"] = "ok"
         else:
