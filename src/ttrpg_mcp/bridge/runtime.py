@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import structlog
 
-from ttrpg_mcp.bridge import accounts, events, retention
+from ttrpg_mcp.bridge import accounts, events, retention, revocations
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from ttrpg_mcp.bridge.content_feed import ContentFeed
@@ -92,6 +92,7 @@ class Bridge:
         self.content_health = ContentStoreHealth(settings.resolved_data_dir / CONTENT_DB_NAME)
         self.pool.on_tool_result = self.content_health.observe
         self.connections: set[LiveConnection] = set()
+        self.revocations = revocations.RevocationFollower(self.store, self.cut_subject)
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
@@ -104,6 +105,7 @@ class Bridge:
         await self.pool.start()
         self.rooms.start()
         await self.content_feed.start()
+        await self.revocations.start()
         self._pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="event-retention")
         log.info(
             "bridge_started",
@@ -145,6 +147,7 @@ class Bridge:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
+        await self.revocations.stop()
         await self.content_feed.stop()
         await self.rooms.stop()
         await self.pool.close(grace=self.settings.shutdown_grace)
@@ -152,14 +155,17 @@ class Bridge:
         log.info("bridge_stopped")
 
     async def prune(self) -> dict[str, int]:
-        """One retention pass over the event log and the request replies."""
+        """One retention pass over the event log, the request replies and the revocation ledger."""
         settings = self.settings
         removed = await self.store.run(
-            lambda db: events.prune(
-                db,
-                keep=settings.event_retention_count,
-                max_age=timedelta(seconds=settings.event_retention_seconds),
-                dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
+            lambda db: (
+                events.prune(
+                    db,
+                    keep=settings.event_retention_count,
+                    max_age=timedelta(seconds=settings.event_retention_seconds),
+                    dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
+                )
+                | {"revocations": revocations.prune(db)}
             )
         )
         if removed["events"] or removed["request_replies"]:
@@ -199,19 +205,29 @@ class Bridge:
     def cut_connections(self, reason: str, *, key_id: str | None = None, user_id: str | None = None) -> int:
         """Close (1008) the live connections of an API key or of a user, at once; returns how many.
 
-        Called after a key is revoked or an account deleted: their open sockets and streams must
-        not outlive the credential. Only this node's connections are reached.
+        Called by the HTTP API right after a key is revoked or an account deleted, so this node
+        does not wait for its next ledger poll; other nodes (and the command line's withdrawals)
+        reach their connections through :class:`~ttrpg_mcp.bridge.revocations.RevocationFollower`.
         """
+        cut = 0
+        if key_id is not None:
+            cut += self.cut_subject(revocations.key_subject(key_id), reason)
+        if user_id is not None:
+            cut += self.cut_subject(revocations.user_subject(user_id), reason)
+        return cut
+
+    def cut_subject(self, subject: str, reason: str) -> int:
+        """Close (1008) this node's live connections of a ledger subject (a key or a user)."""
         cut = 0
         for connection in list(self.connections):
             session = getattr(connection, "session", None)
             user = getattr(session, "user", None)
             if user is None:
                 continue
-            scope = user.scope
-            if (key_id is not None and scope is not None and scope.key_id == key_id) or (
-                user_id is not None and user.user_id == user_id
-            ):
+            subjects = {revocations.user_subject(user.user_id)}
+            if user.scope is not None:
+                subjects.add(revocations.key_subject(user.scope.key_id))
+            if subject in subjects:
                 connection.close(CLOSE_POLICY_VIOLATION, reason)
                 cut += 1
         if cut:

@@ -51,6 +51,7 @@ __all__ = [
     "Membership",
     "RefreshToken",
     "RegistrationInvite",
+    "Revocation",
     "SharedStateRow",
     "User",
     "UtcDateTime",
@@ -364,3 +365,20 @@ class ApiKey(Base):
 
     def __repr__(self) -> str:  # never the hash
         return f"ApiKey(id={self.id!r}, prefix={self.prefix!r}, revoked_at={self.revoked_at!r})"
+
+
+class Revocation(Base):
+    """One credential withdrawn: an API key revoked, an account disabled or deleted.
+
+    A ledger every bridge node follows (the newest id, polled), so the live connections of that
+    key or account close on whichever node holds them, whoever withdrew it (the HTTP API on
+    another node, the command line). The subject is kept as a digest of ``key:ID`` or
+    ``user:ID``: a deleted account leaves no id behind; the rows are pruned after a short while.
+    """
+
+    __tablename__ = "revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_digest: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
