@@ -562,11 +562,11 @@ class Dispatcher:
         room = self._rooms.room(session.campaign_id or "")
         participant = room.participants.get(session.user.user_id) if room and session.user else None
         if participant is not None:
-            if not tool_allowed(participant.role, name, self._tool_policy):
+            if not tool_allowed(participant.role_of(session), name, self._tool_policy):
                 raise BridgeError(
                     "forbidden",
-                    f"a {participant.role} may not call {name}",
-                    {"tool": name, "role": participant.role},
+                    f"a {participant.role_of(session)} may not call {name}",
+                    {"tool": name, "role": participant.role_of(session)},
                 )
             return
         lobby = self._settings.lobby_tools
@@ -595,7 +595,7 @@ class Dispatcher:
         participant = room.participants.get(user_id) if room and user_id else None
         if participant is None:
             return Viewer("spectator", user_id)
-        return Viewer(participant.role, user_id, session.campaign_id)
+        return Viewer(participant.role_of(session), user_id, session.campaign_id)
 
     async def _check_tool(self, session: BridgeSession, name: str) -> None:
         tools = (await self._pool.capabilities(session_id=session.session_id)).get("tools", [])

@@ -32,6 +32,7 @@ from ttrpg_mcp.bridge import events as events_log
 from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.permissions import ROLES
 from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
 
 if TYPE_CHECKING:
@@ -73,7 +74,12 @@ def view_class(event_type: str, data: dict[str, Any], viewer: Viewer) -> object:
 
 @dataclass(eq=False)
 class Participant:
-    """One user at one campaign's table, over any number of sessions."""
+    """One user at one campaign's table, over any number of sessions.
+
+    Each session holds its own role (``session_roles``): a session opened with an API key acts
+    with at most the key's role, beside the same person's wider sessions. ``role`` is the seat's
+    role as others see it in the participant list: the widest of its sessions'.
+    """
 
     user_id: str
     name: str
@@ -83,10 +89,14 @@ class Participant:
     character_id: str | None = None
     character_name: str | None = None
     sessions: set[BridgeSession] = field(default_factory=set)
+    session_roles: dict[BridgeSession, Role] = field(default_factory=dict)
 
-    @property
-    def viewer(self) -> Viewer:
-        return Viewer(self.user_id, self.role)
+    def role_of(self, session: BridgeSession) -> Role:
+        """The role ``session`` acts and sees with (its credential's, at most the member's)."""
+        return self.session_roles.get(session, self.role)
+
+    def viewer_of(self, session: BridgeSession) -> Viewer:
+        return Viewer(self.user_id, self.role_of(session))
 
     def view(self) -> dict[str, Any]:
         return {
@@ -99,6 +109,20 @@ class Participant:
             "character_name": self.character_name,
             "sessions": len(self.sessions),
         }
+
+    def seat(self, session: BridgeSession, role: Role) -> None:
+        self.sessions.add(session)
+        self.session_roles[session] = role
+        self._widest()
+
+    def unseat(self, session: BridgeSession) -> None:
+        self.sessions.discard(session)
+        self.session_roles.pop(session, None)
+        self._widest()
+
+    def _widest(self) -> None:
+        if self.session_roles:
+            self.role = min(self.session_roles.values(), key=ROLES.index)  # ROLES: widest first
 
 
 @dataclass(eq=False)
@@ -202,15 +226,6 @@ class Rooms:
             await self.leave(session)
         async with self._current_room(campaign_id) as room:
             participant = room.participants.get(user.user_id)
-            others = participant.sessions - {session} if participant is not None else set()
-            if participant is not None and others and participant.role != role:
-                # A seat has one role; a key narrower than the user's other sessions needs its own.
-                raise BridgeError(
-                    "conflict",
-                    f"this account is already at the table as {participant.role}; "
-                    f"this credential allows {role}",
-                    {"campaign_id": campaign_id, "role": role},
-                )
             if participant is None:
                 limit = self._settings.max_participants_per_campaign
                 if len(room.participants) >= limit:
@@ -221,13 +236,17 @@ class Rooms:
                     )
                 participant = Participant(user.user_id, user.name, user.display_name, role)
                 room.participants[user.user_id] = participant
-            participant.role = role
             first = not participant.sessions
-            viewer = participant.viewer
+            seat_role = participant.role
+            viewer = Viewer(user.user_id, role)
             snapshot = await self._resume(session, campaign_id, viewer, last_seq, epoch)
-            participant.sessions.add(session)
+            participant.seat(session, role)
             session.campaign_id = campaign_id
             snapshot["participants"] = [p.view() for p in room.participants.values()]
+        if first:
+            await self.publish(campaign_id, "participant_joined", participant.view())
+        elif participant.role != seat_role:  # a wider session joined the seat
+            await self.publish(campaign_id, "presence_update", participant.view())
         if first:
             await self.publish(campaign_id, "participant_joined", participant.view())
         log.info("campaign_joined", campaign_id=campaign_id, role=role, sessions=len(participant.sessions))
@@ -315,8 +334,11 @@ class Rooms:
         participant = room.participants.get(session.user.user_id)
         if participant is None or session not in participant.sessions:
             return
-        participant.sessions.discard(session)
+        seat_role = participant.role
+        participant.unseat(session)
         if participant.sessions:
+            if participant.role != seat_role:  # the widest session left
+                await self.publish(campaign_id or "", "presence_update", participant.view())
             return
         room.participants.pop(participant.user_id, None)
         room.cursors.pop(participant.user_id, None)
@@ -335,9 +357,9 @@ class Rooms:
         if participant is None:
             return
         if role is not None:
-            for session in participant.sessions:  # sessions opened by an API key keep its cap
-                role = api_keys.scoped_role(session.user.scope if session.user else None, campaign_id, role)
-            participant.role = role
+            for session in list(participant.sessions):  # sessions opened by an API key keep its cap
+                scope = session.user.scope if session.user else None
+                participant.seat(session, api_keys.scoped_role(scope, campaign_id, role))
             await self.publish(campaign_id, "presence_update", participant.view())
             return
         for session in list(participant.sessions):
@@ -428,7 +450,7 @@ class Rooms:
         """
         bodies: dict[object, tuple[dict[str, Any], str]] = {}
         for participant, session in room.sessions():
-            viewer = participant.viewer
+            viewer = participant.viewer_of(session)
             key = view_class(event_type, data, viewer)
             shared = bodies.get(key)
             if shared is None:
