@@ -96,20 +96,18 @@ async def until(table: Table, marker: Callable[[dict[str, Any]], bool]) -> list[
     raise AssertionError(f"the connection ended before the marker; got {[e['type'] for e in events]}")
 
 
-async def through_the_feed(gm: Table, watcher: Table) -> list[dict[str, Any]]:
+async def through_the_feed(gm: Table, watcher: Table, campaign_id: str) -> list[dict[str, Any]]:
     """Every event ``watcher`` got up to now, content changes included, against a later marker.
 
     Content events come through the change feed, after their write has been answered, so a
-    heartbeat is no marker for them: the marker is a content change of its own (the GM sets the
-    campaign's description to a unique text), which the feed publishes after every earlier
-    change. The marker's own event is left out."""
+    heartbeat is no marker for them: the marker is a content change of its own, a new location
+    with a unique name made by the GM, which the feed publishes after every earlier change (a new
+    entity, so no later change can rewrite what its event shows). The marker's event is left out."""
     marker = f"marker {uuid.uuid4().hex}"
-    await gm.update_campaign(description=marker)
+    await gm.call_tool("create_location", {"campaign_id": campaign_id, "name": marker})
     events = await until(
         watcher,
-        lambda event: (
-            event["type"] == "campaign_update" and event["data"]["campaign"].get("description") == marker
-        ),
+        lambda event: event["type"] == "location_update" and marker in str(event["data"]),
     )
     return events[:-1]
 

@@ -83,7 +83,9 @@ async def test_a_change_made_over_stdio_reaches_every_seat_once(bridge: RunningB
             p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
             print(f"change-to-seat over {SAMPLES} changes: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
             gm_events = [
-                e for e in await through_the_feed(gm.table, gm.table) if e["type"] == "character_update"
+                e
+                for e in await through_the_feed(gm.table, gm.table, campaign_id)
+                if e["type"] == "character_update"
             ]
             assert len(gm_events) == SAMPLES + 1
 
@@ -118,7 +120,9 @@ async def test_a_change_made_at_the_table_reaches_each_seat_once(bridge: Running
             await gm.table.update_character(ogre["id"], level=3)
             await gm.table.update_campaign(description="Fog on the river.")
             events = [
-                e for e in await through_the_feed(gm.table, player.table) if e["type"].endswith("_update")
+                e
+                for e in await through_the_feed(gm.table, player.table, campaign_id)
+                if e["type"].endswith("_update")
             ]
             assert [e["type"] for e in events] == ["character_update", "character_update", "campaign_update"]
             assert events[1]["data"]["character"]["level"] == 3
@@ -157,7 +161,9 @@ async def test_combat_run_over_stdio_reaches_the_table_with_hidden_combatants_ma
             assert ordered["order"][1]["name"] == "Goblin"
             assert "Lurker" not in str(ordered)
             gm_events = [
-                e for e in await through_the_feed(gm.table, gm.table) if e["type"] == "combat_update"
+                e
+                for e in await through_the_feed(gm.table, gm.table, campaign_id)
+                if e["type"] == "combat_update"
             ]
             assert gm_events[-1]["data"]["order"][0]["name"] == "Lurker"
 

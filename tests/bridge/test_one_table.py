@@ -186,7 +186,9 @@ async def test_claude_over_stdio_and_the_table_run_one_combat_and_see_each_other
             assert seqs == sorted(seqs)
             assert len(set(seqs)) == len(seqs)
             assert [
-                e for e in await through_the_feed(gm.table, player.table) if e["type"] in CONTENT_EVENTS
+                e
+                for e in await through_the_feed(gm.table, player.table, campaign_id)
+                if e["type"] in CONTENT_EVENTS
             ] == []
 
             # The GM moves the same tracker at the table; Claude's resource and subscription follow.

@@ -97,7 +97,9 @@ async def test_a_spectators_roll_and_a_players_edit_of_another_character_are_ref
             updated = await kai.table.update_character(ranger["id"], level=2)
             assert updated["level"] == 2
             events = [
-                e for e in await through_the_feed(gm.table, gm.table) if e["type"] == "character_update"
+                e
+                for e in await through_the_feed(gm.table, gm.table, campaign_id)
+                if e["type"] == "character_update"
             ]
             assert events[-1]["data"]["character"]["level"] == 2
             # The watcher's refused roll left no event: the first roll mira sees is a later one.
