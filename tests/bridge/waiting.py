@@ -7,12 +7,10 @@ until the condition holds, and fails with what it last saw when the deadline pas
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
-import anyio
-
-__all__ = ["POLL", "eventually", "wait_until"]
+__all__ = ["POLL", "wait_until"]
 
 T = TypeVar("T")
 
@@ -24,15 +22,7 @@ def wait_until(condition: Callable[[], T], what: str, deadline: float = DEADLINE
     """The first truthy value of ``condition()``; AssertionError naming ``what`` at the deadline."""
     end = time.monotonic() + deadline
     while not (value := condition()):
-        assert time.monotonic() < end, f"not within {deadline} s: {what}"
+        if time.monotonic() > end:  # a deadline against a hang, not a speed check
+            raise AssertionError(f"not within {deadline} s: {what}")
         time.sleep(POLL)
-    return value
-
-
-async def eventually(condition: Callable[[], Awaitable[T]], what: str, deadline: float = DEADLINE) -> T:
-    """The async form of :func:`wait_until`."""
-    end = time.monotonic() + deadline
-    while not (value := await condition()):
-        assert time.monotonic() < end, f"not within {deadline} s: {what}"
-        await anyio.sleep(POLL)
     return value
