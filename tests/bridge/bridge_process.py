@@ -86,7 +86,9 @@ def wait_ready(bridge: RunningBridge, *, base_url: str | None = None, verify: An
     raise AssertionError(f"bridge not ready after {READY_TIMEOUT}s ({last}); log:\n{bridge.log()}")
 
 
-def _spawn(data_dir: Path, port: int, log_path: Path, env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+def _spawn(
+    data_dir: Path, port: int, log_path: Path, env: dict[str, str] | None, open_files: int | None = None
+) -> subprocess.Popen[bytes]:
     # The test's own database (a PostgreSQL run of the suite) stays; other TTRPG_* settings go.
     environment = {
         key: value
@@ -97,6 +99,8 @@ def _spawn(data_dir: Path, port: int, log_path: Path, env: dict[str, str] | None
     generous = {"TTRPG_REGISTER_PER_MINUTE_IP": "100000"}
     environment |= {"TTRPG_LOG_FORMAT": "json", "TTRPG_LOG_LEVEL": "info"} | generous | (env or {})
     command = [sys.executable, "-m", "ttrpg_mcp.bridge.cli", "--data-dir", str(data_dir)]
+    if open_files is not None:  # prlimit sets the limits, then becomes the bridge (same pid)
+        command = ["prlimit", f"--nofile={open_files}:{open_files}", "--", *command]
     with log_path.open("ab") as log_file:
         return subprocess.Popen(
             [*command, "serve", "--port", str(port)],
@@ -115,12 +119,14 @@ def restart(bridge: RunningBridge, env: dict[str, str] | None = None) -> None:
 
 @contextmanager
 def run_bridge(
-    data_dir: Path, env: dict[str, str] | None = None, *, wait: bool = True
+    data_dir: Path, env: dict[str, str] | None = None, *, wait: bool = True, open_files: int | None = None
 ) -> Iterator[RunningBridge]:
-    """A running bridge on a free port; stopped (and checked for orphans) on exit."""
+    """A running bridge on a free port; stopped (and checked for orphans) on exit.
+
+    ``open_files`` sets its soft and hard limit on open files, which its children inherit."""
     port = free_port()
     log_path = data_dir.parent / f"bridge-{port}.log"
-    bridge = RunningBridge(_spawn(data_dir, port, log_path, env), port, data_dir, log_path)
+    bridge = RunningBridge(_spawn(data_dir, port, log_path, env, open_files), port, data_dir, log_path)
     try:
         if wait:
             wait_ready(bridge)

@@ -8,15 +8,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import anyio
-
 from ttrpg_mcp.client import BridgeClient, BridgeConnection, SseConnection
 
-__all__ = ["QUIET", "Seat", "Table", "Transport", "drain", "events_of", "party", "places", "until"]
+__all__ = ["Seat", "Table", "Transport", "drain", "events_of", "party", "places", "through_the_feed", "until"]
 
 Transport = Literal["websocket", "sse"]
 Table = BridgeConnection | SseConnection
-QUIET = 0.5  # how long "nothing more arrives" is watched for
 
 
 @dataclass
@@ -59,18 +56,31 @@ async def party(base_url: str, people: list[tuple[str, Transport]]) -> AsyncIter
         yield campaign_id, joined
 
 
-async def drain(table: Table, quiet: float = QUIET) -> list[dict[str, Any]]:
-    """Every event that arrives until the connection has been quiet for a moment (or ends)."""
-    events: list[dict[str, Any]] = []
-    while True:
-        received = False
-        with anyio.move_on_after(quiet):
-            async for event in table.events():
-                events.append(event)
-                received = True
-                break
-        if not received:
-            return events
+async def drain(table: Table) -> list[dict[str, Any]]:
+    """Every event the bridge sent ``table`` up to now, checked against a later marker.
+
+    On a WebSocket the marker is a heartbeat: its ack travels on the same ordered socket, so once
+    it is in, every event sent before it has been received. An SSE stream carries no replies, so
+    the marker is a cursor of the stream's own at a unique element: cursor batches are never
+    logged (no ``seq`` is used up) and reach every seat, the sender too, through the same queue
+    as the events before them. The marker's cursor is left out of what is returned."""
+    if isinstance(table, BridgeConnection):
+        await table.heartbeat()
+        return table.received()
+    marker = f"drain-{uuid.uuid4().hex}"
+    await table.move_cursor(0, 0, element=marker)
+    events = await until(table, lambda event: _has_cursor(event, marker))
+    last = events.pop()
+    others = [c for c in last["data"]["cursors"] if c["position"].get("element") != marker]
+    if others:  # other people's cursors that shared the marker's batch
+        events.append(last | {"data": last["data"] | {"cursors": others}})
+    return events
+
+
+def _has_cursor(event: dict[str, Any], element: str) -> bool:
+    return event["type"] == "cursor_move" and any(
+        cursor["position"].get("element") == element for cursor in event["data"]["cursors"]
+    )
 
 
 async def until(table: Table, marker: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -84,6 +94,22 @@ async def until(table: Table, marker: Callable[[dict[str, Any]], bool]) -> list[
         if marker(event):
             return events
     raise AssertionError(f"the connection ended before the marker; got {[e['type'] for e in events]}")
+
+
+async def through_the_feed(gm: Table, watcher: Table, campaign_id: str) -> list[dict[str, Any]]:
+    """Every event ``watcher`` got up to now, content changes included, against a later marker.
+
+    Content events come through the change feed, after their write has been answered, so a
+    heartbeat is no marker for them: the marker is a content change of its own, a new location
+    with a unique name made by the GM, which the feed publishes after every earlier change (a new
+    entity, so no later change can rewrite what its event shows). The marker's event is left out."""
+    marker = f"marker {uuid.uuid4().hex}"
+    await gm.call_tool("create_location", {"campaign_id": campaign_id, "name": marker})
+    events = await until(
+        watcher,
+        lambda event: event["type"] == "location_update" and marker in str(event["data"]),
+    )
+    return events[:-1]
 
 
 async def events_of(table: Table, kind: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import uuid
@@ -12,6 +13,7 @@ import anyio
 import httpx
 import pytest
 from bridge_process import RunningBridge, run_bridge
+from tables import until
 
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.client import BridgeClient, BridgeClientError, ConnectionClosed
@@ -252,16 +254,33 @@ def test_durations_read_like_people_write_them() -> None:
             parse_duration(bad)
 
 
-async def test_a_narrower_key_cannot_share_a_seat_with_the_owners_wider_session(
+async def test_a_narrower_key_sits_beside_the_owners_wider_session_with_the_keys_role(
     gm: BridgeClient, http: httpx.AsyncClient
 ) -> None:
-    """A seat has one role: while the GM sits as GM, their player-limited key is refused with conflict."""
+    """While the GM sits as GM, their player-limited key joins the same table as a player: it may
+    do what a player may and sees what a player sees; the GM's own session keeps the GM's role."""
     with anyio.fail_after(TEST_TIMEOUT):
-        campaign = await gm.create_campaign("One seat")
+        campaign = await gm.create_campaign("One seat, two roles")
         key = (await _new_key(http, gm, campaign_id=campaign["id"], role="player"))["key"]
         async with gm.connect(transport="websocket") as person:
             await person.join(campaign["id"])
             async with gm.connect(token=key, transport="websocket") as bot:
+                joined = await bot.join(campaign["id"])
+                assert joined["role"] == "player"
+                seats = [p for p in joined["participants"] if p["user_id"] == gm.tokens.user["id"]]  # type: ignore[union-attr]
+                # One seat, shown at its widest role, with both sessions.
+                assert [(p["role"], p["sessions"]) for p in seats] == [("gm", 2)]
                 with pytest.raises(BridgeClientError) as refused:
-                    await bot.join(campaign["id"])
-    assert refused.value.code == "conflict"
+                    await bot.update_campaign(description="the bot's")
+                assert refused.value.code == "forbidden"
+                await bot.roll_dice("1d20", "the bot's public roll")
+                await person.update_campaign(description="the GM's")  # the GM session still acts as GM
+                npc = {"campaign_id": campaign["id"], "name": "Ferryman", "secrets": ["Quillox-npc"]}
+                await person.call_tool("create_npc", npc)
+                # The GM's session hears the NPC with its secret; then a marker every seat hears after it.
+                gm_heard = await until(person, lambda event: "Quillox-npc" in json.dumps(event))
+                await person.roll_dice("1d4", "marker")
+                heard = await until(bot, lambda event: "marker" in json.dumps(event))
+    assert "Ferryman" in json.dumps(heard)  # the key's session got the NPC, as a player sees it
+    assert "Quillox-npc" not in json.dumps(heard)
+    assert "Quillox-npc" in json.dumps(gm_heard)

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from bridge_process import RunningBridge, restart, run_bridge
 from mcp import ClientSession
-from tables import Table, drain, party, places
+from tables import Table, party, places, through_the_feed
 
 from ttrpg_mcp.client import BridgeClient
 from ttrpg_mcp.server.launch import connect
@@ -82,7 +82,11 @@ async def test_a_change_made_over_stdio_reaches_every_seat_once(bridge: RunningB
                 assert event["character"]["hp_current"] == (37 if kind == "damage" else 40)
             p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
             print(f"change-to-seat over {SAMPLES} changes: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
-            gm_events = [e for e in await drain(gm.table) if e["type"] == "character_update"]
+            gm_events = [
+                e
+                for e in await through_the_feed(gm.table, gm.table, campaign_id)
+                if e["type"] == "character_update"
+            ]
             assert len(gm_events) == SAMPLES + 1
 
 
@@ -115,7 +119,11 @@ async def test_a_change_made_at_the_table_reaches_each_seat_once(bridge: Running
             ogre = await gm.table.call_tool("create_character", arguments)
             await gm.table.update_character(ogre["id"], level=3)
             await gm.table.update_campaign(description="Fog on the river.")
-            events = [e for e in await drain(player.table) if e["type"].endswith("_update")]
+            events = [
+                e
+                for e in await through_the_feed(gm.table, player.table, campaign_id)
+                if e["type"].endswith("_update")
+            ]
             assert [e["type"] for e in events] == ["character_update", "character_update", "campaign_update"]
             assert events[1]["data"]["character"]["level"] == 3
             assert events[2]["data"]["campaign"]["description"] == "Fog on the river."
@@ -152,7 +160,11 @@ async def test_combat_run_over_stdio_reaches_the_table_with_hidden_combatants_ma
             assert lurker == {"id": lurker["id"], "name": "Hidden combatant", "hidden": True}
             assert ordered["order"][1]["name"] == "Goblin"
             assert "Lurker" not in str(ordered)
-            gm_events = [e for e in await drain(gm.table) if e["type"] == "combat_update"]
+            gm_events = [
+                e
+                for e in await through_the_feed(gm.table, gm.table, campaign_id)
+                if e["type"] == "combat_update"
+            ]
             assert gm_events[-1]["data"]["order"][0]["name"] == "Lurker"
 
 

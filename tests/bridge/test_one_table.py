@@ -21,7 +21,7 @@ import pytest
 from bridge_process import RunningBridge, run_bridge
 from mcp import ClientSession, stdio_client
 from mcp.shared.exceptions import MCPDeprecationWarning
-from tables import Seat, Table, drain, party, places
+from tables import Seat, Table, party, places, through_the_feed
 
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS
 from ttrpg_mcp.client import BridgeClientError
@@ -185,7 +185,11 @@ async def test_claude_over_stdio_and_the_table_run_one_combat_and_see_each_other
             seqs = [event["seq"] for event in received]
             assert seqs == sorted(seqs)
             assert len(set(seqs)) == len(seqs)
-            assert [e for e in await drain(player.table) if e["type"] in CONTENT_EVENTS] == []
+            assert [
+                e
+                for e in await through_the_feed(gm.table, player.table, campaign_id)
+                if e["type"] in CONTENT_EVENTS
+            ] == []
 
             # The GM moves the same tracker at the table; Claude's resource and subscription follow.
             claude.updated.clear()

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 from bridge_process import RunningBridge, run_bridge
-from tables import drain, events_of, party, places, until
+from tables import drain, events_of, party, places, through_the_feed, until
 
 from ttrpg_mcp.client import BridgeClient, BridgeClientError
 
@@ -96,7 +96,11 @@ async def test_a_spectators_roll_and_a_players_edit_of_another_character_are_ref
             assert unchanged["level"] == ranger["level"]
             updated = await kai.table.update_character(ranger["id"], level=2)
             assert updated["level"] == 2
-            events = await events_of(gm.table, "character_update")
+            events = [
+                e
+                for e in await through_the_feed(gm.table, gm.table, campaign_id)
+                if e["type"] == "character_update"
+            ]
             assert events[-1]["data"]["character"]["level"] == 2
             # The watcher's refused roll left no event: the first roll mira sees is a later one.
             await gm.table.roll_dice("1d4", purpose="marker")
@@ -183,7 +187,15 @@ async def test_cursor_moves_arrive_coalesced_in_batches(bridge: RunningBridge) -
             gm, mira = seats
             for step in range(50):
                 await mira.table.move_cursor(step, step * 2)
-            batches = await events_of(gm.table, "cursor_move")
+            # Batches go out every tick: wait for the one with the latest position.
+            latest = {"x": 49, "y": 98}
+            received = await until(
+                gm.table,
+                lambda e: (
+                    e["type"] == "cursor_move" and any(c["position"] == latest for c in e["data"]["cursors"])
+                ),
+            )
+            batches = [e for e in received if e["type"] == "cursor_move"]
             assert 1 <= len(batches) < 50
             last = batches[-1]["data"]["cursors"]
             assert last == [

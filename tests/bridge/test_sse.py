@@ -21,18 +21,17 @@ import uvicorn
 from bridge_process import RunningBridge, free_port, run_bridge
 from fastapi import FastAPI
 from httpx_sse import aconnect_sse
+from tables import drain, until
 
 from ttrpg_mcp.bridge import protocol
 from ttrpg_mcp.bridge.app import create_app
 from ttrpg_mcp.bridge.settings import BridgeSettings, McpSettings
 from ttrpg_mcp.bridge.transports import sse
-from ttrpg_mcp.client import BridgeClient, BridgeClientError, BridgeConnection
-from ttrpg_mcp.client.sse import SseConnection
+from ttrpg_mcp.client import BridgeClient, BridgeClientError
 
 pytestmark = pytest.mark.anyio
 
 TEST_TIMEOUT = 60.0
-QUIET = 0.5  # how long "nothing more arrives" is watched for
 FAKE_SERVER = Path(__file__).parent / "fake_servers" / "misbehaving_server.py"
 
 
@@ -66,19 +65,6 @@ async def gm_and_player(base_url: str) -> AsyncIterator[tuple[str, BridgeClient,
         campaign_id = (await gm.create_campaign(f"Table {uuid.uuid4().hex[:6]}"))["id"]
         await player.join_campaign((await gm.create_invite(campaign_id, role="player"))["code"])
         yield campaign_id, gm, player
-
-
-async def _drain(table: BridgeConnection | SseConnection) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    while True:
-        with anyio.move_on_after(QUIET) as scope:
-            async for event in table.events():
-                events.append(event)
-                break
-            else:
-                return events  # the connection has ended
-        if scope.cancelled_caught:
-            return events
 
 
 async def test_a_stream_without_a_token_or_with_a_bad_one_is_refused_with_401(bridge: RunningBridge) -> None:
@@ -157,15 +143,16 @@ async def test_a_reconnect_with_last_event_id_replays_the_missed_events_in_order
             gm.connect(campaign_id=campaign_id) as gm_table,
         ):
             async with player.connect(transport="sse", campaign_id=campaign_id) as first:
-                await _drain(first)
+                await drain(first)
                 last_seq, epoch = first.last_seq, first.epoch
             assert last_seq is not None
             assert epoch is not None
-            await _drain(gm_table)
+            # The player's stream has ended: the GM hears them leave before anything is missed.
+            await until(gm_table, lambda event: event["type"] == "participant_left")
             for n in range(3):
                 await gm_table.roll_dice(f"1d6+{n}", purpose=f"missed {n}")
             await gm_table.update_state(["shared_notes"], "Written while you were away.")
-            missed = [e for e in await _drain(gm_table) if "seq" in e]
+            missed = [e for e in await drain(gm_table) if "seq" in e]
             assert [e["type"] for e in missed] == ["dice_roll"] * 3 + ["state_update"]
 
             async with player.connect(
@@ -173,7 +160,7 @@ async def test_a_reconnect_with_last_event_id_replays_the_missed_events_in_order
             ) as second:
                 snapshot = await second.next_event("campaign_snapshot")
                 assert snapshot["data"]["recovered"] is True
-                replayed = [e for e in await _drain(second) if e.get("seq", 0) <= missed[-1]["seq"]]
+                replayed = [e for e in await drain(second) if e.get("seq", 0) <= missed[-1]["seq"]]
         seqs = [event["seq"] for event in replayed]
         assert seqs == list(range(last_seq + 1, missed[-1]["seq"] + 1))
         assert [(e["type"], e["data"]) for e in replayed if e["seq"] >= missed[0]["seq"]] == [
@@ -189,17 +176,17 @@ async def test_a_replay_longer_than_the_queue_arrives_whole(data_dir: Path) -> N
             gm.connect(campaign_id=campaign_id) as gm_table,
         ):
             async with player.connect(transport="sse", campaign_id=campaign_id) as first:
-                await _drain(first)
+                await drain(first)
                 last_seq, epoch = first.last_seq, first.epoch
             assert last_seq is not None
             for n in range(20):
                 await gm_table.roll_dice("1d4", purpose=f"missed {n}")
-            final = [e for e in await _drain(gm_table) if e["type"] == "dice_roll"][-1]["seq"]
+            final = [e for e in await drain(gm_table) if e["type"] == "dice_roll"][-1]["seq"]
             async with player.connect(
                 transport="sse", campaign_id=campaign_id, last_seq=last_seq, epoch=epoch
             ) as second:
                 assert (await second.next_event("campaign_snapshot"))["data"]["recovered"] is True
-                replayed = [e["seq"] for e in await _drain(second) if e.get("seq", 0) <= final]
+                replayed = [e["seq"] for e in await drain(second) if e.get("seq", 0) <= final]
                 assert second.close_reason == ""
         assert replayed == list(range(last_seq + 1, final + 1))
         assert "slow_consumer_disconnected" not in running.log()

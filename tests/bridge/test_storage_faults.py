@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +25,8 @@ import anyio
 import httpx
 import psutil
 import pytest
-from bridge_process import RunningBridge, free_port, restart, wait_ready
+from bridge_process import RunningBridge, free_port, restart, run_bridge, wait_ready
+from waiting import wait_until
 
 from ttrpg_mcp.client import BridgeClient, BridgeClientError
 
@@ -81,9 +83,7 @@ def _readyz(bridge: RunningBridge) -> httpx.Response:
 def _wait_until_ready(bridge: RunningBridge) -> float:
     """Seconds until /readyz answers 200 again."""
     started = time.monotonic()
-    while _readyz(bridge).status_code != 200:
-        assert time.monotonic() - started < RECOVERY_TIMEOUT, _readyz(bridge).text
-        time.sleep(0.1)
+    wait_until(lambda: _readyz(bridge).status_code == 200, "/readyz 200 again", RECOVERY_TIMEOUT)
     return time.monotonic() - started
 
 
@@ -122,6 +122,8 @@ async def test_a_store_that_cannot_write_says_so_everywhere_and_recovers_losing_
                     assert failure.value.code == "storage_unavailable", failure.value
                 assert not_ready.status_code == 503
                 assert not_ready.json()["checks"]["store"].startswith("writes failing")
+                after_tool = (await anyio.to_thread.run_sync(_readyz, bridge)).json()["checks"]
+                assert after_tool["content_store"].startswith("writes failing"), after_tool
                 assert (await table.heartbeat())["type"] == "ack"  # the connection carries on
 
                 _set_file_size_limit(bridge, resource.RLIM_INFINITY)
@@ -138,3 +140,43 @@ async def test_a_store_that_cannot_write_says_so_everywhere_and_recovers_losing_
                 names = await table.call_tool("get_character", {"character_id": hero["id"]})
     assert snapshot["state"]["custom"] == {"before": 1, "after": 1}
     assert names["name"] == "Acknowledged"
+
+
+async def test_a_locked_content_store_turns_readiness_503_until_a_content_write_succeeds(
+    data_dir: Path,
+) -> None:
+    """Only the MCP content store fails (another process holds its write lock past the busy
+    timeout): the tool call answers storage_unavailable, /readyz says which store and why, the
+    bridge's own store keeps working, and readiness comes back alone when the lock is released."""
+    with run_bridge(data_dir) as bridge:
+        async with BridgeClient(bridge.base_url) as gm:
+            await gm.register(f"gm-{uuid.uuid4().hex[:6]}", "password123")
+            campaign_id = (await gm.create_campaign("Locked content"))["id"]
+            async with gm.connect() as table:
+                await table.join(campaign_id)
+                holder = sqlite3.connect(data_dir / "content.db", isolation_level=None)
+                try:
+                    holder.execute("BEGIN IMMEDIATE")  # the write lock, held until released below
+                    with pytest.raises(BridgeClientError) as failure:
+                        await table.call_tool(
+                            "create_character", {"campaign_id": campaign_id, "name": "Never"}
+                        )
+                    assert failure.value.code == "storage_unavailable", failure.value
+                    not_ready = await anyio.to_thread.run_sync(_readyz, bridge)
+                    assert not_ready.status_code == 503, not_ready.text
+                    checks = not_ready.json()["checks"]
+                    assert checks["content_store"] == "writes failing: database is locked", checks
+                    assert checks["store"] == "ok", checks
+                    await table.update_state(["custom", "bridge store"], 1)  # the bridge's own store saves
+                    still = await anyio.to_thread.run_sync(_readyz, bridge)
+                    assert still.status_code == 503, still.text  # held lock: the probe fails too
+                finally:
+                    holder.execute("ROLLBACK")
+                    holder.close()
+                recovered_in = await anyio.to_thread.run_sync(_wait_until_ready, bridge)
+                print(f"\ncontent store: ready again {recovered_in:.2f} s after the lock was released")
+                hero = await table.call_tool(
+                    "create_character", {"campaign_id": campaign_id, "name": "Later"}
+                )
+                assert hero["name"] == "Later"
+                assert _readyz(bridge).json()["checks"]["content_store"] == "ok"

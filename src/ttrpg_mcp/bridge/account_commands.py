@@ -1,10 +1,10 @@
 """``ttrpg-bridge apikey ...``, ``user export|delete`` and ``prune``: accounts and data from a shell.
 
 Like the other admin commands (``bridge/admin.py``) these work on the stores directly, with no
-running bridge needed. One limit follows from that: ``apikey revoke`` and ``user delete`` stop
-the credential at once for every *new* connection and request, but a bridge that is running
-keeps the sockets it already has until they reconnect; revoke through the HTTP API
-(``DELETE /api/auth/api-keys/{id}``) to close those at once too.
+running bridge needed. ``apikey revoke``, ``user delete`` and ``user disable`` also write the
+revocation ledger (:mod:`ttrpg_mcp.bridge.revocations`) in the same transaction, so a bridge
+serving the same store closes that key's or user's live connections within a poll, as an HTTP
+revoke does.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from ttrpg_mcp.bridge import revocations
 from ttrpg_mcp.bridge.audit import entries_about
 from ttrpg_mcp.bridge.audit import record as audit_record
 from ttrpg_mcp.bridge.auth import agent_grants, api_keys
@@ -299,6 +300,7 @@ def delete_account(db: Session, user_id: str) -> Deletion:
     db.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
     db.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
     db.delete(user)
+    revocations.record(db, revocations.user_subject(user_id), revocations.ACCOUNT_DELETED)
     db.flush()
     return deletion
 

@@ -612,11 +612,11 @@ class Dispatcher:
         seat = session.seat_id
         participant = room.participants.get(seat) if room and seat else None
         if participant is not None:
-            if not tool_allowed(participant.role, name, self._tool_policy):
+            if not tool_allowed(participant.role_of(session), name, self._tool_policy):
                 raise BridgeError(
                     "forbidden",
-                    f"a {participant.role} may not call {name}",
-                    {"tool": name, "role": participant.role},
+                    f"a {participant.role_of(session)} may not call {name}",
+                    {"tool": name, "role": participant.role_of(session)},
                 )
             return
         lobby = self._settings.lobby_tools
@@ -646,7 +646,7 @@ class Dispatcher:
         participant = room.participants.get(seat) if room and seat else None
         if participant is None:
             return Viewer("spectator", user_id)
-        return Viewer(participant.role, user_id, session.campaign_id)
+        return Viewer(participant.role_of(session), user_id, session.campaign_id)
 
     async def _request(
         self, session: BridgeSession, method: str, params: dict[str, Any], timeout: float | None

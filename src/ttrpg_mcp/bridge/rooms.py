@@ -39,6 +39,7 @@ from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.backplane import Backplane, LocalBackplane, LoggedEvent
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
+from ttrpg_mcp.bridge.permissions import ROLES
 from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
 
 if TYPE_CHECKING:
@@ -88,6 +89,10 @@ class Participant:
     A person's seat is their user id; an agent (an MCP client acting for a user) has a seat of
     its own, ``kind="agent"``, whose ``user_id`` is the user it acts for: it sees what that
     user's role lets it see, and its changes are that user's, yet the table shows it apart.
+
+    Each session holds its own role (``session_roles``): a session opened with an API key acts
+    with at most the key's role, beside the same person's wider sessions. ``role`` is the seat's
+    role as others see it in the participant list: the widest of its sessions'.
     """
 
     user_id: str
@@ -98,6 +103,7 @@ class Participant:
     character_id: str | None = None
     character_name: str | None = None
     sessions: set[BridgeSession] = field(default_factory=set)
+    session_roles: dict[BridgeSession, Role] = field(default_factory=dict)
     participant_id: str = ""
     kind: str = "person"
     client: str | None = None
@@ -106,9 +112,12 @@ class Participant:
         if not self.participant_id:
             self.participant_id = self.user_id
 
-    @property
-    def viewer(self) -> Viewer:
-        return Viewer(self.user_id, self.role)
+    def role_of(self, session: BridgeSession) -> Role:
+        """The role ``session`` acts and sees with (its credential's, at most the member's)."""
+        return self.session_roles.get(session, self.role)
+
+    def viewer_of(self, session: BridgeSession) -> Viewer:
+        return Viewer(self.user_id, self.role_of(session))
 
     def view(self) -> dict[str, Any]:
         return {
@@ -124,6 +133,20 @@ class Participant:
             "character_name": self.character_name,
             "sessions": len(self.sessions),
         }
+
+    def seat(self, session: BridgeSession, role: Role) -> None:
+        self.sessions.add(session)
+        self.session_roles[session] = role
+        self._widest()
+
+    def unseat(self, session: BridgeSession) -> None:
+        self.sessions.discard(session)
+        self.session_roles.pop(session, None)
+        self._widest()
+
+    def _widest(self) -> None:
+        if self.session_roles:
+            self.role = min(self.session_roles.values(), key=ROLES.index)  # ROLES: widest first
 
 
 @dataclass(eq=False)
@@ -244,15 +267,6 @@ class Rooms:
             seat = session.seat_id
             assert seat is not None
             participant = room.participants.get(seat)
-            others = participant.sessions - {session} if participant is not None else set()
-            if participant is not None and others and participant.role != role:
-                # A seat has one role; a key narrower than the user's other sessions needs its own.
-                raise BridgeError(
-                    "conflict",
-                    f"this account is already at the table as {participant.role}; "
-                    f"this credential allows {role}",
-                    {"campaign_id": campaign_id, "role": role},
-                )
             if participant is None:
                 limit = self._settings.max_participants_per_campaign
                 if len(room.participants) >= limit:
@@ -272,18 +286,20 @@ class Rooms:
                     client=agent.client if agent else None,
                 )
                 room.participants[seat] = participant
-            participant.role = role
             first = not participant.sessions
-            viewer = participant.viewer
+            seat_role = participant.role
+            viewer = Viewer(user.user_id, role)
             snapshot = await self._resume(session, campaign_id, viewer, last_seq, epoch)
             if self.backplane.shared:
                 await self._seat_shared(room, session, viewer, snapshot["epoch"], snapshot["seq"])
-            participant.sessions.add(session)
+            participant.seat(session, role)
             session.campaign_id = campaign_id
             await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
             snapshot["participants"] = await self._participant_views(room)
         if first:
             await self.publish(campaign_id, "participant_joined", participant.view())
+        elif participant.role != seat_role:  # a wider session joined the seat
+            await self.publish(campaign_id, "presence_update", participant.view())
         log.info("campaign_joined", campaign_id=campaign_id, role=role, sessions=len(participant.sessions))
         return participant, snapshot
 
@@ -397,9 +413,13 @@ class Rooms:
         participant = room.participants.get(session.seat_id or "")
         if participant is None or session not in participant.sessions:
             return
-        participant.sessions.discard(session)
+        seat_role = participant.role
+        participant.unseat(session)
         room.floors.pop(session, None)
         if participant.sessions:
+            if participant.role != seat_role and campaign_id is not None:  # the widest session left
+                await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
+                await self.publish(campaign_id, "presence_update", participant.view())
             return
         room.participants.pop(participant.participant_id, None)
         if self._last_actor.get((campaign_id or "", participant.user_id)) == participant.participant_id:
@@ -428,11 +448,9 @@ class Rooms:
         seats = [p for p in room.participants.values() if p.user_id == user_id] if room else []
         for participant in seats:
             if role is not None:
-                seat_role = role
-                for session in participant.sessions:  # sessions opened by an API key keep its cap
+                for session in list(participant.sessions):  # sessions opened by an API key keep its cap
                     scope = session.user.scope if session.user else None
-                    seat_role = api_keys.scoped_role(scope, campaign_id, seat_role)
-                participant.role = seat_role
+                    participant.seat(session, api_keys.scoped_role(scope, campaign_id, role))
                 await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
                 await self.publish(campaign_id, "presence_update", participant.view())
                 continue
@@ -621,7 +639,7 @@ class Rooms:
             floor = room.floors.get(session)
             if floor is not None and seq <= floor:
                 continue  # its snapshot already holds this event
-            viewer = participant.viewer
+            viewer = participant.viewer_of(session)
             key = view_class(event_type, data, viewer)
             shared = bodies.get(key)
             if shared is None:

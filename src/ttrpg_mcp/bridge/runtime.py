@@ -18,16 +18,18 @@ import asyncio
 import contextlib
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import structlog
 
-from ttrpg_mcp.bridge import accounts, events, retention
+from ttrpg_mcp.bridge import accounts, events, retention, revocations
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.backplane import create_backplane, create_buckets
 from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
 from ttrpg_mcp.bridge.content_feed import ContentFeed
+from ttrpg_mcp.bridge.content_health import ContentStoreHealth
 from ttrpg_mcp.bridge.dispatch import BridgeSession, Dispatcher
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_pool import McpPool
@@ -95,7 +97,11 @@ class Bridge:
             on_change=self.dispatcher.cache.invalidate_campaign,
         )
         self.rooms.combat_of = self.content_feed.combat_of
+        content_store = settings.content_store
+        self.content_health = ContentStoreHealth(content_store if isinstance(content_store, Path) else None)
+        self.pool.on_tool_result = self.content_health.observe
         self.connections: set[LiveConnection] = set()
+        self.revocations = revocations.RevocationFollower(self.store, self.cut_subject)
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
@@ -110,6 +116,7 @@ class Bridge:
         self.rooms.start()
         await self.backplane.start(self.rooms.deliver_shared, self.rooms.backfill, self.rooms.reap)
         await self.content_feed.start()
+        await self.revocations.start()
         self._pruner = asyncio.get_running_loop().create_task(self._prune_loop(), name="event-retention")
         log.info(
             "bridge_started",
@@ -151,6 +158,7 @@ class Bridge:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
+        await self.revocations.stop()
         await self.content_feed.stop()
         await self.rooms.stop()
         await self.backplane.stop()
@@ -161,14 +169,17 @@ class Bridge:
         log.info("bridge_stopped")
 
     async def prune(self) -> dict[str, int]:
-        """One retention pass over the event log and the request replies."""
+        """One retention pass over the event log, the request replies and the revocation ledger."""
         settings = self.settings
         removed = await self.store.run(
-            lambda db: events.prune(
-                db,
-                keep=settings.event_retention_count,
-                max_age=timedelta(seconds=settings.event_retention_seconds),
-                dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
+            lambda db: (
+                events.prune(
+                    db,
+                    keep=settings.event_retention_count,
+                    max_age=timedelta(seconds=settings.event_retention_seconds),
+                    dedupe_window=timedelta(seconds=settings.dedupe_window_seconds),
+                )
+                | {"revocations": revocations.prune(db)}
             )
         )
         if removed["events"] or removed["request_replies"]:
@@ -208,19 +219,29 @@ class Bridge:
     def cut_connections(self, reason: str, *, key_id: str | None = None, user_id: str | None = None) -> int:
         """Close (1008) the live connections of an API key or of a user, at once; returns how many.
 
-        Called after a key is revoked or an account deleted: their open sockets and streams must
-        not outlive the credential. Only this node's connections are reached.
+        Called by the HTTP API right after a key is revoked or an account deleted, so this node
+        does not wait for its next ledger poll; other nodes (and the command line's withdrawals)
+        reach their connections through :class:`~ttrpg_mcp.bridge.revocations.RevocationFollower`.
         """
+        cut = 0
+        if key_id is not None:
+            cut += self.cut_subject(revocations.key_subject(key_id), reason)
+        if user_id is not None:
+            cut += self.cut_subject(revocations.user_subject(user_id), reason)
+        return cut
+
+    def cut_subject(self, subject: str, reason: str) -> int:
+        """Close (1008) this node's live connections of a ledger subject (a key or a user)."""
         cut = 0
         for connection in list(self.connections):
             session = getattr(connection, "session", None)
             user = getattr(session, "user", None)
             if user is None:
                 continue
-            scope = user.scope
-            if (key_id is not None and scope is not None and scope.key_id == key_id) or (
-                user_id is not None and user.user_id == user_id
-            ):
+            subjects = {revocations.user_subject(user.user_id)}
+            if user.scope is not None:
+                subjects.add(revocations.key_subject(user.scope.key_id))
+            if subject in subjects:
                 connection.close(CLOSE_POLICY_VIOLATION, reason)
                 cut += 1
         if cut:
@@ -252,7 +273,7 @@ class Bridge:
         return cut
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
-        """Readiness: the store answers, at least one MCP child is ready, Redis answers if used."""
+        """Readiness: both stores can save, at least one MCP child is ready, Redis answers if used."""
         checks: dict[str, str] = {}
         try:
             await self.store.ping()
@@ -262,6 +283,8 @@ class Bridge:
         else:
             if (failure := await self.store.writable()) is not None:
                 checks["store"] = f"writes failing: {failure}"
+        content_failure = await self.content_health.writable()
+        checks["content_store"] = "ok" if content_failure is None else f"writes failing: {content_failure}"
         if self.pool.ready and self.pool.size > 0:
             checks["mcp"] = "ok"
         else:

@@ -80,9 +80,9 @@ class TableActions:
     ) -> dict[str, Any]:
         participant = self._rooms.participant(session) if session.campaign_id else None
         if participant is not None:
-            require(participant.role, Action.ROLL, "roll dice")
+            require(participant.role_of(session), Action.ROLL, "roll dice")
             if data.visibility != "public":
-                require(participant.role, Action.ROLL_HIDDEN, f"make a {data.visibility} roll")
+                require(participant.role_of(session), Action.ROLL_HIDDEN, f"make a {data.visibility} roll")
         try:
             result = roll(data.expression, advantage=Advantage(data.advantage))
         except DiceError as error:
@@ -93,7 +93,8 @@ class TableActions:
         }
 
         def result_message(shown: dict[str, Any]) -> dict[str, Any]:
-            if data.visibility == "blind" and not (participant is None or participant.viewer.reveal_hidden):
+            sees_hidden = participant is None or participant.viewer_of(session).reveal_hidden
+            if data.visibility == "blind" and not sees_hidden:
                 # A blind roll is for the GM's eyes: the roller learns only that it was made.
                 shown = {
                     "expression": data.expression,
@@ -152,7 +153,7 @@ class TableActions:
                 "dangerous_key", f"the path segment {poisoned[0]!r} is not allowed", {"path": data.path}
             )
         if data.path[0] in _INITIATIVE_KEYS:
-            require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
+            require(participant.role_of(session), Action.CHANGE_INITIATIVE, "change the initiative")
             # One tracker: the initiative is the campaign's combat in the content store. The
             # design document's updateInitiative (a ``set`` of the whole ``initiative_order``)
             # becomes the same operation as an initiative_update ``set``; the seats hear of it
@@ -165,7 +166,7 @@ class TableActions:
                 "the initiative is the campaign's combat: change it with initiative_update",
                 {"path": data.path},
             )
-        require(participant.role, Action.EDIT_STATE, "edit the shared state")
+        require(participant.role_of(session), Action.EDIT_STATE, "edit the shared state")
         campaign_id = self._campaign(session)
 
         def work(db: Session) -> tuple[list[StateChange], dict[str, Any]]:
@@ -185,7 +186,7 @@ class TableActions:
         makes with ``next_turn``; the sender gets an ``ack`` with the turn and round.
         """
         participant = self._rooms.participant(session)
-        require(participant.role, Action.CHANGE_INITIATIVE, "change the initiative")
+        require(participant.role_of(session), Action.CHANGE_INITIATIVE, "change the initiative")
         campaign_id = self._campaign(session)
         operation = data.model_dump(mode="json", exclude_unset=True)
         try:
@@ -232,15 +233,15 @@ class TableActions:
         work: Callable[[Session], dict[str, Any]]
         match data:
             case DrawStroke(stroke=stroke):
-                require(participant.role, Action.DRAW, "draw")
+                require(participant.role_of(session), Action.DRAW, "draw")
 
                 def work(db: Session) -> dict[str, Any]:
                     added = campaigns.add_stroke(db, campaign_id, participant.user_id, stroke)
                     return {"action": "stroke", "stroke": added}
 
             case EraseStroke(stroke_id=stroke_id):
-                require(participant.role, Action.ERASE_OWN, "erase")
-                any_owner = allowed(participant.role, Action.ERASE_ANY)
+                require(participant.role_of(session), Action.ERASE_OWN, "erase")
+                any_owner = allowed(participant.role_of(session), Action.ERASE_ANY)
 
                 def work(db: Session) -> dict[str, Any]:
                     campaigns.erase_stroke(
@@ -249,7 +250,7 @@ class TableActions:
                     return {"action": "erase", "stroke_id": stroke_id}
 
             case _:
-                require(participant.role, Action.CLEAR_CANVAS, "clear the canvas")
+                require(participant.role_of(session), Action.CLEAR_CANVAS, "clear the canvas")
 
                 def work(db: Session) -> dict[str, Any]:
                     campaigns.clear_canvas(db, campaign_id)
@@ -269,7 +270,7 @@ class TableActions:
         self, session: BridgeSession, request_id: str, data: protocol.PresenceData, ack: bool
     ) -> dict[str, Any] | None:
         participant = self._rooms.participant(session)
-        require(participant.role, Action.UPDATE_PRESENCE, "update presence")
+        require(participant.role_of(session), Action.UPDATE_PRESENCE, "update presence")
         await self._rooms.update_presence(
             participant, self._campaign(session), data.model_dump(exclude_unset=True)
         )
@@ -279,7 +280,7 @@ class TableActions:
         self, session: BridgeSession, request_id: str, data: protocol.CursorData, ack: bool
     ) -> dict[str, Any] | None:
         participant = self._rooms.participant(session)
-        require(participant.role, Action.MOVE_CURSOR, "share a cursor")
+        require(participant.role_of(session), Action.MOVE_CURSOR, "share a cursor")
         self._rooms.move_cursor(
             participant, self._campaign(session), data.position.model_dump(exclude_none=True)
         )
@@ -291,7 +292,7 @@ class TableActions:
         self, session: BridgeSession, request_id: str, data: protocol.CampaignChanges
     ) -> dict[str, Any]:
         participant = self._rooms.participant(session)
-        require(participant.role, Action.EDIT_CAMPAIGN, "change the campaign")
+        require(participant.role_of(session), Action.EDIT_CAMPAIGN, "change the campaign")
         campaign_id = self._campaign(session)
         arguments = {"campaign_id": campaign_id} | data.model_dump(exclude_none=True)
         result = await self._call_tool(session, "save_campaign", arguments)
@@ -310,9 +311,9 @@ class TableActions:
         owner = character.get("owner")
         own = owner in (participant.user_id, participant.name)
         if own:
-            require(participant.role, Action.EDIT_OWN_CHARACTER, "edit a character")
+            require(participant.role_of(session), Action.EDIT_OWN_CHARACTER, "edit a character")
         else:
-            require(participant.role, Action.EDIT_ANY_CHARACTER, "edit someone else's character")
+            require(participant.role_of(session), Action.EDIT_ANY_CHARACTER, "edit someone else's character")
         arguments = {"character_id": data.character_id, "changes": data.changes}
         result = await self._call_tool(session, "update_character", arguments)
         # Published by the content feed (one path for every change, whoever made it).
@@ -329,16 +330,17 @@ class TableActions:
         if name != "roll_dice" or session.campaign_id is None:
             return arguments
         participant = self._rooms.participant(session)
-        visibility = arguments.get("visibility") or ("gm" if participant.role == "gm" else "public")
+        role = participant.role_of(session)
+        visibility = arguments.get("visibility") or ("gm" if role == "gm" else "public")
         if visibility != "public":
-            require(participant.role, Action.ROLL_HIDDEN, f"make a {visibility} roll")
+            require(participant.role_of(session), Action.ROLL_HIDDEN, f"make a {visibility} roll")
         return arguments | {"campaign_id": session.campaign_id, "visibility": visibility}
 
     async def _call_tool(
         self, session: BridgeSession, name: str, arguments: dict[str, Any]
     ) -> dict[str, Any]:
         participant = self._rooms.participant(session)
-        viewer = Viewer(participant.role, participant.user_id, session.campaign_id)
+        viewer = Viewer(participant.role_of(session), participant.user_id, session.campaign_id)
         self._rooms.note_actor(session)
         result = await self._pool.request(
             "tools/call", {"name": name, "arguments": arguments}, session_id=session.session_id, viewer=viewer

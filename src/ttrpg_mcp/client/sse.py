@@ -119,6 +119,20 @@ class SseConnection(TableApi):
         with contextlib.suppress(asyncio.CancelledError):
             await reader
 
+    def received(self) -> list[dict[str, Any]]:
+        """The events already received and not yet taken by :meth:`events`, without waiting.
+
+        After a reply that the bridge sent later on the same ordered channel (a marker), this is
+        everything the bridge sent before it."""
+        taken: list[dict[str, Any]] = []
+        while not self._events.empty():
+            item = self._events.get_nowait()
+            if item is _END:
+                self._events.put_nowait(_END)
+                break
+            taken.append(item)
+        return taken
+
     async def wait_closed(self) -> tuple[int | None, str]:
         """Wait until the stream ends; returns ``(close_code, close_reason)``."""
         if self._reader is not None:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from ttrpg_mcp.bridge import revocations
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.permissions import ROLES, Role
@@ -188,6 +189,7 @@ def revoke_key(db: Session, user_id: str | None, key_id: str) -> ApiKey:
         raise BridgeError("not_found", "no such API key", {"key_id": key_id})
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        revocations.record(db, revocations.key_subject(row.id), revocations.KEY_REVOKED)
     return row
 
 

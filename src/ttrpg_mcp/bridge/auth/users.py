@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ttrpg_mcp.bridge import revocations
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.auth.passwords import (
     check_password_policy,
@@ -204,6 +205,7 @@ def disable_user(db: Session, name: str) -> User:
         raise BridgeError("not_found", f"no user named {name!r}", {"name": name})
     user.disabled = True
     revoke_user_tokens(db, user.id)
+    revocations.record(db, revocations.user_subject(user.id), revocations.ACCOUNT_DISABLED)
     return user
 
 

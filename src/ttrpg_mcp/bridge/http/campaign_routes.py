@@ -20,7 +20,6 @@ error body by the handler in :mod:`ttrpg_mcp.bridge.http.auth_routes`.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -41,6 +40,7 @@ from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.http.auth_routes import error_responses, get_auth
 from ttrpg_mcp.bridge.permissions import Action, Role, require
 from ttrpg_mcp.bridge.store import BridgeStore
+from ttrpg_mcp.bridge.tool_errors import tool_error
 from ttrpg_mcp.server.secrecy import Viewer
 
 __all__ = [
@@ -66,8 +66,6 @@ _MCP_ERRORS = (
     "mcp_unavailable",
     "shutting_down",
 )
-# The SDK prefixes a tool's error text with this; the tool's own message is what people need.
-_SDK_PREFIX = re.compile(r"^Error executing tool \S+: ")
 
 MembershipHook = Callable[[str, str, Role | None], Awaitable[None]]
 
@@ -217,13 +215,6 @@ def _detail(
     )
 
 
-def _tool_error(result: dict[str, Any]) -> BridgeError:
-    parts = result.get("content") or []
-    text = " ".join(str(part.get("text", "")) for part in parts if isinstance(part, dict)).strip()
-    text = _SDK_PREFIX.sub("", text) or "create_campaign failed"
-    return BridgeError("tool_error", text, {"tool": "create_campaign", "content": parts})
-
-
 async def _content_tool(
     request: Request, user: AuthenticatedUser, name: str, arguments: dict[str, Any], viewer: Viewer
 ) -> dict[str, Any]:
@@ -270,7 +261,7 @@ async def create_campaign(body: CreateCampaignRequest, user: CurrentUser, reques
         with anyio.CancelScope(shield=True):
             await pool.release_session(session_id)
     if result.get("isError"):
-        raise _tool_error(result)
+        raise tool_error("create_campaign", result)
     created = result.get("structuredContent") or {}
     campaign_id, name = created.get("id"), created.get("name", body.name)
     if not isinstance(campaign_id, str) or not isinstance(name, str):
@@ -366,7 +357,7 @@ async def list_unclaimed(user: CurrentUser, request: Request) -> UnclaimedList:
         request, user, "list_campaigns", {"include_archived": True}, Viewer("gm", user.user_id)
     )
     if result.get("isError"):
-        raise _tool_error(result)
+        raise tool_error("list_campaigns", result)
     listed = (result.get("structuredContent") or {}).get("campaigns") or []
     found = await store.run(lambda db: claims.unclaimed_campaigns(db, listed), readonly=True)
     return UnclaimedList(campaigns=found)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -80,6 +81,8 @@ class McpPool:
         )
         # The initialize result the cached catalog belongs to: a new child's drops the cache.
         self._catalog_source: dict[str, Any] | None = None
+        # Sees every tools/call result (readiness follows the content store's failures through it).
+        self.on_tool_result: Callable[[dict[str, Any]], None] | None = None
         self._started = False
         self._closing = False
         self._closed = asyncio.Event()
@@ -150,6 +153,8 @@ class McpPool:
             timeout=min(timeout if timeout is not None else self._settings.request_timeout, ceiling),
             max_timeout=ceiling,
         )
+        if method == "tools/call" and self.on_tool_result is not None:
+            self.on_tool_result(result)
         uri = params.get("uri") if params else None
         if method == "resources/subscribe" and isinstance(uri, str):
             self._router.subscribe(session_id, uri)

@@ -57,6 +57,7 @@ __all__ = [
     "OAuthToken",
     "RefreshToken",
     "RegistrationInvite",
+    "Revocation",
     "SharedStateRow",
     "SigningKey",
     "User",
@@ -472,3 +473,20 @@ class OAuthToken(Base):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Revocation(Base):
+    """One credential withdrawn: an API key revoked, an account disabled or deleted.
+
+    A ledger every bridge node follows (the newest id, polled), so the live connections of that
+    key or account close on whichever node holds them, whoever withdrew it (the HTTP API on
+    another node, the command line). The subject is kept as a digest of ``key:ID`` or
+    ``user:ID``: a deleted account leaves no id behind; the rows are pruned after a short while.
+    """
+
+    __tablename__ = "revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_digest: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
