@@ -162,6 +162,9 @@ async def test_thirty_flaky_clients_across_a_restart_lose_nothing(bridge: Runnin
     drops = sum(p.drops for p in players)
     events = final_seq - min(p.table.first_seq or 0 for p in players)
     print(f"\nchaos: {events} events, {drops} drops, {reconnects} reconnects, duplicates 0, gaps 0")
-    assert reconnects >= drops // 2
+    # A drop that lands while a client is already reconnecting needs no reconnect of its own, so
+    # drops and reconnects need not match; the restart alone makes every client come back.
+    assert all(p.table.reconnects >= 1 for p in players), [p.name for p in players if not p.table.reconnects]
+    assert reconnects >= CLIENTS
     assert any(p.rolls for p in players)
     assert any(p.strokes for p in players)
