@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 import uuid
@@ -15,6 +16,7 @@ import httpx
 import jwt
 import pytest
 from bridge_process import RunningBridge, run_bridge
+from sqlalchemy import create_engine, text
 
 from ttrpg_mcp.client import BridgeClient, BridgeClientError, ConnectionClosed
 
@@ -43,7 +45,15 @@ async def client(bridge: RunningBridge) -> AsyncIterator[BridgeClient]:
 
 
 def _secret(bridge: RunningBridge) -> str:
-    return (bridge.data_dir / "jwt-secret").read_text().strip()
+    url = os.environ.get("TTRPG_DATABASE_URL")  # a shared store keeps the key in its database
+    if url is None:
+        return (bridge.data_dir / "jwt-secret").read_text().strip()
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(text("SELECT secret FROM signing_keys")).scalar_one())
+    finally:
+        engine.dispose()
 
 
 async def test_a_token_in_the_query_opens_a_session_with_the_servers_capabilities(

@@ -15,7 +15,8 @@ from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.store import BridgeStore
 from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 
-pytestmark = pytest.mark.anyio
+# A scratch table ordered by SQLite's rowid; on PostgreSQL group commit runs under every bridge test.
+pytestmark = [pytest.mark.anyio, pytest.mark.sqlite]
 
 
 @pytest.fixture
