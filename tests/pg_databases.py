@@ -9,7 +9,8 @@ MCP children all read it), and dropped at the end whatever became of the test.
 With ``TTRPG_TEST_REDIS_URL`` also set (``pytest --redis``), those tests run the several-nodes
 configuration: ``TTRPG_REDIS_URL`` names that Redis and ``TTRPG_REDIS_KEY_PREFIX`` the test's own
 keys (named after its database), so tests never meet each other's events, presence or rate
-limits in a Redis other runs share, and nothing has to be flushed.
+limits in a Redis other runs share, and nothing has to be flushed: the test's keys go with its
+database.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import redis
 from sqlalchemy import make_url
 
 __all__ = [
@@ -73,6 +75,18 @@ def fresh_database(server: str = DEFAULT_SERVER) -> Iterator[str]:
     finally:
         with psycopg.connect(_dsn(server), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_redis_keys(f"{name}:")
+
+
+def _drop_redis_keys(prefix: str) -> None:
+    """Remove the keys a test's bridges left under its prefix (streams keep no TTL)."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        return
+    with redis.Redis.from_url(url) as client:
+        stale = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if stale:
+            client.unlink(*stale)
 
 
 def bridge_store_url(data_dir: Path) -> str:
