@@ -7,7 +7,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Keep uv's downloads inside the checkout's venv tooling, never a user-wide cache surprise.
 export UV_LINK_MODE := copy
 
-.PHONY: install run demo test lint typecheck pytest pytest-postgres bench clean web web-if-possible web-deps web-test e2e
+.PHONY: install run demo test lint typecheck pytest pytest-scaleout bench clean web web-if-possible web-deps web-test e2e
 
 # The web table (web/, SvelteKit): built by npm into web/build, then copied into the package so
 # the bridge serves it and `uv build` ships it in the wheel.
@@ -73,10 +73,11 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest
 
-## pytest-postgres: every test on fresh PostgreSQL databases (TTRPG_TEST_DATABASE_URL, default below)
+## pytest-scaleout: every test as one node of several: fresh PostgreSQL databases and Redis keys of its own
 TTRPG_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
-pytest-postgres: install
-	TTRPG_TEST_DATABASE_URL=$(TTRPG_TEST_DATABASE_URL) $(BIN)/pytest
+TTRPG_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+pytest-scaleout: install
+	TTRPG_TEST_DATABASE_URL=$(TTRPG_TEST_DATABASE_URL) TTRPG_TEST_REDIS_URL=$(TTRPG_TEST_REDIS_URL) $(BIN)/pytest
 
 ## web-test: svelte-check, generated types up to date, vitest, then the browser tests (e2e)
 web-test: web-deps

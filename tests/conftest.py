@@ -3,7 +3,9 @@
 The database is SQLite files in each test's data directory unless the suite runs against
 PostgreSQL (``TTRPG_TEST_DATABASE_URL``, or ``--database postgres``; see ``tests/pg_databases.py``):
 then every test gets a fresh PostgreSQL database in ``TTRPG_DATABASE_URL``, except the tests
-marked ``sqlite``, which are about the SQLite files themselves and run on them always.
+marked ``sqlite``, which are about the SQLite files themselves and run on them always. With
+``TTRPG_TEST_REDIS_URL`` too (``--redis``), those tests also get ``TTRPG_REDIS_URL`` and a key
+prefix of their own: every bridge runs as one node of several (PostgreSQL and Redis).
 """
 
 from __future__ import annotations
@@ -14,10 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from pg_databases import DEFAULT_SERVER, SERVER_ENV, fresh_database, server_url
+from pg_databases import (
+    DEFAULT_REDIS,
+    DEFAULT_SERVER,
+    REDIS_ENV,
+    SERVER_ENV,
+    fresh_database,
+    redis_settings,
+    server_url,
+)
 
 # Tests of pure logic that never open a store: no database is made for them.
 _NO_STORE = ("tests/dice/",)
+# What a test's store and Redis come from; set per module and per test, never inherited.
+_STORE_ENV = ("TTRPG_DATABASE_URL", "TTRPG_REDIS_URL", "TTRPG_REDIS_KEY_PREFIX")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,6 +39,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"run the stores on SQLite (default) or on fresh PostgreSQL databases (${SERVER_ENV})",
     )
+    parser.addoption(
+        "--redis",
+        action="store_true",
+        help=f"with PostgreSQL, bridges also use Redis (${REDIS_ENV}, default {DEFAULT_REDIS})",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -35,6 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.getoption("--database") == "postgres" and not os.environ.get(SERVER_ENV):
         os.environ[SERVER_ENV] = DEFAULT_SERVER
+    if config.getoption("--redis") and not os.environ.get(REDIS_ENV):
+        os.environ[REDIS_ENV] = DEFAULT_REDIS
 
 
 @pytest.fixture
@@ -70,22 +89,33 @@ def _uses_module_fixtures(item: pytest.Item) -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """A module's database, for the bridges its module-scoped fixtures start (set before them)."""
-    saved = os.environ.get("TTRPG_DATABASE_URL")
+    saved = {name: os.environ.get(name) for name in _STORE_ENV}
     try:
+        for name in _STORE_ENV:
+            os.environ.pop(name, None)
         if _on_sqlite(request.node):
-            os.environ.pop("TTRPG_DATABASE_URL", None)
             yield None
             return
         server = server_url()
         assert server is not None
         with fresh_database(server) as url:
-            os.environ["TTRPG_DATABASE_URL"] = url
+            os.environ.update({"TTRPG_DATABASE_URL": url} | redis_settings(url))
             yield url
     finally:
-        if saved is None:
-            os.environ.pop("TTRPG_DATABASE_URL", None)
-        else:
-            os.environ["TTRPG_DATABASE_URL"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _use_store(monkeypatch: pytest.MonkeyPatch, url: str | None) -> None:
+    """Point the test's environment at ``url`` (and its Redis keys), or at SQLite files for None."""
+    for name in _STORE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    if url is not None:
+        for name, value in ({"TTRPG_DATABASE_URL": url} | redis_settings(url)).items():
+            monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(autouse=True)
@@ -97,18 +127,18 @@ def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
     """
     server = server_url()
     if server is None or _on_sqlite(request.node):
-        monkeypatch.delenv("TTRPG_DATABASE_URL", raising=False)
+        _use_store(monkeypatch, None)
         yield None
         return
     shared = request.getfixturevalue("module_database_url")
     if shared is not None and _uses_module_fixtures(request.node):
         # A bridge the module's tests share already lives in the module's database; what the
         # test runs beside it (an admin command, say) must see the same one.
-        monkeypatch.setenv("TTRPG_DATABASE_URL", shared)
+        _use_store(monkeypatch, shared)
         yield shared
         return
     with fresh_database(server) as url:
-        monkeypatch.setenv("TTRPG_DATABASE_URL", url)
+        _use_store(monkeypatch, url)
         yield url
 
 

@@ -86,14 +86,16 @@ def wait_ready(bridge: RunningBridge, *, base_url: str | None = None, verify: An
     raise AssertionError(f"bridge not ready after {READY_TIMEOUT}s ({last}); log:\n{bridge.log()}")
 
 
+_STORE_ENV = ("TTRPG_DATABASE_URL", "TTRPG_REDIS_URL", "TTRPG_REDIS_KEY_PREFIX")
+
+
 def _spawn(
     data_dir: Path, port: int, log_path: Path, env: dict[str, str] | None, open_files: int | None = None
 ) -> subprocess.Popen[bytes]:
-    # The test's own database (a PostgreSQL run of the suite) stays; other TTRPG_* settings go.
+    # The test's own database and Redis keys (a PostgreSQL run of the suite) stay; other
+    # TTRPG_* settings go.
     environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("TTRPG_") or key == "TTRPG_DATABASE_URL"
+        key: value for key, value in os.environ.items() if not key.startswith("TTRPG_") or key in _STORE_ENV
     }
     # Test modules seat many people from 127.0.0.1; the registration throttle has its own tests.
     generous = {"TTRPG_REGISTER_PER_MINUTE_IP": "100000"}

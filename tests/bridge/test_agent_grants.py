@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import func, select, update
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import campaigns
 from ttrpg_mcp.bridge.auth import agent_grants
 from ttrpg_mcp.bridge.auth.digests import secret_digest
@@ -26,7 +27,7 @@ _NOT_A_HASH = "not-an-argon2-hash"
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
     """A migrated store: a GM and a player at one campaign, and one registered public client."""
-    store = BridgeStore(f"sqlite:///{data_dir / 'bridge.db'}")
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     with store.session() as db:
         for name in ("gm", "ann"):

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
-import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -32,9 +34,13 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
+from sqlalchemy import select, update
 from tables import party, places, until
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.auth.digests import secret_digest
+from ttrpg_mcp.bridge.store import BridgeStore
+from ttrpg_mcp.bridge.store import models as store_models
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +62,16 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBridge]:
 async def http(bridge: RunningBridge) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=bridge.base_url) as client:
         yield client
+
+
+@contextmanager
+def _bridge_store(bridge: RunningBridge) -> Iterator[BridgeStore]:
+    """The running bridge's own store (its PostgreSQL database or bridge.db), to look at its rows."""
+    store = BridgeStore(bridge_store_url(bridge.data_dir))
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -220,9 +236,8 @@ async def test_an_approved_agent_acts_in_its_one_campaign_with_the_granted_role(
     assert [c["id"] for c in listed.json()["campaigns"]] == [table.campaign_id]
     assert detail.json()["role"] == "spectator", "the grant's role caps the player's own"
     assert me.status_code == 200
-    with sqlite3.connect(bridge.data_dir / "bridge.db") as db:
-        hashes = {row[0] for row in db.execute("SELECT token_hash FROM oauth_tokens")}
-    db.close()
+    with _bridge_store(bridge) as store, store.session(readonly=True) as db:
+        hashes = set(db.scalars(select(store_models.OAuthToken.token_hash)))
     assert secret_digest(access) in hashes
     assert secret_digest(tokens["refresh_token"]) in hashes
     assert access not in hashes
@@ -300,12 +315,12 @@ async def test_an_expired_code_is_refused(
     with anyio.fail_after(TEST_TIMEOUT):
         client = await _client(http)
         code, verifier = await _code(http, table.player, client["client_id"], table.campaign_id, "player")
-        with sqlite3.connect(bridge.data_dir / "bridge.db") as db:
+        with _bridge_store(bridge) as store, store.session() as db:
             db.execute(
-                "UPDATE oauth_codes SET expires_at = '2000-01-01 00:00:00' WHERE code_hash = ?",
-                (secret_digest(code),),
+                update(store_models.OAuthCode)
+                .where(store_models.OAuthCode.code_hash == secret_digest(code))
+                .values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
             )
-        db.close()
         refused = await _exchange(http, client["client_id"], code, verifier)
     assert refused.status_code == 400
     assert refused.json() == {"error": "invalid_grant", "error_description": "authorization code has expired"}
@@ -452,13 +467,14 @@ async def test_a_confidential_client_must_send_its_secret(
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_client"
     assert right.status_code == 200, right.text
-    with sqlite3.connect(bridge.data_dir / "bridge.db") as db:
+    with _bridge_store(bridge) as store, store.session(readonly=True) as db:
         stored = db.execute(
-            "SELECT secret_hash, metadata_json FROM oauth_clients WHERE client_id = ?", (client["client_id"],)
-        ).fetchone()
-    db.close()
+            select(store_models.OAuthClient.secret_hash, store_models.OAuthClient.metadata_json).where(
+                store_models.OAuthClient.client_id == client["client_id"]
+            )
+        ).one()
     assert stored[0] == secret_digest(secret)
-    assert secret not in stored[1]
+    assert secret not in json.dumps(stored[1])
 
 
 class _MemoryStorage:

@@ -111,6 +111,7 @@ async def test_user_disable_and_delete_on_the_command_line_close_every_connectio
                 assert (await bystander.heartbeat())["type"] == "ack"
 
 
+@pytest.mark.sqlite  # reads the bytes of bridge.db and its WAL
 def test_the_ledger_keeps_no_plain_id_and_forgets_old_rows(tmp_path: Path) -> None:
     """Rows hold a digest of the subject, never its id, and the retention pass drops old ones."""
     path = tmp_path / "bridge.db"

@@ -7,6 +7,7 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine
@@ -28,6 +29,7 @@ def _upgrade(url: str, revision: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.sqlite  # reads the bytes of bridge.db and its WAL
 def test_invite_codes_from_before_hashing_still_work_and_are_no_longer_in_the_file(data_dir: Path) -> None:
     """Migrating an older store replaces each plaintext code by its digest; the code still seats."""
     path = data_dir / "bridge.db"

@@ -59,6 +59,7 @@ def test_an_invalid_setting_stops_the_bridge_with_a_clear_message(tmp_path: Path
     assert "port" in result.stderr
 
 
+@pytest.mark.sqlite  # the default store: bridge.db in the data directory
 def test_the_default_child_command_serves_the_bridges_data_directory(tmp_path: Path) -> None:
     """Without mcp.command the pool runs this package's server on the same data directory."""
     settings = BridgeSettings(data_dir=tmp_path)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cluster import RedisServer, redis_server
+from redis import Redis
 
 from ttrpg_mcp.bridge.backplane.buckets import RedisBuckets
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -34,6 +35,24 @@ async def test_two_nodes_spend_from_one_bucket(redis: RedisServer) -> None:
     assert refused is not None
     assert refused > 0
     assert other_key is None
+
+
+async def test_deployments_with_their_own_key_prefix_keep_their_own_buckets(redis: RedisServer) -> None:
+    """Two deployments sharing one Redis: the same key under two prefixes is two budgets."""
+    table_a, table_b = RedisBuckets(redis.url, key_prefix="a:"), RedisBuckets(redis.url, key_prefix="b:")
+    try:
+        spent = await table_a.take("address:10.0.0.1", 0.01, 1)
+        refused = await table_a.take("address:10.0.0.1", 0.01, 1)
+        elsewhere = await table_b.take("address:10.0.0.1", 0.01, 1)
+        with Redis.from_url(redis.url) as client:
+            keys = sorted(client.keys("*"))
+    finally:
+        await table_a.close()
+        await table_b.close()
+    assert spent is None
+    assert refused is not None
+    assert elsewhere is None
+    assert keys == [b"a:ratelimit:address:10.0.0.1", b"b:ratelimit:address:10.0.0.1"]
 
 
 async def test_password_guesses_spread_over_nodes_meet_one_account_budget(redis: RedisServer) -> None:

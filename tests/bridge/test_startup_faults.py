@@ -123,6 +123,7 @@ def test_a_hard_open_files_limit_under_1024_is_named(data_dir: Path) -> None:
     assert "the hard limit on open files is 512, below the 1024" in message
 
 
+@pytest.mark.sqlite  # one self-contained bridge's exclusive lock; nodes share theirs by design
 def test_a_second_bridge_on_one_data_directory_refuses_until_the_first_is_gone(data_dir: Path) -> None:
     """Named with the running bridge's pid and port; kill -9 frees the lock; SIGTERM exits 0."""
     with run_bridge(data_dir) as first:

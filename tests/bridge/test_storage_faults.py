@@ -30,7 +30,8 @@ from waiting import wait_until
 
 from ttrpg_mcp.client import BridgeClient, BridgeClientError
 
-pytestmark = pytest.mark.anyio
+# The faults are on the SQLite files (a file-size limit, content.db's write lock): SQLite always.
+pytestmark = [pytest.mark.anyio, pytest.mark.sqlite]
 
 RECOVERY_TIMEOUT = 60.0
 

@@ -1,4 +1,6 @@
-"""The bridge's store on a real SQLite file: migrations, units of work, timestamps, threads."""
+"""The bridge's store on the run's database (a real SQLite file, or PostgreSQL): migrations, units of
+work, timestamps, threads; the tests of the SQLite file itself run on SQLite always.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
+from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge.store import Base, BridgeStore, RefreshToken, User, utcnow
 
 # In-process SQLite: every wait here is a local file lock, bounded by busy_timeout.
@@ -32,7 +35,7 @@ def _url(path: Path) -> str:
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
     """A migrated store in the scratch data directory."""
-    store = BridgeStore(_url(data_dir / "bridge.db"))
+    store = BridgeStore(bridge_store_url(data_dir))
     store.migrate()
     yield store
     store.close()
@@ -47,6 +50,7 @@ def _user(name: str = "alice") -> User:
     )
 
 
+@pytest.mark.sqlite  # the SQLite file itself
 def test_migrate_creates_the_tables_and_the_parent_directory(data_dir: Path) -> None:
     """A store in a directory that does not exist yet gets it, the schema, WAL and its own version table."""
     path = data_dir / "nested" / "bridge.db"
@@ -68,6 +72,7 @@ def test_migrate_creates_the_tables_and_the_parent_directory(data_dir: Path) -> 
         connection.close()
 
 
+@pytest.mark.sqlite  # the SQLite file itself
 def test_the_old_initiative_copy_in_a_shared_state_is_cleared_by_the_migration(tmp_path: Path) -> None:
     """0005: the order kept by the bridge before the one tracker goes; notes stay."""
     from importlib import resources
@@ -126,7 +131,7 @@ def test_migrating_again_is_a_no_op_that_keeps_the_data(store: BridgeStore) -> N
 
 def test_the_models_match_the_migrations(store: BridgeStore, data_dir: Path) -> None:
     """Alembic finds nothing to autogenerate: models and migration scripts describe one schema."""
-    engine = create_engine(_url(data_dir / "bridge.db"))
+    engine = create_engine(bridge_store_url(data_dir))
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
@@ -214,6 +219,7 @@ def test_foreign_keys_are_enforced(store: BridgeStore) -> None:
         )
 
 
+@pytest.mark.sqlite  # the SQLite file itself
 def test_an_in_memory_database_is_refused() -> None:
     """Pooled connections to :memory: would each see a different empty database."""
     with pytest.raises(ValueError, match="in-memory"):

@@ -76,9 +76,10 @@ class Bridge:
             settings.mcp, settings.mcp_command, env=child_environment() | settings.mcp_environment
         )
         # In-process fan-out, or Redis when several nodes share the table (redis_url).
-        self.backplane = create_backplane(settings.redis_url)
+        self.backplane = create_backplane(settings.redis_url, settings.redis_key_prefix)
         self.rooms = Rooms(self.store, settings, self.backplane)
-        self.buckets = create_buckets(settings.redis_url)  # rate limits every node spends from
+        # Rate limits every node spends from.
+        self.buckets = create_buckets(settings.redis_url, settings.redis_key_prefix)
         self.dispatcher = Dispatcher(
             settings=settings,
             auth=self.auth,

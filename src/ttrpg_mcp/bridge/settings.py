@@ -130,6 +130,11 @@ class BridgeSettings(BaseSettings):
         "postgresql://user@host/db for several nodes; default SQLite files in the data directory.",
     )
     redis_url: str | None = Field(default=None, description="Redis for campaign events across nodes.")
+    redis_key_prefix: str = Field(
+        default="",
+        max_length=64,
+        description="Put before every Redis key this bridge uses, so deployments may share one Redis.",
+    )
     jwt_secret: SecretStr | None = Field(
         default=None, description="Signing key; when unset one is generated once and kept (0600) in data_dir."
     )

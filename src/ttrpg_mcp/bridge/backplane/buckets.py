@@ -42,16 +42,17 @@ class SharedBuckets(Protocol):
 
 
 class RedisBuckets:
-    """Token buckets in Redis, ``ratelimit:<key>``; raises the client's errors to the caller."""
+    """Token buckets in Redis, ``<prefix>ratelimit:<key>``; raises the client's errors to the caller."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, key_prefix: str = "") -> None:
+        self._prefix = key_prefix
         self._redis: Redis = Redis.from_url(
             url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=2.0
         )
         self._script = self._redis.register_script(_TAKE)
 
     async def take(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float | None:
-        wait = float(await self._script(keys=[f"ratelimit:{key}"], args=[rate, burst, cost]))
+        wait = float(await self._script(keys=[f"{self._prefix}ratelimit:{key}"], args=[rate, burst, cost]))
         return wait if wait > 0 else None
 
     async def close(self) -> None:

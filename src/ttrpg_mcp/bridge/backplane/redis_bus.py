@@ -20,7 +20,8 @@ With ``redis_url`` set, every bridge node shares one SQL store (PostgreSQL) and 
   live node to claim it removes it and announces ``participant_left`` for seats (a person's or an
   agent's) left on no live node.
 
-Replay after a reconnect reads the SQL log (the record), which any node reaches.
+Replay after a reconnect reads the SQL log (the record), which any node reaches. Every key starts
+with ``redis_key_prefix`` (empty by default), so deployments may share one Redis.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class RedisBackplane:
 
     shared = True
 
-    def __init__(self, url: str, *, node_id: str | None = None) -> None:
+    def __init__(self, url: str, *, node_id: str | None = None, key_prefix: str = "") -> None:
+        self._prefix = key_prefix
         self.node_id = node_id or uuid.uuid4().hex[:12]
         self._redis: Redis = Redis.from_url(
             url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=READ_BLOCK_MS / 1000 + 3.0
@@ -314,18 +316,15 @@ class RedisBackplane:
             self._error = None
             self._up_since = time.monotonic()
 
-    @staticmethod
-    def _stream_key(campaign_id: str, epoch: str) -> str:
+    def _stream_key(self, campaign_id: str, epoch: str) -> str:
         # The epoch names one numbering of the log: a stream never mixes two (a restored store).
-        return f"events:{campaign_id}:{epoch}"
+        return f"{self._prefix}events:{campaign_id}:{epoch}"
 
-    @staticmethod
-    def _presence_key(campaign_id: str) -> str:
-        return f"presence:{campaign_id}"
+    def _presence_key(self, campaign_id: str) -> str:
+        return f"{self._prefix}presence:{campaign_id}"
 
-    @staticmethod
-    def _node_key(node_id: str) -> str:
-        return f"node:{node_id}"
+    def _node_key(self, node_id: str) -> str:
+        return f"{self._prefix}node:{node_id}"
 
 
 def _seat_of(view: dict[str, Any]) -> str:
