@@ -7,6 +7,7 @@ without touching anyone else's. The nodes share the signing key by configuration
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import time
@@ -53,12 +54,12 @@ class RedisServer:
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + _START_TIMEOUT
         while True:
-            try:
-                if client.ping():
+            with contextlib.suppress(redis.ConnectionError):
+                # Ours, not another server that took the port first (ours then exits on bind).
+                if client.ping() and client.info("server")["process_id"] == self.process.pid:
                     return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise AssertionError(f"redis-server on port {self.port} did not start") from None
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"redis-server on port {self.port} did not start")
             time.sleep(_POLL)
 
     def stop(self) -> None:
