@@ -18,7 +18,7 @@ JSON-RPC error whose ``data`` holds the bridge's ``{code, message, data}``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types as types
 from mcp.server.lowlevel import Server
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
     from ttrpg_mcp.bridge.mcp_endpoint.agents import AgentConnection
-    from ttrpg_mcp.bridge.mcp_endpoint.endpoint import McpEndpoint
+    from ttrpg_mcp.bridge.runtime import Bridge
 
 __all__ = ["build_server", "jsonrpc_error"]
 
@@ -72,6 +72,16 @@ def _result(reply: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise BridgeError("internal_error", "the bridge gave no result for this request")
     return result
+
+
+class McpEndpoint(Protocol):
+    """What the handlers need of the endpoint that serves them (it lives above this module)."""
+
+    bridge: Bridge
+
+    async def seat(self, ctx: ServerRequestContext[Any, Any]) -> AgentConnection: ...
+
+    def agent_of(self, ctx: ServerRequestContext[Any, Any]) -> AgentConnection: ...
 
 
 def build_server(endpoint: McpEndpoint) -> Server[Any]:
