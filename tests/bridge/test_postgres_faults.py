@@ -19,6 +19,7 @@ import pytest
 from bridge_process import RunningBridge, run_bridge
 from sqlalchemy import make_url
 from tcp_proxy import CuttableProxy
+from waiting import wait_until
 
 from pg_databases import DEFAULT_SERVER, fresh_database, server_url
 from ttrpg_mcp.client import BridgeClient, BridgeClientError
@@ -47,9 +48,7 @@ def _readyz(bridge: RunningBridge) -> httpx.Response:
 def _wait_for_status(bridge: RunningBridge, status: int) -> float:
     """Seconds until /readyz answers ``status``."""
     started = time.monotonic()
-    while (answer := _readyz(bridge)).status_code != status:
-        assert time.monotonic() - started < RECOVERY_TIMEOUT, answer.text
-        time.sleep(0.1)
+    wait_until(lambda: _readyz(bridge).status_code == status, f"/readyz {status}", RECOVERY_TIMEOUT)
     return time.monotonic() - started
 
 

@@ -63,6 +63,18 @@ class _Access(AccessToken):
     grant_id: str
 
 
+def _token_fields(record: Any) -> dict[str, Any]:
+    """What a stored access or refresh token tells the SDK: one mapping serves both kinds."""
+    return {
+        "client_id": record.client_id,
+        "scopes": record.scopes,
+        "expires_at": int(record.expires_at.timestamp()),
+        "resource": record.resource,
+        "subject": record.user_id,
+        "grant_id": record.grant_id,
+    }
+
+
 def _is_mcp_resource(resource: str) -> bool:
     # The bridge is its own authorization server with one protected resource, /mcp. The host is
     # not compared: behind a proxy the bridge may not know the name clients use for it.
@@ -159,15 +171,7 @@ class BridgeOAuthProvider:
         record = await self.store.run(lambda db: agent_grants.load_refresh(db, client_id, refresh_token))
         if record is None:
             return None
-        return _Refresh(
-            token=refresh_token,
-            client_id=record.client_id,
-            scopes=record.scopes,
-            expires_at=int(record.expires_at.timestamp()),
-            resource=record.resource,
-            subject=record.user_id,
-            grant_id=record.grant_id,
-        )
+        return _Refresh(token=refresh_token, **_token_fields(record))
 
     async def exchange_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: _Refresh, scopes: list[str]
@@ -200,15 +204,7 @@ class BridgeOAuthProvider:
         record = await self.store.run(lambda db: agent_grants.load_access(db, token), readonly=True)
         if record is None:
             return None
-        return _Access(
-            token=token,
-            client_id=record.client_id,
-            scopes=record.scopes,
-            expires_at=int(record.expires_at.timestamp()),
-            resource=record.resource,
-            subject=record.user_id,
-            grant_id=record.grant_id,
-        )
+        return _Access(token=token, **_token_fields(record))
 
     async def exchange_identity_assertion(
         self, client: OAuthClientInformationFull, params: IdentityAssertionParams
