@@ -67,6 +67,7 @@ class RedisBackplane:
             url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=READ_BLOCK_MS / 1000 + 3.0
         )
         self._followers: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
         self._seats: dict[tuple[str, str], dict[str, Any]] = {}
         self._error: str | None = None
         self._up_since = time.monotonic()
@@ -88,13 +89,16 @@ class RedisBackplane:
         log.info("backplane_started", kind="redis", node=self.node_id)
 
     async def stop(self) -> None:
+        self._stopping = True
         tasks = [*self._followers.values(), *([self._heartbeat] if self._heartbeat else [])]
         self._followers.clear()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # redis-py (8.2) catches a cancel that lands in a blocking XREAD and returns the read's
+        # answer: the loops also watch ``_stopping`` (and a follower its own registration), so
+        # each ends within one read instead of following forever.
+        if tasks:
+            await asyncio.wait(tasks, timeout=READ_BLOCK_MS / 1000 + 2.0)
         with contextlib.suppress(RedisError, OSError):
             # A clean stop takes this node's seats away at once rather than after the TTL.
             pipe = self._redis.pipeline(transaction=False)
@@ -146,7 +150,8 @@ class RedisBackplane:
     async def _follow_loop(self, campaign_id: str, epoch: str, last: int) -> None:
         """Deliver the campaign's events after ``last`` to this node's seats, in order, each once."""
         key = self._stream_key(campaign_id, epoch)
-        while True:
+        me = asyncio.current_task()
+        while not self._stopping and self._followers.get(campaign_id) is me:
             try:
                 reply: Any = await self._redis.xread({key: f"{last}-0"}, count=_BATCH, block=READ_BLOCK_MS)
             except (RedisError, OSError) as exc:
@@ -255,7 +260,7 @@ class RedisBackplane:
         return {node for node, flag in zip(ordered, flags, strict=True) if flag is not None}
 
     async def _heartbeat_loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 pipe = self._redis.pipeline(transaction=False)
                 pipe.set(self._node_key(self.node_id), "1", ex=int(NODE_TTL))
