@@ -772,9 +772,3 @@ class Rooms:
                             session_id=session.session_id,
                         )
                     )
-
-    # -- snapshots ----------------------------------------------------------------------------
-
-    def participants(self, campaign_id: str) -> list[dict[str, Any]]:
-        room = self._rooms.get(campaign_id)
-        return [p.view() for p in room.participants.values()] if room else []
