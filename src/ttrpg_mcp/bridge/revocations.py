@@ -146,7 +146,10 @@ class RevocationFollower:
         cut = 0
         rows = await self._store.run(lambda db: _after(db, self._seen), readonly=True)
         for row_id, subject, reason in rows:
-            cut += await self._apply(subject, reason)
+            try:
+                cut += await self._apply(subject, reason)
+            except Exception:  # one row that cannot be applied must not hold back the rows after it
+                log.exception("revocation_apply_failed")
             self._seen = row_id
         return cut
 
