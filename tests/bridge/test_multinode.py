@@ -11,20 +11,17 @@ import json
 import os
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 from bridge_process import RunningBridge, run_bridge
-from cluster import RedisServer, cluster_env, postgres_database, redis_server
+from node_tables import Cluster, Seat, is_roll, rolls, table_across, two_nodes
 from tables import until
 
-from ttrpg_mcp.client import BridgeClient, BridgeClientError, BridgeConnection
+from ttrpg_mcp.client import BridgeClient, BridgeClientError
 
 pytestmark = pytest.mark.anyio
 
@@ -33,69 +30,10 @@ TEST_TIMEOUT = 180.0
 PRESENCE_DEADLINE = 10.0
 
 
-@dataclass
-class Cluster:
-    redis: RedisServer
-    env: dict[str, str]
-    nodes: list[RunningBridge]
-    folder: Path
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    folder = tmp_path_factory.mktemp("cluster")
-    with postgres_database() as database_url, redis_server(folder) as redis:
-        env = cluster_env(database_url, redis.url)
-        (folder / "a").mkdir()
-        (folder / "b").mkdir()
-        with run_bridge(folder / "a", env) as first, run_bridge(folder / "b", env) as second:
-            yield Cluster(redis, env, [first, second], folder)
-
-
-@dataclass
-class Seat:
-    client: BridgeClient
-    table: BridgeConnection
-    node: RunningBridge
-    received: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def user_id(self) -> str:
-        assert self.client.tokens is not None
-        return str(self.client.tokens.user["id"])
-
-
-def is_roll(purpose: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda event: event.get("type") == "dice_roll" and event["data"].get("purpose") == purpose
-
-
-def rolls(events: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    return [(event["seq"], event["data"]["purpose"]) for event in events if event["type"] == "dice_roll"]
-
-
-@asynccontextmanager
-async def table_across(nodes: list[RunningBridge]) -> AsyncIterator[tuple[str, list[Seat]]]:
-    """A new campaign whose GM sits on the first node and one player on each node listed after."""
-    async with AsyncExitStack() as stack:
-        seats: list[Seat] = []
-        campaign_id = ""
-        for index, node in enumerate(nodes):
-            client = await stack.enter_async_context(BridgeClient(node.base_url))
-            await client.register(f"seat{index}-{uuid.uuid4().hex[:8]}", "password123")
-            if index == 0:
-                campaign_id = (await client.create_campaign(f"Table {uuid.uuid4().hex[:6]}"))["id"]
-            else:
-                code = (await seats[0].client.create_invite(campaign_id, role="player"))["code"]
-                await client.join_campaign(code)
-            table = await stack.enter_async_context(
-                client.connect(transport="websocket", campaign_id=campaign_id)
-            )
-            seats.append(Seat(client, table, node))
-        # Everyone has seen everyone arrive (through whichever node): start clean from a marker.
-        await seats[0].table.roll_dice("1d4", purpose="seated")
-        for seat in seats:
-            await until(seat.table, is_roll("seated"))
-        yield campaign_id, seats
+    with two_nodes(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
 
 
 async def test_every_seat_on_either_node_sees_every_event_once_in_one_seq_order(cluster: Cluster) -> None:

@@ -6,8 +6,6 @@ standing in for the person's browser; the real SQLite file shows what the store 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 import time
@@ -34,6 +32,16 @@ from mcp.shared.auth import (
     OAuthClientMetadata,
     OAuthToken,
 )
+from oauth_flow import (
+    REDIRECT,
+    approve,
+    authorization_code,
+    bearer,
+    consent_request,
+    exchange,
+    pkce,
+    register_client,
+)
 from sqlalchemy import select, update
 from tables import party, places, until
 
@@ -46,7 +54,6 @@ pytestmark = pytest.mark.anyio
 
 TEST_TIMEOUT = 60.0
 PASSWORD = "password123"  # noqa: S105  # the test accounts' password
-REDIRECT = "http://127.0.0.1:33418/callback"
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +81,6 @@ def _bridge_store(bridge: RunningBridge) -> Iterator[BridgeStore]:
         store.close()
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _person(http: httpx.AsyncClient) -> str:
     """A new account's access token."""
     response = await http.post(
@@ -100,104 +103,26 @@ class Table:
 @pytest.fixture
 async def table(http: httpx.AsyncClient) -> Table:
     gm, player = await _person(http), await _person(http)
-    created = await http.post("/api/campaigns", json={"name": "The Sunken Keep"}, headers=_bearer(gm))
+    created = await http.post("/api/campaigns", json={"name": "The Sunken Keep"}, headers=bearer(gm))
     assert created.status_code == 201, created.text
     campaign_id = created.json()["id"]
     invite = await http.post(
-        f"/api/campaigns/{campaign_id}/invites", json={"role": "player"}, headers=_bearer(gm)
+        f"/api/campaigns/{campaign_id}/invites", json={"role": "player"}, headers=bearer(gm)
     )
     joined = await http.post(
-        "/api/campaigns/join", json={"code": invite.json()["code"]}, headers=_bearer(player)
+        "/api/campaigns/join", json={"code": invite.json()["code"]}, headers=bearer(player)
     )
     assert joined.status_code == 200, joined.text
     return Table(campaign_id, gm, player)
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-    return verifier, challenge
-
-
-async def _client(http: httpx.AsyncClient, **metadata: Any) -> dict[str, Any]:
-    body = {
-        "client_name": "Claude",
-        "redirect_uris": [REDIRECT],
-        "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        **metadata,
-    }
-    response = await http.post("/register", json=body)
-    assert response.status_code == 201, response.text
-    registered: dict[str, Any] = response.json()
-    return registered
-
-
-async def _consent_request(http: httpx.AsyncClient, client_id: str, challenge: str, state: str) -> str:
-    """Start an authorization as the client's browser would; returns the consent page's request id."""
-    response = await http.get(
-        "/authorize",
-        params={
-            "response_type": "code",
-            "client_id": client_id,
-            "redirect_uri": REDIRECT,
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            "state": state,
-            "resource": str(http.base_url).rstrip("/") + "/mcp",
-        },
-    )
-    assert response.status_code == 302, response.text
-    location = urlparse(response.headers["location"])
-    assert location.path == "/oauth/consent", response.headers["location"]
-    return parse_qs(location.query)["request"][0]
-
-
-async def _approve(
-    http: httpx.AsyncClient, token: str, request_id: str, campaign_id: str, role: str
-) -> httpx.Response:
-    return await http.post(
-        "/api/oauth/consent",
-        json={"request": request_id, "approve": True, "campaign_id": campaign_id, "role": role},
-        headers=_bearer(token),
-    )
-
-
-async def _code(
-    http: httpx.AsyncClient, person: str, client_id: str, campaign_id: str, role: str
-) -> tuple[str, str]:
-    """A code (and its verifier) the person approved for ``client_id``."""
-    verifier, challenge = _pkce()
-    request_id = await _consent_request(http, client_id, challenge, "s1")
-    approved = await _approve(http, person, request_id, campaign_id, role)
-    assert approved.status_code == 200, approved.text
-    target = urlparse(approved.json()["redirect_to"])
-    query = parse_qs(target.query)
-    assert f"{target.scheme}://{target.netloc}{target.path}" == REDIRECT
-    assert query["state"] == ["s1"]
-    return query["code"][0], verifier
-
-
-async def _exchange(
-    http: httpx.AsyncClient, client_id: str, code: str, verifier: str, **extra: str
-) -> httpx.Response:
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT,
-        "client_id": client_id,
-        "code_verifier": verifier,
-        **extra,
-    }
-    return await http.post("/token", data=form)
-
-
 async def _tokens(http: httpx.AsyncClient, table: Table, role: str = "player") -> tuple[str, dict[str, Any]]:
     """A public client authorized by the player, and its first token answer."""
-    client = await _client(http)
-    code, verifier = await _code(http, table.player, client["client_id"], table.campaign_id, role)
-    answer = await _exchange(http, client["client_id"], code, verifier)
+    client = await register_client(http)
+    code, verifier = await authorization_code(
+        http, table.player, client["client_id"], table.campaign_id, role
+    )
+    answer = await exchange(http, client["client_id"], code, verifier)
     assert answer.status_code == 200, answer.text
     return client["client_id"], answer.json()
 
@@ -225,13 +150,13 @@ async def test_an_approved_agent_acts_in_its_one_campaign_with_the_granted_role(
 ) -> None:
     """The token lists the granted campaign only, and the store holds nothing but digests."""
     with anyio.fail_after(TEST_TIMEOUT):
-        other = await http.post("/api/campaigns", json={"name": "Elsewhere"}, headers=_bearer(table.player))
+        other = await http.post("/api/campaigns", json={"name": "Elsewhere"}, headers=bearer(table.player))
         assert other.status_code == 201
         _client_id, tokens = await _tokens(http, table, role="spectator")
         access = tokens["access_token"]
-        listed = await http.get("/api/campaigns", headers=_bearer(access))
-        detail = await http.get(f"/api/campaigns/{table.campaign_id}", headers=_bearer(access))
-        me = await http.get("/api/auth/me", headers=_bearer(access))
+        listed = await http.get("/api/campaigns", headers=bearer(access))
+        detail = await http.get(f"/api/campaigns/{table.campaign_id}", headers=bearer(access))
+        me = await http.get("/api/auth/me", headers=bearer(access))
     assert tokens["token_type"] == "Bearer"  # noqa: S105  # the scheme's name
     assert [c["id"] for c in listed.json()["campaigns"]] == [table.campaign_id]
     assert detail.json()["role"] == "spectator", "the grant's role caps the player's own"
@@ -246,9 +171,11 @@ async def test_an_approved_agent_acts_in_its_one_campaign_with_the_granted_role(
 async def test_a_wrong_code_verifier_is_refused(http: httpx.AsyncClient, table: Table) -> None:
     """PKCE: the code is useless without the verifier its challenge was made from."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http)
-        code, _verifier = await _code(http, table.player, client["client_id"], table.campaign_id, "player")
-        refused = await _exchange(http, client["client_id"], code, secrets.token_urlsafe(48))
+        client = await register_client(http)
+        code, _verifier = await authorization_code(
+            http, table.player, client["client_id"], table.campaign_id, "player"
+        )
+        refused = await exchange(http, client["client_id"], code, secrets.token_urlsafe(48))
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_grant"
     assert "code_verifier" in refused.json()["error_description"]
@@ -257,8 +184,8 @@ async def test_a_wrong_code_verifier_is_refused(http: httpx.AsyncClient, table: 
 async def test_a_redirect_uri_that_was_not_registered_gets_no_redirect(http: httpx.AsyncClient) -> None:
     """/authorize answers an unregistered redirect_uri itself, never sending the browser there."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http)
-        _verifier, challenge = _pkce()
+        client = await register_client(http)
+        _verifier, challenge = pkce()
         response = await http.get(
             "/authorize",
             params={
@@ -278,9 +205,11 @@ async def test_a_code_traded_with_another_redirect_uri_is_refused(
 ) -> None:
     """The token request must name the redirect URI the authorization request used."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http, redirect_uris=[REDIRECT, "http://127.0.0.1:33418/other"])
-        code, verifier = await _code(http, table.player, client["client_id"], table.campaign_id, "player")
-        refused = await _exchange(
+        client = await register_client(http, redirect_uris=[REDIRECT, "http://127.0.0.1:33418/other"])
+        code, verifier = await authorization_code(
+            http, table.player, client["client_id"], table.campaign_id, "player"
+        )
+        refused = await exchange(
             http, client["client_id"], code, verifier, redirect_uri="http://127.0.0.1:33418/other"
         )
     assert refused.status_code == 400
@@ -290,15 +219,15 @@ async def test_a_code_traded_with_another_redirect_uri_is_refused(
 async def test_a_role_above_your_own_cannot_be_granted(http: httpx.AsyncClient, table: Table) -> None:
     """A player may give an agent player or spectator, never gm; nor a campaign they are not in."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http)
-        request_id = await _consent_request(http, client["client_id"], _pkce()[1], "s")
-        above = await _approve(http, table.player, request_id, table.campaign_id, "gm")
+        client = await register_client(http)
+        request_id = await consent_request(http, client["client_id"], pkce()[1], "s")
+        above = await approve(http, table.player, request_id, table.campaign_id, "gm")
         outsider = await _person(http)
-        elsewhere = await _approve(http, outsider, request_id, table.campaign_id, "spectator")
+        elsewhere = await approve(http, outsider, request_id, table.campaign_id, "spectator")
         shown = await http.get(
-            "/api/oauth/consent", params={"request": request_id}, headers=_bearer(table.player)
+            "/api/oauth/consent", params={"request": request_id}, headers=bearer(table.player)
         )
-        still = await _approve(http, table.player, request_id, table.campaign_id, "player")
+        still = await approve(http, table.player, request_id, table.campaign_id, "player")
     assert above.status_code == 403
     assert above.json()["error"]["code"] == "forbidden"
     assert above.json()["error"]["data"] == {"role": "gm", "your_role": "player"}
@@ -313,15 +242,17 @@ async def test_an_expired_code_is_refused(
 ) -> None:
     """A code is good for minutes: one past its expiry trades for nothing."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http)
-        code, verifier = await _code(http, table.player, client["client_id"], table.campaign_id, "player")
+        client = await register_client(http)
+        code, verifier = await authorization_code(
+            http, table.player, client["client_id"], table.campaign_id, "player"
+        )
         with _bridge_store(bridge) as store, store.session() as db:
             db.execute(
                 update(store_models.OAuthCode)
                 .where(store_models.OAuthCode.code_hash == secret_digest(code))
                 .values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
             )
-        refused = await _exchange(http, client["client_id"], code, verifier)
+        refused = await exchange(http, client["client_id"], code, verifier)
     assert refused.status_code == 400
     assert refused.json() == {"error": "invalid_grant", "error_description": "authorization code has expired"}
 
@@ -331,13 +262,15 @@ async def test_a_reused_code_is_refused_and_revokes_what_it_issued(
 ) -> None:
     """A code works once; presented again, the tokens it already gave stop working (RFC 6749 4.1.2)."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http)
-        code, verifier = await _code(http, table.player, client["client_id"], table.campaign_id, "player")
-        first = await _exchange(http, client["client_id"], code, verifier)
+        client = await register_client(http)
+        code, verifier = await authorization_code(
+            http, table.player, client["client_id"], table.campaign_id, "player"
+        )
+        first = await exchange(http, client["client_id"], code, verifier)
         assert first.status_code == 200
-        before = await http.get("/api/campaigns", headers=_bearer(first.json()["access_token"]))
-        again = await _exchange(http, client["client_id"], code, verifier)
-        after = await http.get("/api/campaigns", headers=_bearer(first.json()["access_token"]))
+        before = await http.get("/api/campaigns", headers=bearer(first.json()["access_token"]))
+        again = await exchange(http, client["client_id"], code, verifier)
+        after = await http.get("/api/campaigns", headers=bearer(first.json()["access_token"]))
     assert before.status_code == 200
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
@@ -355,9 +288,9 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_agent(
         rotated = await http.post("/token", data={**form, "refresh_token": tokens["refresh_token"]})
         assert rotated.status_code == 200, rotated.text
         fresh = rotated.json()
-        works = await http.get("/api/campaigns", headers=_bearer(fresh["access_token"]))
+        works = await http.get("/api/campaigns", headers=bearer(fresh["access_token"]))
         reused = await http.post("/token", data={**form, "refresh_token": tokens["refresh_token"]})
-        revoked = await http.get("/api/campaigns", headers=_bearer(fresh["access_token"]))
+        revoked = await http.get("/api/campaigns", headers=bearer(fresh["access_token"]))
         newest = await http.post("/token", data={**form, "refresh_token": fresh["refresh_token"]})
     assert fresh["refresh_token"] != tokens["refresh_token"]
     assert works.status_code == 200
@@ -374,7 +307,7 @@ async def test_revocation_ends_the_access_token(http: httpx.AsyncClient, table: 
         answer = await http.post(
             "/revoke", data={"token": tokens["refresh_token"], "client_id": client_id, "client_secret": ""}
         )
-        after = await http.get("/api/campaigns", headers=_bearer(tokens["access_token"]))
+        after = await http.get("/api/campaigns", headers=bearer(tokens["access_token"]))
     assert answer.status_code == 200
     assert after.status_code == 401
 
@@ -384,15 +317,15 @@ async def test_a_denied_request_sends_the_browser_back_with_access_denied(
 ) -> None:
     """Deny: the client hears error=access_denied with its state, and the request is gone."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http)
-        request_id = await _consent_request(http, client["client_id"], _pkce()[1], "xyz")
+        client = await register_client(http)
+        request_id = await consent_request(http, client["client_id"], pkce()[1], "xyz")
         denied = await http.post(
             "/api/oauth/consent",
             json={"request": request_id, "approve": False},
-            headers=_bearer(table.player),
+            headers=bearer(table.player),
         )
         again = await http.get(
-            "/api/oauth/consent", params={"request": request_id}, headers=_bearer(table.player)
+            "/api/oauth/consent", params={"request": request_id}, headers=bearer(table.player)
         )
     query = parse_qs(urlparse(denied.json()["redirect_to"]).query)
     assert query["error"] == ["access_denied"]
@@ -405,12 +338,12 @@ async def test_the_consent_api_needs_a_signed_in_person_not_an_agent(
 ) -> None:
     """No token: 401. An agent's own token may neither approve requests nor list agents."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http)
-        request_id = await _consent_request(http, client["client_id"], _pkce()[1], "s")
+        client = await register_client(http)
+        request_id = await consent_request(http, client["client_id"], pkce()[1], "s")
         anonymous = await http.get("/api/oauth/consent", params={"request": request_id})
         _client_id, tokens = await _tokens(http, table)
-        by_agent = await _approve(http, tokens["access_token"], request_id, table.campaign_id, "player")
-        listing = await http.get("/api/me/agents", headers=_bearer(tokens["access_token"]))
+        by_agent = await approve(http, tokens["access_token"], request_id, table.campaign_id, "player")
+        listing = await http.get("/api/me/agents", headers=bearer(tokens["access_token"]))
     assert anonymous.status_code == 401
     assert by_agent.status_code == 403
     assert listing.status_code == 403
@@ -422,24 +355,24 @@ async def test_people_list_and_revoke_their_agents_and_the_gm_revokes_any_in_the
     """The player sees the agent they authorized; the GM sees it too and revokes it; it stops at once."""
     with anyio.fail_after(TEST_TIMEOUT):
         _client_id, tokens = await _tokens(http, table)
-        mine = (await http.get("/api/me/agents", headers=_bearer(table.player))).json()["agents"]
-        exported = (await http.get("/api/me/export", headers=_bearer(table.player))).json()
+        mine = (await http.get("/api/me/agents", headers=bearer(table.player))).json()["agents"]
+        exported = (await http.get("/api/me/export", headers=bearer(table.player))).json()
         as_gm = (
-            await http.get(f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=_bearer(table.gm))
+            await http.get(f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=bearer(table.gm))
         ).json()
         by_player = await http.get(
-            f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=_bearer(table.player)
+            f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=bearer(table.player)
         )
-        works = await http.get("/api/campaigns", headers=_bearer(tokens["access_token"]))
+        works = await http.get("/api/campaigns", headers=bearer(tokens["access_token"]))
         revoked = await http.delete(
-            f"/api/campaigns/{table.campaign_id}/authorized-agents/{mine[0]['id']}", headers=_bearer(table.gm)
+            f"/api/campaigns/{table.campaign_id}/authorized-agents/{mine[0]['id']}", headers=bearer(table.gm)
         )
-        after = await http.get("/api/campaigns", headers=_bearer(tokens["access_token"]))
-        left = (await http.get("/api/me/agents", headers=_bearer(table.player))).json()["agents"]
+        after = await http.get("/api/campaigns", headers=bearer(tokens["access_token"]))
+        left = (await http.get("/api/me/agents", headers=bearer(table.player))).json()["agents"]
         _second, more = await _tokens(http, table)
-        theirs = (await http.get("/api/me/agents", headers=_bearer(table.player))).json()["agents"]
-        own_revoke = await http.delete(f"/api/me/agents/{theirs[0]['id']}", headers=_bearer(table.player))
-        after_own = await http.get("/api/campaigns", headers=_bearer(more["access_token"]))
+        theirs = (await http.get("/api/me/agents", headers=bearer(table.player))).json()["agents"]
+        own_revoke = await http.delete(f"/api/me/agents/{theirs[0]['id']}", headers=bearer(table.player))
+        after_own = await http.get("/api/campaigns", headers=bearer(more["access_token"]))
     assert [(a["client_name"], a["campaign_id"], a["role"]) for a in mine] == [
         ("Claude", table.campaign_id, "player")
     ]
@@ -459,11 +392,13 @@ async def test_a_confidential_client_must_send_its_secret(
 ) -> None:
     """A client registered with a secret trades codes only with it; the store keeps its digest."""
     with anyio.fail_after(TEST_TIMEOUT):
-        client = await _client(http, token_endpoint_auth_method="client_secret_post")  # noqa: S106
+        client = await register_client(http, token_endpoint_auth_method="client_secret_post")  # noqa: S106
         secret = client["client_secret"]
-        code, verifier = await _code(http, table.player, client["client_id"], table.campaign_id, "player")
-        wrong = await _exchange(http, client["client_id"], code, verifier, client_secret="nope")  # noqa: S106
-        right = await _exchange(http, client["client_id"], code, verifier, client_secret=secret)
+        code, verifier = await authorization_code(
+            http, table.player, client["client_id"], table.campaign_id, "player"
+        )
+        wrong = await exchange(http, client["client_id"], code, verifier, client_secret="nope")  # noqa: S106
+        right = await exchange(http, client["client_id"], code, verifier, client_secret=secret)
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_client"
     assert right.status_code == 200, right.text
@@ -511,10 +446,10 @@ class _HeadlessConsent:
             assert start.status_code == 302, start.text
             request_id = parse_qs(urlparse(start.headers["location"]).query)["request"][0]
             shown = await browser.get(
-                "/api/oauth/consent", params={"request": request_id}, headers=_bearer(self.person)
+                "/api/oauth/consent", params={"request": request_id}, headers=bearer(self.person)
             )
             self.consent_seen = shown.json()
-            approved = await _approve(browser, self.person, request_id, self.campaign_id, self.role)
+            approved = await approve(browser, self.person, request_id, self.campaign_id, self.role)
             assert approved.status_code == 200, approved.text
             self.redirected = approved.json()["redirect_to"]
 
@@ -571,17 +506,17 @@ async def test_the_sdk_oauth_client_plays_through_mcp_refreshes_and_is_revoked(
             assert second is not None
             agents = (
                 await http.get(
-                    f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=_bearer(table.gm)
+                    f"/api/campaigns/{table.campaign_id}/authorized-agents", headers=bearer(table.gm)
                 )
             ).json()["agents"]
             revoked = await http.delete(
                 f"/api/campaigns/{table.campaign_id}/authorized-agents/{agents[0]['id']}",
-                headers=_bearer(table.gm),
+                headers=bearer(table.gm),
             )
         refused = await http.post(
             "/mcp",
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-            headers={**_bearer(second.access_token), "Accept": "application/json, text/event-stream"},
+            headers={**bearer(second.access_token), "Accept": "application/json, text/event-stream"},
         )
     assert consent.consent_seen is not None
     assert consent.consent_seen["client_name"] == "Claude"
@@ -608,10 +543,12 @@ async def test_a_gm_taking_a_seated_oauth_agent_from_the_table_revokes_its_autho
             assert mira.client.tokens is not None
             assert gm.client.tokens is not None
             person, gm_token = mira.client.tokens.access_token, gm.client.tokens.access_token
-            client = await _client(http)
-            code, verifier = await _code(http, person, client["client_id"], campaign_id, "player")
-            access = (await _exchange(http, client["client_id"], code, verifier)).json()["access_token"]
-            agent_http = create_mcp_http_client(headers=_bearer(access))
+            client = await register_client(http)
+            code, verifier = await authorization_code(
+                http, person, client["client_id"], campaign_id, "player"
+            )
+            access = (await exchange(http, client["client_id"], code, verifier)).json()["access_token"]
+            agent_http = create_mcp_http_client(headers=bearer(access))
             async with (
                 agent_http,
                 streamable_http_client(f"{bridge.base_url}/mcp", http_client=agent_http) as (read, write),
@@ -622,11 +559,11 @@ async def test_a_gm_taking_a_seated_oauth_agent_from_the_table_revokes_its_autho
                 await agent.initialize()
                 seat = (await until(gm.table, _joined_agent))[-1]["data"]
                 removed = await http.delete(
-                    f"/api/campaigns/{campaign_id}/agents/{seat['participant_id']}", headers=_bearer(gm_token)
+                    f"/api/campaigns/{campaign_id}/agents/{seat['participant_id']}", headers=bearer(gm_token)
                 )
                 await until(gm.table, lambda e: e["type"] == "participant_left")
-            listed = (await http.get("/api/me/agents", headers=_bearer(person))).json()["agents"]
-            refused = await http.get(f"/api/campaigns/{campaign_id}", headers=_bearer(access))
+            listed = (await http.get("/api/me/agents", headers=bearer(person))).json()["agents"]
+            refused = await http.get(f"/api/campaigns/{campaign_id}", headers=bearer(access))
     assert seat["display_name"].startswith("Claude, assistant of ")
     assert removed.status_code == 204, removed.text
     assert listed == []

@@ -6,6 +6,7 @@ only to fill gaps); Redis, the streams and the followers are real.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ from typing import Any
 import anyio
 import pytest
 from cluster import RedisServer, redis_server
+from redis.asyncio import Redis
 
 from ttrpg_mcp.bridge.backplane import LoggedEvent
-from ttrpg_mcp.bridge.backplane.redis_bus import RedisBackplane
+from ttrpg_mcp.bridge.backplane.redis_bus import NODE_TTL, RedisBackplane
 
 pytestmark = pytest.mark.anyio
 
@@ -127,3 +129,56 @@ async def test_redis_gone_is_reported_and_events_still_come_from_the_record(redi
         await plane.stop()
     assert outage is not None
     assert outage.startswith("unreachable")
+
+
+async def _dead_seat(redis: RedisServer, seat: str) -> None:
+    """A seat of a node that died at once: its node key expires in a moment, its seat stays."""
+    client = Redis.from_url(redis.url)
+    try:
+        node = f"dead{seat}"
+        await client.set(f"node:{node}", "1", px=50)
+        await client.hset("presence:camp", f"{node}|{seat}", json.dumps({"user_id": seat, "sessions": 1}))
+    finally:
+        await client.aclose()
+
+
+async def _just_beaten(client: Redis, node_id: str) -> None:
+    """Return right after the node's heartbeat renewed its key (its TTL is whole again)."""
+    while await client.pttl(f"node:{node_id}") < NODE_TTL * 1000 - 300:  # noqa: ASYNC110  # another process
+        await anyio.sleep(0.01)
+
+
+async def test_a_redis_that_lost_everything_announces_no_seat_still_connected_as_gone(
+    redis: RedisServer,
+) -> None:
+    """Redis empties under the nodes (a restart their retries hid): nobody seated is announced gone.
+
+    A seat that changes before its node's next heartbeat is written with its node's key, and a
+    node that finds a new Redis waits a full node TTL before it reaps; a dead node's seat is
+    still reaped after (the marker: the ghosts before and after are the only ones announced).
+    """
+    watcher, seated = Node([]), Node([])
+    planes = [RedisBackplane(redis.url), RedisBackplane(redis.url)]
+    for plane, node in zip(planes, (watcher, seated), strict=True):
+        await plane.start(node.deliver, node.backfill, node.reap)
+    planes[0].follow("camp", "ep1", 0)  # a node reaps the tables it follows
+    client = Redis.from_url(redis.url)
+    try:
+        await planes[1].set_presence("camp", "kai", {"user_id": "kai", "sessions": 1})
+        await _dead_seat(redis, "ghost")
+        with anyio.fail_after(DEADLINE):
+            await _until(lambda: watcher.gone == ["ghost"])  # the watcher reaps by now
+        with anyio.fail_after(DEADLINE):
+            await _just_beaten(client, planes[1].node_id)  # its next heartbeat is the furthest off
+        await client.flushall()
+        await planes[1].set_presence("camp", "kai", {"user_id": "kai", "status": "away", "sessions": 1})
+        await _dead_seat(redis, "late")
+        with anyio.fail_after(DEADLINE):
+            await _until(lambda: "late" in watcher.gone)
+        listed = await planes[0].participants("camp")
+    finally:
+        await client.aclose()
+        for plane in planes:
+            await plane.stop()
+    assert watcher.gone == ["ghost", "late"]
+    assert listed == [{"user_id": "kai", "status": "away", "sessions": 1}]

@@ -7,10 +7,12 @@ until the condition holds, and fails with what it last saw when the deadline pas
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-__all__ = ["POLL", "wait_until"]
+import anyio
+
+__all__ = ["POLL", "eventually", "wait_until"]
 
 T = TypeVar("T")
 
@@ -25,4 +27,14 @@ def wait_until(condition: Callable[[], T], what: str, deadline: float = DEADLINE
         if time.monotonic() > end:  # a deadline against a hang, not a speed check
             raise AssertionError(f"not within {deadline} s: {what}")
         time.sleep(POLL)
+    return value
+
+
+async def eventually(condition: Callable[[], Awaitable[T]], what: str, deadline: float = DEADLINE) -> T:
+    """:func:`wait_until` for a condition that must be awaited (an HTTP call), without blocking the loop."""
+    end = time.monotonic() + deadline
+    while not (value := await condition()):
+        if time.monotonic() > end:  # a deadline against a hang, not a speed check
+            raise AssertionError(f"not within {deadline} s: {what}")
+        await anyio.sleep(POLL)
     return value

@@ -119,7 +119,7 @@ def test_ttrpg_mcp_reads_the_database_url_from_the_environment(
 
 
 def test_rules_search_on_postgresql_finds_what_fts5_finds(content: Database, data_dir: Path) -> None:
-    """Same matches and shape as FTS5, a best hit among FTS5's best, ** snippets, AND then OR."""
+    """Same matches, shape and score scale as FTS5, a best hit among FTS5's best, ** snippets, AND then OR."""
     sqlite_dir = data_dir / "sqlite"
     sqlite_dir.mkdir()
     local = open_database_at_sqlite(sqlite_dir)
@@ -133,9 +133,11 @@ def test_rules_search_on_postgresql_finds_what_fts5_finds(content: Database, dat
             assert on_postgres.hits[0].section in {hit.section for hit in on_sqlite.hits[:3]}, query
             assert on_postgres.total == on_sqlite.total, query
             assert set(on_postgres.model_dump()) == set(on_sqlite.model_dump())
-            assert all(hit.score >= 0 for hit in on_postgres.hits)
-            scores = [hit.score for hit in on_postgres.hits]
-            assert scores == sorted(scores, reverse=True)
+            for results in (on_postgres, on_sqlite):  # one scale on both engines
+                scores = [hit.score for hit in results.hits]
+                assert scores[0] == 1.0, query
+                assert all(0 <= score <= 1.0 for score in scores), (query, scores)
+                assert scores == sorted(scores, reverse=True)
         with content.read() as db:
             grapple = rules.search(db, "grappling")
             assert "**" in grapple.hits[0].snippet

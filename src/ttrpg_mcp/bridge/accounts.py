@@ -240,6 +240,8 @@ def _hand_over(db: Session, membership: Membership) -> CampaignOutcome:
     if others:
         heir = others[0]
         heir.role = "gm"
+        subject = revocations.member_subject(campaign_id, heir.user_id)  # the heir's seats, everywhere
+        revocations.record(db, subject, revocations.MEMBERSHIP_CHANGED)
         return CampaignOutcome(campaign_id, "gm_passed", heir.user_id)
     db.execute(update(Campaign).where(Campaign.id == campaign_id).values(archived=True))
     return CampaignOutcome(campaign_id, "archived")

@@ -29,6 +29,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from ttrpg_mcp.bridge import revocations
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.canvas import Stroke
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -130,7 +131,9 @@ class CampaignSummary(_Record):
     created_at: datetime
     archived: bool
     system: str = Field(default="", description="The game system, from the campaign's content.")
-    online: int = Field(default=0, description="People at its table right now (connected to this node).")
+    online: int = Field(
+        default=0, description="Seats at its table right now (people and agents, on any node)."
+    )
 
 
 class MemberView(_Record):
@@ -408,22 +411,30 @@ def _keep_a_gm(db: Session, membership: Membership, new_role: Role | None) -> No
 
 
 def set_role(db: Session, campaign_id: str, user_id: str, role: str) -> MemberView:
-    """Change a member's role; ``conflict`` if that would leave the campaign without a GM."""
+    """Change a member's role; ``conflict`` if that would leave the campaign without a GM.
+
+    The ledger row gives the member's seats on every node the new role at once.
+    """
     checked = _check_role(role)
     _lock_campaign(db, campaign_id)
     membership = _membership(db, campaign_id, user_id)
     _keep_a_gm(db, membership, checked)
     membership.role = checked
+    revocations.record(db, revocations.member_subject(campaign_id, user_id), revocations.MEMBERSHIP_CHANGED)
     db.flush()
     return next(member for member in members(db, campaign_id) if member.user_id == user_id)
 
 
 def remove_member(db: Session, campaign_id: str, user_id: str) -> None:
-    """Remove a member; ``conflict`` if they are the campaign's last GM."""
+    """Remove a member; ``conflict`` if they are the campaign's last GM.
+
+    The ledger row takes the member's seats (their agents' too) from the table on every node.
+    """
     _lock_campaign(db, campaign_id)
     membership = _membership(db, campaign_id, user_id)
     _keep_a_gm(db, membership, None)
     db.delete(membership)
+    revocations.record(db, revocations.member_subject(campaign_id, user_id), revocations.MEMBERSHIP_CHANGED)
     db.flush()
 
 

@@ -64,6 +64,8 @@ CURSOR_TICK = 0.05
 # seats; past it the reply goes anyway (the events follow, from the stream or from SQL).
 DELIVERY_WAIT = 5.0
 PRESENCE_STATUSES = ("online", "away", "typing")
+# The presence field naming an agent seat's credentials (kept from every participant's view).
+CREDENTIALS = "credentials"
 
 
 def view_class(event_type: str, data: dict[str, Any], viewer: Viewer) -> object:
@@ -133,6 +135,17 @@ class Participant:
             "character_name": self.character_name,
             "sessions": len(self.sessions),
         }
+
+    def presence(self) -> dict[str, Any]:
+        """What the backplane keeps of this seat: its view and, for an agent, its credentials.
+
+        Another node that is asked to take the agent from the table revokes these (the API
+        keys or OAuth grants its sessions came with); they never reach another participant.
+        """
+        if self.kind != "agent":
+            return self.view()
+        keys = {s.user.scope.key_id for s in self.sessions if s.user is not None and s.user.scope is not None}
+        return self.view() | {CREDENTIALS: sorted(keys)}
 
     def seat(self, session: BridgeSession, role: Role) -> None:
         self.sessions.add(session)
@@ -294,8 +307,8 @@ class Rooms:
                 await self._seat_shared(room, session, viewer, snapshot["epoch"], snapshot["seq"])
             participant.seat(session, role)
             session.campaign_id = campaign_id
-            await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
-            snapshot["participants"] = await self._participant_views(room)
+            await self._share(campaign_id, participant)
+            snapshot["participants"] = await self.everyone(campaign_id)
         if first:
             await self.publish(campaign_id, "participant_joined", participant.view())
         elif participant.role != seat_role:  # a wider session joined the seat
@@ -364,12 +377,39 @@ class Rooms:
                         self.event_message(event.type, event.data, event.seq, campaign_id, viewer, session)
                     )
 
-    async def _participant_views(self, room: CampaignRoom) -> list[dict[str, Any]]:
-        """Everyone at the table: on every live node when the backplane knows, else this node's."""
-        shared = await self.backplane.participants(room.campaign_id)
+    async def everyone(self, campaign_id: str) -> list[dict[str, Any]]:
+        """Everyone at the table, as participants see them: on every live node when shared."""
+        return [
+            {key: value for key, value in view.items() if key != CREDENTIALS}
+            for view in await self._presence(campaign_id)
+        ]
+
+    async def _presence(self, campaign_id: str) -> list[dict[str, Any]]:
+        """The seats at the table: on every live node when the backplane knows, else this node's."""
+        shared = await self.backplane.participants(campaign_id)
         if shared is not None:
             return shared
-        return [p.view() for p in room.participants.values()]
+        room = self._rooms.get(campaign_id)
+        return [p.presence() for p in room.participants.values()] if room else []
+
+    async def agent_credentials(self, campaign_id: str, participant_id: str) -> set[str] | None:
+        """The API keys or grants an agent seat came with, on whichever node; None: no such agent."""
+        room = self._rooms.get(campaign_id)
+        seat = room.participants.get(participant_id) if room is not None else None
+        views = [seat.presence()] if seat is not None else await self._presence(campaign_id)
+        for view in views:
+            if view.get("participant_id") == participant_id and view.get("kind") == "agent":
+                return set(view.get(CREDENTIALS) or ())
+        return None
+
+    def seated_users(self) -> list[tuple[str, str]]:
+        """Each (campaign, user) with a seat on this node: a person's or one of their agents'."""
+        rooms = self._rooms.values()
+        return sorted({(room.campaign_id, p.user_id) for room in rooms for p in room.participants.values()})
+
+    async def _share(self, campaign_id: str, participant: Participant) -> None:
+        """Tell the backplane what this node's seat looks like now."""
+        await self.backplane.set_presence(campaign_id, participant.participant_id, participant.presence())
 
     async def _add_combat(self, snapshot: dict[str, Any], campaign_id: str, viewer: Viewer) -> None:
         """The initiative in a snapshot is the content store's combat, masked for the viewer."""
@@ -418,7 +458,7 @@ class Rooms:
         room.floors.pop(session, None)
         if participant.sessions:
             if participant.role != seat_role and campaign_id is not None:  # the widest session left
-                await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
+                await self._share(campaign_id, participant)
                 await self.publish(campaign_id, "presence_update", participant.view())
             return
         room.participants.pop(participant.participant_id, None)
@@ -448,10 +488,13 @@ class Rooms:
         seats = [p for p in room.participants.values() if p.user_id == user_id] if room else []
         for participant in seats:
             if role is not None:
+                before = participant.view()
                 for session in list(participant.sessions):  # sessions opened by an API key keep its cap
                     scope = session.user.scope if session.user else None
                     participant.seat(session, api_keys.scoped_role(scope, campaign_id, role))
-                await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
+                if participant.view() == before:  # told twice (the request, then the ledger)
+                    continue
+                await self._share(campaign_id, participant)
                 await self.publish(campaign_id, "presence_update", participant.view())
                 continue
             error = BridgeError(
@@ -695,7 +738,7 @@ class Rooms:
             participant.character_id = data["character_id"]
         if "character_name" in data:
             participant.character_name = data["character_name"]
-        await self.backplane.set_presence(campaign_id, participant.participant_id, participant.view())
+        await self._share(campaign_id, participant)
         await self.publish(campaign_id, "presence_update", participant.view())
 
     def move_cursor(self, participant: Participant, campaign_id: str, position: dict[str, Any]) -> None:
@@ -729,9 +772,3 @@ class Rooms:
                             session_id=session.session_id,
                         )
                     )
-
-    # -- snapshots ----------------------------------------------------------------------------
-
-    def participants(self, campaign_id: str) -> list[dict[str, Any]]:
-        room = self._rooms.get(campaign_id)
-        return [p.view() for p in room.participants.values()] if room else []

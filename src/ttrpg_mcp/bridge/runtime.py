@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import structlog
 
-from ttrpg_mcp.bridge import accounts, events, retention, revocations
+from ttrpg_mcp.bridge import accounts, campaigns, events, retention, revocations
 from ttrpg_mcp.bridge.auth.service import AuthService
 from ttrpg_mcp.bridge.backplane import create_backplane, create_buckets
 from ttrpg_mcp.bridge.close_codes import CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART
@@ -102,7 +103,7 @@ class Bridge:
         self.content_health = ContentStoreHealth(content_store if isinstance(content_store, Path) else None)
         self.pool.on_tool_result = self.content_health.observe
         self.connections: set[LiveConnection] = set()
-        self.revocations = revocations.RevocationFollower(self.store, self.cut_subject)
+        self.revocations = revocations.RevocationFollower(self.store, self.apply_revocation)
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
             size=lambda: self.pool.size, busy=lambda: self.pool.busy, ready=lambda: float(self.pool.ready)
@@ -231,8 +232,26 @@ class Bridge:
             cut += self.cut_subject(revocations.user_subject(user_id), reason)
         return cut
 
+    async def apply_revocation(self, subject: str, reason: str) -> int:
+        """One ledger row, on this node: close what it withdrew, re-read the membership it changed.
+
+        A key's, a user's or an agent seat's connections close (1008, ``reason``); a member's
+        seats at that table take the role the store now gives them, or leave it when none.
+        Returns how many connections and seats it touched.
+        """
+        touched = self.cut_subject(subject, reason)
+        for campaign_id, user_id in self.rooms.seated_users():
+            if revocations.member_subject(campaign_id, user_id) != subject:
+                continue
+            role = await self.store.run(
+                functools.partial(campaigns.get_role, campaign_id=campaign_id, user_id=user_id), readonly=True
+            )
+            await self.rooms.membership_changed(campaign_id, user_id, role)
+            touched += 1
+        return touched
+
     def cut_subject(self, subject: str, reason: str) -> int:
-        """Close (1008) this node's live connections of a ledger subject (a key or a user)."""
+        """Close (1008) this node's live connections of a ledger subject (a key, a user, a seat)."""
         cut = 0
         for connection in list(self.connections):
             session = getattr(connection, "session", None)
@@ -242,6 +261,9 @@ class Bridge:
             subjects = {revocations.user_subject(user.user_id)}
             if user.scope is not None:
                 subjects.add(revocations.key_subject(user.scope.key_id))
+            campaign_id, seat_id = getattr(session, "campaign_id", None), getattr(session, "seat_id", None)
+            if campaign_id is not None and seat_id is not None:
+                subjects.add(revocations.seat_subject(campaign_id, seat_id))
             if subject in subjects:
                 connection.close(CLOSE_POLICY_VIOLATION, reason)
                 cut += 1
@@ -249,29 +271,19 @@ class Bridge:
             log.info("connections_cut", count=cut, reason=reason)
         return cut
 
-    def agent_credentials(self, campaign_id: str, participant_id: str) -> set[str]:
-        """The API keys an agent seated at a campaign's table came with; ``not_found`` if no such agent."""
-        room = self.rooms.room(campaign_id)
-        seat = room.participants.get(participant_id) if room is not None else None
-        if seat is None or seat.kind != "agent":
+    async def agent_credentials(self, campaign_id: str, participant_id: str) -> set[str]:
+        """The API keys (or grants) an agent at a campaign's table came with, on whichever node.
+
+        ``not_found`` if no such agent is seated anywhere.
+        """
+        keys = await self.rooms.agent_credentials(campaign_id, participant_id)
+        if keys is None:
             raise BridgeError("not_found", "no such agent at this table", {"participant_id": participant_id})
-        return {
-            session.user.scope.key_id
-            for session in seat.sessions
-            if session.user is not None and session.user.scope is not None
-        }
+        return keys
 
     def cut_agent(self, campaign_id: str, participant_id: str, reason: str) -> int:
         """End the sessions of one agent seat at once (this node's); returns how many."""
-        room = self.rooms.room(campaign_id)
-        seat = room.participants.get(participant_id) if room is not None else None
-        sessions = seat.sessions if seat is not None else set()
-        cut = 0
-        for connection in list(self.connections):
-            if getattr(connection, "session", None) in sessions:
-                connection.close(CLOSE_POLICY_VIOLATION, reason)
-                cut += 1
-        return cut
+        return self.cut_subject(revocations.seat_subject(campaign_id, participant_id), reason)
 
     async def ready(self) -> tuple[bool, dict[str, str]]:
         """Readiness: both stores can save, at least one MCP child is ready, Redis answers if used."""

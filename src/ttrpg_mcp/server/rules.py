@@ -10,8 +10,9 @@ On PostgreSQL (no FTS5) the same search runs on the sections' weighted ``tsvecto
 its GIN index (revision 0004): ``ts_rank`` with the same title, trail and body weights ranks
 the hits, ``ts_headline`` cuts the snippet with the same ``**`` marks, and each word becomes its
 own ``plainto_tsquery``, joined by AND (then OR), so no user text is read as query syntax.
-The results have the same shape on both; the scores differ in scale (BM25 against ts_rank),
-and only their order means anything.
+The results have the same shape on both. The engines' raw relevance differs in scale (BM25
+against ts_rank), so each hit's ``score`` is its relevance relative to the best hit of the same
+search: 1.0 for the best, down towards 0 for the weakest, on either engine (:func:`_relative`).
 """
 
 from __future__ import annotations
@@ -229,6 +230,7 @@ def search(
         if rows:
             total = db.scalar(count_sql, params) or 0
             break
+    best = max((_raw_relevance(row, postgres=postgres) for row in rows), default=0.0)
     hits = [
         SearchHit(
             source=row.source,
@@ -237,12 +239,29 @@ def search(
             kind=row.kind,
             path=row.path,
             snippet=row.snippet,
-            score=round(float(row.rank) if postgres else -float(row.rank), 4),
+            score=_relative(_raw_relevance(row, postgres=postgres), best),
             uri=section_uri(row.source, row.slug),
         )
         for row in rows
     ]
     return SearchResults(query=query, total=total, hits=hits)
+
+
+def _raw_relevance(row: Row[Any], *, postgres: bool) -> float:
+    """The engine's own relevance, higher is better (FTS5's ``rank`` is BM25 negated)."""
+    return float(row.rank) if postgres else -float(row.rank)
+
+
+def _relative(relevance: float, best: float) -> float:
+    """A hit's relevance as a fraction of the best hit's: one scale whatever the engine.
+
+    Raw BM25 runs to several units and ts_rank to a fraction of one, so raw scores from a
+    SQLite and a PostgreSQL store could not be compared or thresholded alike; relative to the
+    best hit they can (1.0 for the best, between 0 and 1 for the rest).
+    """
+    if best <= 0:  # no term carried any weight: every hit is as good as the best
+        return 1.0
+    return round(max(relevance, 0.0) / best, 4)
 
 
 def list_sources(db: Session, *, with_gm_material: bool = True) -> SourceList:

@@ -176,7 +176,10 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         return reply(roll, text)
 
     @server.tool(
-        description="Search the rules and lore (BM25 full-text); read a hit whole at its rules:// uri.",
+        description=(
+            "Search the rules and lore (full-text, best first); each hit's score is relative to "
+            "the best hit (1.0). Read a hit whole at its rules:// uri."
+        ),
         annotations=_READ_ONLY,
     )
     def search(

@@ -215,7 +215,10 @@ class SearchHit(BaseModel):
     kind: str
     path: str
     snippet: str
-    score: float = Field(description="BM25 relevance; higher is better")
+    score: float = Field(
+        description="Relevance relative to the best hit of this search: 1.0 for the best, between 0 and 1 "
+        "for the rest; the same scale on SQLite and PostgreSQL"
+    )
     uri: str
 
 

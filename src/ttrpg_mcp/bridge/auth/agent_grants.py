@@ -31,7 +31,7 @@ from mcp.server.auth.provider import construct_redirect_uri
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge import campaigns
+from ttrpg_mcp.bridge import campaigns, revocations
 from ttrpg_mcp.bridge.auth.api_keys import KeyScope
 from ttrpg_mcp.bridge.auth.digests import secret_digest
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -272,13 +272,18 @@ def deny(db: Session, request_id: str) -> str:
 # -- codes and tokens ------------------------------------------------------------------------------
 
 
-def _revoke(db: Session, grant_id: str, by: str | None = None) -> None:
-    db.execute(
+def _revoke(
+    db: Session, grant_id: str, by: str | None = None, reason: str = revocations.AGENT_REVOKED
+) -> None:
+    """End a grant; the ledger row closes its sessions on every node (a grant id is a key subject)."""
+    revoked = db.execute(
         update(AgentGrant)
         .where(AgentGrant.id == grant_id, AgentGrant.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_by=by)
         .execution_options(synchronize_session=False)
     )
+    if affected_rows(revoked):
+        revocations.record(db, revocations.key_subject(grant_id), reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,7 +549,13 @@ def grants_of_campaign(db: Session, campaign_id: str) -> list[GrantView]:
 
 
 def revoke_grant(
-    db: Session, grant_id: str, *, by: str, user_id: str | None = None, campaign_id: str | None = None
+    db: Session,
+    grant_id: str,
+    *,
+    by: str,
+    user_id: str | None = None,
+    campaign_id: str | None = None,
+    reason: str = revocations.AGENT_REVOKED,
 ) -> None:
     """Revoke a live grant of ``user_id`` or in ``campaign_id``; ``not_found`` for any other."""
     grant = db.get(AgentGrant, grant_id)
@@ -555,4 +566,4 @@ def revoke_grant(
         or (campaign_id is not None and grant.campaign_id != campaign_id)
     ):
         raise BridgeError("not_found", "no such authorized agent", {"agent_id": grant_id})
-    _revoke(db, grant_id, by)
+    _revoke(db, grant_id, by, reason)

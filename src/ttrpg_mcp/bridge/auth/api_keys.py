@@ -182,14 +182,19 @@ def list_keys(db: Session, user_id: str) -> list[ApiKey]:
     )
 
 
-def revoke_key(db: Session, user_id: str | None, key_id: str) -> ApiKey:
-    """Revoke a key of ``user_id`` (any user's when ``None``: the administrator's command line)."""
+def revoke_key(
+    db: Session, user_id: str | None, key_id: str, reason: str = revocations.KEY_REVOKED
+) -> ApiKey:
+    """Revoke a key of ``user_id`` (any user's when ``None``: the administrator's command line).
+
+    The ledger row (with ``reason``, what its sessions are told) closes them on every node.
+    """
     row = db.get(ApiKey, key_id)
     if row is None or (user_id is not None and row.user_id != user_id):
         raise BridgeError("not_found", "no such API key", {"key_id": key_id})
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        revocations.record(db, revocations.key_subject(row.id), revocations.KEY_REVOKED)
+        revocations.record(db, revocations.key_subject(row.id), reason)
     return row
 
 

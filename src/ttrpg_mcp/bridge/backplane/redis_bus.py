@@ -16,9 +16,13 @@ With ``redis_url`` set, every bridge node shares one SQL store (PostgreSQL) and 
   on from SQL alone (slower, nothing lost) and ``/readyz`` says why it is 503.
 - **Presence.** Each node refreshes ``node:<id>`` with a TTL; its seats are fields
   ``<node>|<seat>`` of ``presence:<campaign>``, written again at each heartbeat (so they come
-  back after a Redis restart). A seat whose node key expired is gone for everyone: the first
-  live node to claim it removes it and announces ``participant_left`` for seats (a person's or an
-  agent's) left on no live node.
+  back after a Redis restart), and never without the node key. A seat whose node key expired
+  is gone for everyone: the first live node to claim it removes it and announces
+  ``participant_left`` for seats (a person's or an agent's) left on no live node.
+- **Restarts.** A Redis that restarted empty has no node keys until every node has beaten
+  again, so no node reaps until :data:`NODE_TTL` after it last found Redis unreachable or found
+  a new Redis (``instance``, a random id each heartbeat sets if missing): seats still connected
+  are never announced as gone.
 
 Replay after a reconnect reads the SQL log (the record), which any node reaches. Every key starts
 with ``redis_key_prefix`` (empty by default), so deployments may share one Redis.
@@ -70,7 +74,10 @@ class RedisBackplane:
         self._stopping = False
         self._seats: dict[tuple[str, str], dict[str, Any]] = {}
         self._error: str | None = None
+        # Since when Redis has answered, as the same instance: no reaping for NODE_TTL after.
         self._up_since = time.monotonic()
+        self._instance: str | None = None
+        self._reaping = False
         self._heartbeat: asyncio.Task[None] | None = None
         self._deliver: Deliver | None = None
         self._backfill: Backfill | None = None
@@ -228,7 +235,12 @@ class RedisBackplane:
                 await self._redis.hdel(key, field)
             else:
                 self._seats[(campaign_id, seat_id)] = view
-                await self._redis.hset(key, field, json.dumps(view))
+                # The node key first: a seat is never there without its node, even on a Redis
+                # that restarted empty since this node's last heartbeat.
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.set(self._node_key(self.node_id), "1", ex=int(NODE_TTL))
+                pipe.hset(key, field, json.dumps(view))
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             self._down(exc)  # the heartbeat writes every seat again once Redis is back
 
@@ -266,8 +278,11 @@ class RedisBackplane:
                 pipe.set(self._node_key(self.node_id), "1", ex=int(NODE_TTL))
                 for (campaign_id, seat_id), view in self._seats.items():
                     pipe.hset(self._presence_key(campaign_id), f"{self.node_id}|{seat_id}", json.dumps(view))
-                await pipe.execute()
+                pipe.set(self._instance_key(), uuid.uuid4().hex, nx=True)
+                pipe.get(self._instance_key())
+                replies = await pipe.execute()
                 self._up()
+                self._same_instance(str(replies[-1]))
                 if time.monotonic() - self._up_since > NODE_TTL:  # every live node has beaten since
                     await self._reap_dead()
             except (RedisError, OSError) as exc:
@@ -276,9 +291,20 @@ class RedisBackplane:
                 log.exception("heartbeat_failed")
             await asyncio.sleep(HEARTBEAT)
 
+    def _same_instance(self, instance: str) -> None:
+        """Note the Redis instance answering; a new one (restarted empty) holds reaping off."""
+        if instance != self._instance:
+            if self._instance is not None:
+                log.info("redis_instance_changed")
+            self._instance = instance
+            self._up_since = time.monotonic()
+            self._reaping = False
+
     async def _reap_dead(self) -> None:
         """Remove the seats of nodes whose key expired, and announce who left with them."""
         assert self._reap is not None
+        if await self._redis.get(self._instance_key()) != self._instance:
+            return  # Redis restarted since the heartbeat: the next one holds reaping off
         for campaign_id in list(self._followers):
             key = self._presence_key(campaign_id)
             seats = _strings(await self._redis.hgetall(key))
@@ -293,7 +319,7 @@ class RedisBackplane:
             still_seated = {field.split("|", 1)[1] for field in seats if field.split("|", 1)[0] in alive}
             gone: dict[str, dict[str, Any]] = {}
             for node, fields in dead.items():
-                claim = f"reaped:{node}:{campaign_id}"
+                claim = f"{self._prefix}reaped:{node}:{campaign_id}"
                 if not await self._redis.set(claim, self.node_id, nx=True, ex=60):
                     continue  # another live node is announcing these
                 await self._redis.hdel(key, *fields)
@@ -304,6 +330,9 @@ class RedisBackplane:
             if gone:
                 log.info("dead_node_seats_removed", campaign_id=campaign_id, seats=len(gone))
                 await self._reap(campaign_id, list(gone.values()))
+        if not self._reaping:  # the first pass since start, an outage or a new Redis is done
+            self._reaping = True
+            log.info("presence_reaping_resumed")
 
     # -- health -------------------------------------------------------------------------------
 
@@ -320,6 +349,7 @@ class RedisBackplane:
             log.info("redis_reachable_again")
             self._error = None
             self._up_since = time.monotonic()
+            self._reaping = False
 
     def _stream_key(self, campaign_id: str, epoch: str) -> str:
         # The epoch names one numbering of the log: a stream never mixes two (a restored store).
@@ -330,6 +360,9 @@ class RedisBackplane:
 
     def _node_key(self, node_id: str) -> str:
         return f"{self._prefix}node:{node_id}"
+
+    def _instance_key(self) -> str:
+        return f"{self._prefix}instance"
 
 
 def _seat_of(view: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge import accounts, audit, claims
+from ttrpg_mcp.bridge import accounts, audit, claims, revocations
 from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.auth.passwords import MAX_PASSWORD_LENGTH
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
@@ -214,7 +214,7 @@ async def revoke_api_key(key_id: str, user: CurrentUser, request: Request) -> No
         )
 
     await get_auth(request).store.run(revoke)
-    request.app.state.bridge.cut_connections("the API key was revoked", key_id=key_id)
+    request.app.state.bridge.cut_connections(revocations.KEY_REVOKED, key_id=key_id)
     log.info("api_key_revoked", key_id=key_id, user_id=user.user_id)
 
 
@@ -254,7 +254,7 @@ async def delete_me(body: DeleteAccountRequest, user: CurrentUser, request: Requ
         accounts.delete_everywhere, auth.store, _content_path(request), user.user_id
     )
     bridge = request.app.state.bridge
-    bridge.cut_connections("the account was deleted", user_id=user.user_id)
+    bridge.cut_connections(revocations.ACCOUNT_DELETED, user_id=user.user_id)
     for outcome in deletion.campaigns:
         await bridge.on_membership_changed(outcome.campaign_id, user.user_id, None)
         if outcome.new_gm is not None:

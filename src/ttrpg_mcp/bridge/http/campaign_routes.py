@@ -32,7 +32,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge import audit, campaigns, claims
+from ttrpg_mcp.bridge import audit, campaigns, claims, revocations
 from ttrpg_mcp.bridge.auth import agent_grants, api_keys
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.campaigns import CampaignSummary, InviteView, MemberView
@@ -296,7 +296,7 @@ async def list_campaigns(user: CurrentUser, request: Request) -> CampaignList:
             summary.model_copy(
                 update={
                     "system": systems.get(summary.id, ""),
-                    "online": 0 if rooms is None else len(rooms.participants(summary.id)),
+                    "online": 0 if rooms is None else len(await rooms.everyone(summary.id)),
                 }
             )
             for summary in listed
@@ -470,22 +470,27 @@ async def remove_member(campaign_id: str, user_id: str, user: CurrentUser, reque
     responses=error_responses(*_AUTH_ERRORS, "forbidden", "not_found"),
 )
 async def remove_agent(campaign_id: str, participant_id: str, user: CurrentUser, request: Request) -> None:
-    """An agent's key is scoped to this campaign, so revoking it touches no other table."""
+    """An agent's key is scoped to this campaign, so revoking it touches no other table.
+
+    The agent may sit on any node: its credentials come from the shared presence, and the
+    ledger rows (its keys or grants, its seat) close its sessions wherever they are.
+    """
     bridge = request.app.state.bridge
     role = await _store(request).run(lambda db: _role(db, campaign_id, user), readonly=True)
     require(role, Action.MANAGE_MEMBERS, "remove an agent from the table")
-    keys = bridge.agent_credentials(campaign_id, participant_id)
+    keys = await bridge.agent_credentials(campaign_id, participant_id)
+    reason = revocations.AGENT_REMOVED
 
     def revoke(db: Session) -> None:
         for key_id in keys:
             if agent_grants.is_grant_id(key_id):  # an OAuth agent: its authorization ends
-                agent_grants.revoke_grant(db, key_id, by=user.user_id, campaign_id=campaign_id)
+                agent_grants.revoke_grant(db, key_id, by=user.user_id, campaign_id=campaign_id, reason=reason)
             else:
-                api_keys.revoke_key(db, None, key_id)
+                api_keys.revoke_key(db, None, key_id, reason)
+        revocations.record(db, revocations.seat_subject(campaign_id, participant_id), reason)
         _audit(db, campaign_id, user, "agent_removed", participant_id, {"keys": sorted(keys)})
 
     await _store(request).run(revoke)
-    reason = "a GM took this agent from the table"
     bridge.cut_agent(campaign_id, participant_id, reason)
     for key_id in keys:  # sessions of the same key on this node, at other seats or none yet
         bridge.cut_connections(reason, key_id=key_id)

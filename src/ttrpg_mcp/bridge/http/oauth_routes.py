@@ -44,7 +44,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, request_response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ttrpg_mcp.bridge import audit, campaigns
+from ttrpg_mcp.bridge import audit, campaigns, revocations
 from ttrpg_mcp.bridge.auth import agent_grants
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -312,7 +312,7 @@ def _agent_list(views: list[agent_grants.GrantView]) -> AgentList:
 
 
 def _cut(request: Request, agent_id: str) -> None:
-    request.app.state.bridge.cut_connections("the agent's authorization was revoked", key_id=agent_id)
+    request.app.state.bridge.cut_connections(revocations.AGENT_REVOKED, key_id=agent_id)
 
 
 @router.get(

@@ -97,7 +97,7 @@ export interface CampaignSummary {
 	 */
 	system?: string;
 	/**
-	 * People at its table right now (connected to this node).
+	 * Seats at its table right now (people and agents, on any node).
 	 */
 	online?: number;
 }
