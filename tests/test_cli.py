@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -106,3 +107,38 @@ def test_the_installed_programs_take_data_dir_after_the_subcommand(tmp_path: Pat
     )
     assert listed.returncode == 0, listed.stderr
     assert (tmp_path / "bridge").is_dir()
+
+
+# What the commands run needs these; building the parsers (``--help``) must not import them.
+_HEAVY_MODULES = ("sqlalchemy", "mcp", "mcp_types", "fastapi", "starlette", "pydantic", "argon2", "uvicorn")
+_IMPORT_PROBE = """
+import json, sys
+from ttrpg_mcp.bridge import cli as bridge_cli
+from ttrpg_mcp.server import cli as server_cli
+bridge_cli._parser().format_help()
+server_cli._parser().format_help()
+heavy = json.loads(sys.argv[1])
+before = sorted(name for name in heavy if name in sys.modules)
+import ttrpg_mcp.bridge.admin
+after = sorted(name for name in heavy if name in sys.modules)
+print(json.dumps({"before": before, "after": after}))
+"""
+
+
+def test_building_the_command_lines_imports_no_heavy_library() -> None:
+    """Both parsers build in a fresh interpreter without the libraries only the commands use.
+
+    The admin module, loaded afterwards in the same process, does pull SQLAlchemy: proof that
+    the probe sees such imports.
+    """
+    probe = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE, json.dumps(_HEAVY_MODULES)],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr
+    loaded = json.loads(probe.stdout)
+    assert loaded["before"] == []
+    assert "sqlalchemy" in loaded["after"]

@@ -18,8 +18,6 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy import make_url
-
 __all__ = [
     "CONTENT_DB_NAME",
     "DATABASE_URL_ENV",
@@ -82,6 +80,9 @@ def database_url_from_env() -> str | None:
 def content_location(data_dir: Path, url: str | None = None) -> Path | str:
     """Where the MCP content store is: a PostgreSQL URL (``url``, else ``TTRPG_DATABASE_URL``),
     else ``content.db`` in ``data_dir``. A SQLite URL names the bridge's own file only."""
+    # Imported here: both command lines load this module, and most of their commands need no SQLAlchemy.
+    from sqlalchemy import make_url  # noqa: PLC0415
+
     url = normalize_database_url(url) if url else database_url_from_env()
     if url and make_url(url).get_backend_name() != "sqlite":
         return url

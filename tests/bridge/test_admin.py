@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ttrpg_mcp.bridge.admin import add_admin_commands, run_admin_command
+from ttrpg_mcp.bridge.admin import run_admin_command
+from ttrpg_mcp.bridge.admin_parsers import add_admin_commands
 from ttrpg_mcp.bridge.auth import users
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.store import BridgeStore

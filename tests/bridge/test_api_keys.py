@@ -239,7 +239,7 @@ async def test_the_command_line_makes_a_scoped_expiring_key_that_logs_in(
 
 def test_durations_read_like_people_write_them() -> None:
     """30d, 12h, 90m, 3600s, 2w and never; anything else is refused."""
-    from ttrpg_mcp.bridge.account_commands import parse_duration
+    from ttrpg_mcp.bridge.admin_parsers import parse_duration
 
     assert [parse_duration(text) for text in ("30d", "12h", "90m", "3600s", "2w", "never")] == [
         30 * 86400,

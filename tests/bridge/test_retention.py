@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 
 from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import audit, campaigns, retention
-from ttrpg_mcp.bridge.auth import users
+from ttrpg_mcp.bridge.auth import agent_grants, users
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.store import AuditEntry, BridgeStore, CanvasStroke, DiceLogEntry, User, utcnow
+from ttrpg_mcp.bridge.store.models import AgentGrant, OAuthClient, OAuthToken
 
 LONG_AGO = timedelta(days=400)
 
@@ -84,6 +85,77 @@ def test_a_pass_drops_what_is_older_than_its_setting_and_deletes_long_disabled_a
         assert deleted == [{"by": "retention"}]
 
 
+def _register_clients(store: BridgeStore) -> None:
+    """OAuth clients in every state the purge tells apart, each registered long ago but ``fresh``."""
+    now = utcnow()
+    with store.session() as db:
+        owner = users.add_user_with_hash(db, "owner", "not-a-hash")
+        campaigns.create_campaign(db, "camp_oauth", "Agents' table", owner.id)
+        for name in ("fresh", "idle", "consented", "revoked_long_ago", "revoked_lately", "waiting"):
+            agent_grants.register_client(db, {"client_id": name, "client_name": name, "redirect_uris": []})
+        db.flush()
+        for client in db.scalars(select(OAuthClient).where(OAuthClient.client_id != "fresh")):
+            client.created_at = now - LONG_AGO
+        for client_id, revoked_at in (
+            ("consented", None),
+            ("revoked_long_ago", now - LONG_AGO),
+            ("revoked_lately", now - timedelta(days=1)),
+        ):
+            db.add(
+                AgentGrant(
+                    id=f"grant_{client_id}",
+                    client_id=client_id,
+                    user_id=owner.id,
+                    campaign_id="camp_oauth",
+                    role="player",
+                    scopes=[],
+                    created_at=now - LONG_AGO,
+                    revoked_at=revoked_at,
+                )
+            )
+        db.flush()
+        db.add(
+            OAuthToken(
+                token_hash="0" * 64,
+                grant_id="grant_revoked_long_ago",
+                kind="refresh",
+                expires_at=now + timedelta(days=1),
+            )
+        )
+        agent_grants.start_request(
+            db,
+            client_id="waiting",
+            redirect_uri="http://127.0.0.1/callback",
+            redirect_uri_explicit=True,
+            code_challenge="x" * 43,
+            state=None,
+            scopes=[],
+            resource=None,
+        )
+
+
+def test_oauth_clients_without_a_live_grant_go_after_the_setting(store: BridgeStore, data_dir: Path) -> None:
+    """Unused for 400 days (never consented to, or its only grant revoked then): deleted, grants too.
+
+    A live grant, a revocation within the window, a pending consent or a recent registration
+    keeps a client.
+    """
+    _register_clients(store)
+    removed = retention.run_pass(store, BridgeSettings(data_dir=data_dir))
+    assert removed["oauth_clients"] == 2
+    with store.session(readonly=True) as db:
+        assert sorted(db.scalars(select(OAuthClient.client_id))) == [
+            "consented",
+            "fresh",
+            "revoked_lately",
+            "waiting",
+        ]
+        assert sorted(db.scalars(select(AgentGrant.id))) == ["grant_consented", "grant_revoked_lately"]
+        assert db.scalar(select(func.count()).select_from(OAuthToken)) == 0
+    settings = BridgeSettings(data_dir=data_dir, unused_oauth_client_retention_days=0)
+    assert "oauth_clients" not in retention.run_pass(store, settings)
+
+
 def test_zero_keeps_everything_forever(store: BridgeStore, data_dir: Path) -> None:
     """Each setting at 0 turns its part of the pass off."""
     _fill(store)
@@ -93,6 +165,7 @@ def test_zero_keeps_everything_forever(store: BridgeStore, data_dir: Path) -> No
         erased_stroke_retention_days=0,
         dice_log_retention_days=0,
         disabled_account_retention_days=0,
+        unused_oauth_client_retention_days=0,
     )
     removed = retention.run_pass(store, settings)
     assert {key: removed[key] for key in ("events", "request_replies")} == {"events": 0, "request_replies": 0}

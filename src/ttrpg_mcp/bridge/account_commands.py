@@ -11,74 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
 
 from sqlalchemy import select
 
-from ttrpg_mcp.bridge import accounts, audit, retention
+from ttrpg_mcp.bridge import audit
 from ttrpg_mcp.bridge.auth import api_keys
 from ttrpg_mcp.bridge.errors import BridgeError
-from ttrpg_mcp.bridge.permissions import ROLES
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.store import BridgeStore, User
 
-__all__ = ["COMMANDS", "add_account_commands", "add_user_commands", "parse_duration"]
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-
-
-def parse_duration(text: str) -> int | None:
-    """Seconds in ``30d``, ``12h``, ``90m``, ``3600s`` or ``2w``; ``None`` for ``never``."""
-    if text == "never":
-        return None
-    match = _DURATION.fullmatch(text.strip())
-    if match is None or int(match.group(1)) < 1:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (like 30d, 12h, 90m or never)")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-def add_user_commands(user_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``user export NAME`` and ``user delete NAME`` beside ``user add|list|disable``."""
-    export = user_commands.add_parser("export", help="print everything held about an account, as JSON")
-    export.add_argument("name")
-    export.set_defaults(admin_command="user export")
-    remove = user_commands.add_parser(
-        "delete", help="delete an account; what it wrote at shared tables shows 'deleted user'"
-    )
-    remove.add_argument("name")
-    remove.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    remove.set_defaults(admin_command="user delete")
-
-
-def add_account_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``apikey create|list|revoke`` and ``prune``."""
-    apikey = subparsers.add_parser("apikey", help="manage API keys (for bots, scripts and agents)")
-    commands = apikey.add_subparsers(dest="apikey_command", metavar="ACTION", required=True)
-    create = commands.add_parser("create", help="make a key for USER; it is printed once")
-    create.add_argument("user", metavar="USER", help="the login name of the key's owner")
-    create.add_argument("--name", default="API key", help="a label to tell keys apart")
-    create.add_argument("--campaign", metavar="ID", help="limit the key to this campaign")
-    create.add_argument("--role", choices=ROLES, help="the highest role it acts with (not above USER's)")
-    create.add_argument(
-        "--expires",
-        type=parse_duration,
-        default=None,
-        metavar="DURATION",
-        help="e.g. 30d, 12h (default never)",
-    )
-    create.set_defaults(admin_command="apikey create")
-    listing = commands.add_parser("list", help="list USER's keys (never the keys themselves)")
-    listing.add_argument("user", metavar="USER")
-    listing.set_defaults(admin_command="apikey list")
-    revoke = commands.add_parser("revoke", help="revoke a key by its id (key_...)")
-    revoke.add_argument("key_id", metavar="ID")
-    revoke.set_defaults(admin_command="apikey revoke")
-    subparsers.add_parser(
-        "prune", help="apply the retention settings now (the bridge also does it daily)"
-    ).set_defaults(admin_command="prune")
+__all__ = ["COMMANDS"]
 
 
 def _user_id(store: BridgeStore, name: str) -> str:
@@ -147,6 +91,9 @@ def _apikey_revoke(args: argparse.Namespace, _settings: BridgeSettings, store: B
 
 
 def _user_export(args: argparse.Namespace, settings: BridgeSettings, store: BridgeStore) -> None:
+    # Imported here: the content store's models load only for the commands that read it.
+    from ttrpg_mcp.bridge import accounts  # noqa: PLC0415
+
     user_id = _user_id(store, args.name)
     with store.session() as db:
         audit.record(
@@ -164,6 +111,9 @@ def _user_export(args: argparse.Namespace, settings: BridgeSettings, store: Brid
 
 
 def _user_delete(args: argparse.Namespace, settings: BridgeSettings, store: BridgeStore) -> None:
+    # Imported here: the content store's models load only for the commands that read it.
+    from ttrpg_mcp.bridge import accounts  # noqa: PLC0415
+
     user_id = _user_id(store, args.name)
     if not args.yes:
         answer = input(f"Delete the account {args.name!r} for good? Type its name to confirm: ")
@@ -176,6 +126,9 @@ def _user_delete(args: argparse.Namespace, settings: BridgeSettings, store: Brid
 
 
 def _prune(_args: argparse.Namespace, settings: BridgeSettings, store: BridgeStore) -> None:
+    # Imported here: the content store's models load only for the commands that read it.
+    from ttrpg_mcp.bridge import accounts, retention  # noqa: PLC0415
+
     content = accounts.content_database_path(settings.content_store)
     print(json.dumps(retention.run_pass(store, settings, content)))
 

@@ -4,7 +4,7 @@ These commands work on the store directly, not through a running bridge, so they
 token and work before the first start (they migrate the store themselves). They are safe to
 run beside a live bridge on SQLite (WAL and a busy timeout let both write) or PostgreSQL.
 
-The CLI calls :func:`add_admin_commands` while it builds its parser and
+Their parsers are in :mod:`ttrpg_mcp.bridge.admin_parsers`; the CLI calls
 :func:`run_admin_command` once settings are loaded. Exit codes: 0 done, 1 refused (the reason
 on stderr), 2 a command this module does not know. A password is read with ``getpass`` (asked
 twice) or, with ``--password-stdin``, as one line of standard input for scripts; it is never
@@ -24,77 +24,19 @@ from datetime import datetime
 from typing import Any, cast
 
 import anyio
-from mcp import ClientSession, StdioServerParameters, stdio_client
-from mcp.types import RequestParamsMeta
 from sqlalchemy import select
 
 from ttrpg_mcp.bridge import account_commands, audit, claims
 from ttrpg_mcp.bridge.auth import passwords, users
 from ttrpg_mcp.bridge.errors import BridgeError
-from ttrpg_mcp.bridge.mcp_pool.process import child_environment
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.store import BridgeStore, User
 from ttrpg_mcp.server.secrecy import Viewer
 
-__all__ = ["add_admin_commands", "run_admin_command"]
+__all__ = ["run_admin_command"]
 
-_DEFAULT_INVITE_DAYS = 7
 # A fresh content store migrates and indexes the compendium before its first answer.
 _CONTENT_TIMEOUT = 120.0
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def add_admin_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``user add|list|disable`` and ``invite create`` on the CLI's subcommands."""
-    user = subparsers.add_parser("user", help="manage accounts")
-    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
-
-    add = user_commands.add_parser("add", help="create an account")
-    add.add_argument("name", help="login name: 1-64 letters, digits, '_', '-' or '.'")
-    add.add_argument("--display-name", help="name shown to other players (default: the login name)")
-    add.add_argument(
-        "--password-stdin", action="store_true", help="read the password from one line of standard input"
-    )
-    add.add_argument(
-        "--admin", action="store_true", help="make it an administrator (the first account always is one)"
-    )
-    add.set_defaults(admin_command="user add")
-
-    user_commands.add_parser("list", help="list accounts").set_defaults(admin_command="user list")
-
-    disable = user_commands.add_parser("disable", help="disable an account and revoke its tokens")
-    disable.add_argument("name")
-    disable.set_defaults(admin_command="user disable")
-    account_commands.add_user_commands(user_commands)
-
-    invite = subparsers.add_parser("invite", help="manage registration invites")
-    invite_commands = invite.add_subparsers(dest="invite_command", metavar="ACTION", required=True)
-    create = invite_commands.add_parser("create", help="make an invite code (for registration = 'invite')")
-    create.add_argument("--uses", type=_positive_int, default=1, help="registrations it allows (default 1)")
-    create.add_argument(
-        "--days",
-        type=_positive_int,
-        default=_DEFAULT_INVITE_DAYS,
-        help=f"days it stays valid (default {_DEFAULT_INVITE_DAYS})",
-    )
-    create.set_defaults(admin_command="invite create")
-
-    campaign = subparsers.add_parser("campaign", help="campaigns of the content store")
-    campaign_commands = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
-    campaign_commands.add_parser(
-        "unclaimed", help="list campaigns nobody on the bridge is a member of (made over stdio, say)"
-    ).set_defaults(admin_command="campaign unclaimed")
-    claim = campaign_commands.add_parser("claim", help="make an account the GM of an unclaimed campaign")
-    claim.add_argument("campaign_id", metavar="ID", help="the campaign's id, like camp_3f9a1c0b2d4e")
-    claim.add_argument("--gm", required=True, metavar="NAME", help="the login name of its new GM")
-    claim.set_defaults(admin_command="campaign claim")
-    account_commands.add_account_commands(subparsers)
 
 
 def run_admin_command(args: argparse.Namespace, settings: BridgeSettings) -> int:
@@ -188,6 +130,12 @@ def _invite_create(args: argparse.Namespace, settings: BridgeSettings, store: Br
 
 def _content_tool(settings: BridgeSettings, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Call one tool of the content store as its GM, in a ``ttrpg-mcp`` child; its structured result."""
+    # Imported here: the MCP client is the heaviest import, and only the campaign commands use it.
+    from mcp import ClientSession, StdioServerParameters, stdio_client  # noqa: PLC0415
+    from mcp.types import RequestParamsMeta  # noqa: PLC0415
+
+    from ttrpg_mcp.bridge.mcp_pool.process import child_environment  # noqa: PLC0415
+
     command = settings.mcp_command
     environment = child_environment() | settings.mcp_environment  # the shared database, if any
     parameters = StdioServerParameters(command=command[0], args=command[1:], env=environment)

@@ -2,6 +2,9 @@
 
 ``--data-dir`` and ``--config`` are accepted before the subcommand and after it
 (``ttrpg-bridge serve --data-dir DIR``), at every level; one given after the subcommand wins.
+
+Building the parser imports nothing heavy (no pydantic, SQLAlchemy, MCP or web framework):
+each command imports what it runs, so ``--help`` and the small admin commands start quickly.
 """
 
 from __future__ import annotations
@@ -11,14 +14,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ttrpg_mcp import __version__
-from ttrpg_mcp.bridge.admin import add_admin_commands, run_admin_command
-from ttrpg_mcp.bridge.logs import configure_logging
-from ttrpg_mcp.bridge.settings import BridgeSettings, load_settings
+from ttrpg_mcp.bridge.admin_parsers import add_admin_commands
+
+if TYPE_CHECKING:
+    from ttrpg_mcp.bridge.settings import BridgeSettings
 
 __all__ = ["main", "subcommand_parsers"]
 
@@ -72,6 +74,8 @@ def subcommand_parsers(parser: argparse.ArgumentParser) -> list[argparse.Argumen
 
 
 def _settings(args: argparse.Namespace) -> BridgeSettings:
+    from ttrpg_mcp.bridge.settings import load_settings  # noqa: PLC0415  # pydantic: not for --help
+
     return load_settings(
         args.config,
         data_dir=args.data_dir,
@@ -105,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         json.dump(_schema(args.messages), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
+    # Imported here: the commands below need them, --help and schema do not.
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from ttrpg_mcp.bridge.logs import configure_logging  # noqa: PLC0415
+
     try:
         settings = _settings(args)
     except (ValidationError, FileNotFoundError, ValueError) as exc:
@@ -115,6 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ttrpg_mcp.bridge.serve import serve  # noqa: PLC0415  # uvicorn only when serving
 
         return serve(settings)
+    from ttrpg_mcp.bridge.admin import run_admin_command  # noqa: PLC0415  # the store, only for admin
+
     return run_admin_command(args, settings)
 
 

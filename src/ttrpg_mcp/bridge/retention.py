@@ -9,6 +9,9 @@ What is kept, and for how long (each a setting, ``0`` meaning forever; see
 * disabled accounts that nobody has signed in to for ``disabled_account_retention_days`` (365):
   deleted as ``DELETE /api/me`` would (``bridge/accounts.py``), their contributions kept as a
   deleted user's;
+* registered OAuth clients with no live grant and no use (registration, a grant's revocation)
+  for ``unused_oauth_client_retention_days`` (30): deleted with their revoked grants, since
+  anyone may register one (``bridge/auth/agent_grants.py``);
 * stored request replies: ``dedupe_window_seconds`` (a day), and the event log:
   ``event_retention_count``/``event_retention_seconds``, both applied by the event pass in
   ``bridge/events.py`` as before and by ``ttrpg-bridge prune`` here.
@@ -27,6 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge import accounts, audit, events
+from ttrpg_mcp.bridge.auth import agent_grants
 from ttrpg_mcp.bridge.store.database import affected_rows
 from ttrpg_mcp.bridge.store.models import AuditEntry, CanvasStroke, DiceLogEntry, User, utcnow
 from ttrpg_mcp.server.store.database import Database as ContentDatabase
@@ -76,6 +80,8 @@ def prune_bridge_store(
                 detail={"by": "retention"},
             )
         removed["disabled_accounts"] = len(deletions)
+    if (age := _cutoff(settings.unused_oauth_client_retention_days)) is not None:
+        removed["oauth_clients"] = agent_grants.purge_unused_clients(db, age)
     logged = events.prune(
         db,
         keep=settings.event_retention_count,

@@ -243,6 +243,12 @@ class BridgeSettings(BaseSettings):
         ge=0,
         description="Days a disabled account nobody signs in to is kept before it is deleted (0: forever).",
     )
+    unused_oauth_client_retention_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days a registered OAuth client with no live grant is kept unused before it is "
+        "deleted (0: forever).",
+    )
     retention_interval: float = Field(
         default=86400.0, gt=0, description="Seconds between passes of the retention settings above."
     )

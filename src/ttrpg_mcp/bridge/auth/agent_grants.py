@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mcp.server.auth.provider import construct_redirect_uri
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge import campaigns, revocations
@@ -74,6 +74,7 @@ __all__ = [
     "load_refresh",
     "pending_view",
     "purge_expired",
+    "purge_unused_clients",
     "register_client",
     "revoke_grant",
     "revoke_token",
@@ -126,6 +127,35 @@ def register_client(db: Session, metadata: dict[str, Any]) -> None:
             created_at=utcnow(),
         )
     )
+
+
+def purge_unused_clients(db: Session, unused_for: timedelta) -> int:
+    """Delete clients with no live grant and no sign of use for ``unused_for``; how many went.
+
+    Dynamic registration is open to anyone, and a client that never gets a consent (or whose
+    consents were all revoked or went with their accounts) would otherwise stay forever. A
+    client's last use is its registration or its latest revocation; a live grant or an
+    authorization still waiting on the consent page keeps it. Its revoked grants, and their
+    spent codes and tokens, go with it (foreign keys cascade).
+    """
+    now = utcnow()
+    cutoff = now - unused_for
+    recently_used = select(AgentGrant.id).where(
+        AgentGrant.client_id == OAuthClient.client_id,
+        or_(AgentGrant.revoked_at.is_(None), AgentGrant.revoked_at >= cutoff),
+    )
+    waiting = select(OAuthPendingRequest.id_hash).where(
+        OAuthPendingRequest.client_id == OAuthClient.client_id, OAuthPendingRequest.expires_at > now
+    )
+    unused = select(OAuthClient.client_id).where(
+        OAuthClient.created_at < cutoff, ~recently_used.exists(), ~waiting.exists()
+    )
+    result = db.execute(
+        delete(OAuthClient)
+        .where(OAuthClient.client_id.in_(unused))
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(result)
 
 
 def client_info(db: Session, client_id: str) -> tuple[dict[str, Any], str | None] | None:

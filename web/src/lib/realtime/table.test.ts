@@ -10,6 +10,7 @@ import {
 	emptySharedState,
 	emptyTable,
 	initiativeOf,
+	isDeletedNote,
 	pendingRoll
 } from './table';
 
@@ -278,6 +279,25 @@ describe('table reducers', () => {
 		table = applyEvent(table, withheld(3, 'note_9e3', 'note_update'), 'u1');
 		expect(table.notes.size).toBe(0);
 		expect(table.activity.some((entry) => entry.summary.includes('note'))).toBe(true);
+	});
+
+	it('marks a deleted note as deleted, seen live or only in a list loaded before', () => {
+		const deleted = (seq: number, id: string): CampaignEvent => ({
+			...envelope,
+			seq,
+			type: 'content_deleted',
+			data: { kind: 'note', id, by: 'local', change: change('note', id, 'deleted') }
+		});
+		let table = applyEvent(emptyTable('c'), contentEvent(1, 'note_added', 'note', { id: 'note_9e3', title: '', body: 'We reached the ford.' }, 'created'), 'u1');
+		expect(isDeletedNote(table.notes.get('note_9e3'))).toBe(false);
+		table = applyEvent(table, deleted(2, 'note_9e3'), 'u1');
+		expect(table.notes.get('note_9e3')).toEqual({ id: 'note_9e3', deleted: true });
+		expect(isDeletedNote(table.notes.get('note_9e3'))).toBe(true);
+		// A note no event named before (the panel loaded it) is marked too.
+		table = applyEvent(table, deleted(3, 'note_b41'), 'u1');
+		expect(isDeletedNote(table.notes.get('note_b41'))).toBe(true);
+		expect(isDeletedNote(table.notes.get('note_never_named'))).toBe(false);
+		expect(table.activity.filter((entry) => entry.summary === 'A note was deleted')).toHaveLength(2);
 	});
 
 	it('logs a tool roll as its own entry, never as the answer to my pending roll', () => {

@@ -102,7 +102,11 @@ export interface TableState {
 	npcs: Map<string, Entity>;
 	locations: Map<string, Entity>;
 	items: Map<string, Entity>;
-	/** Notes this seat may read (a withheld note is never stored). */
+	/**
+	 * Notes this seat may read (a withheld note is never stored). A note deleted this session stays
+	 * as a marker, `{ id, deleted: true }` (see `isDeletedNote`): a list loaded before the deletion
+	 * holds the note, and only this tells it apart from a note no event has named.
+	 */
 	notes: Map<string, Entity>;
 	/** The campaign's combat (the one initiative tracker), as the last `combat_update` had it. */
 	combat: Server.CombatView | null;
@@ -446,6 +450,11 @@ function withEntity(map: Map<string, Entity>, id: string, entity: Entity | null)
 	return next;
 }
 
+/** Whether a `notes` entry is the marker a deletion left (the note is gone, not merely unseen). */
+export function isDeletedNote(entity: Entity | undefined): boolean {
+	return entity?.['deleted'] === true;
+}
+
 type EntityMapKey = 'characters' | 'npcs' | 'locations' | 'items' | 'notes';
 
 const MAP_OF_KIND: Partial<Record<string, EntityMapKey>> = {
@@ -658,6 +667,7 @@ export function applyEvent(
 				{ type: event.type, seq: event.seq, at, player: who(state, by), summary: `A ${kind} was deleted` },
 				limits
 			);
+			if (key === 'notes') return { ...state, notes: withEntity(state.notes, id, { id, deleted: true }), activity };
 			if (key !== undefined) return { ...state, [key]: withEntity(state[key], id, null), activity };
 			if (kind === 'campaign') return { ...state, campaign: null, activity };
 			if (kind === 'play_session' && state.combat?.session_id === id) {
