@@ -5,10 +5,13 @@ one :class:`Participant` per user, however many tabs (sessions) they have open, 
 shows people, not sockets. :class:`Rooms` is the registry and the fan-out:
 
 - :meth:`Rooms.publish` writes a campaign event to the durable log (which gives it the next
-  ``seq``), then hands it to every session in the room, rendered for each viewer
-  (:mod:`ttrpg_mcp.bridge.visibility`). A per-room lock covers both steps, so sessions receive
-  events in ``seq`` order. Sending only queues (each transport drains its own queue), so one
-  slow client never holds the lock.
+  ``seq``), then hands it to every session in the room, rendered once per visibility class
+  (:mod:`ttrpg_mcp.bridge.visibility`). Changes that arrive while the room's transaction runs
+  share the next one (:mod:`~ttrpg_mcp.bridge.store.group_commit`: twenty players rolling at
+  once cost one commit, not twenty), and each is delivered and answered only after that commit.
+  A per-room lock covers a batch's transaction and its delivery, so sessions receive events in
+  ``seq`` order. Sending only queues (each transport drains its own queue), so one slow client
+  never holds the lock.
 - With several nodes (a shared :mod:`~ttrpg_mcp.bridge.backplane`), :meth:`Rooms.commit` logs
   the event and hands it to the backplane; every node's follower of the campaign delivers it
   to that node's seats through :meth:`Rooms.deliver_shared`, in ``seq`` order and once each.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +44,7 @@ from ttrpg_mcp.bridge.backplane import Backplane, LocalBackplane, LoggedEvent
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.permissions import ROLES
+from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
 
 if TYPE_CHECKING:
@@ -181,6 +186,9 @@ class Rooms:
         self._rooms: dict[str, CampaignRoom] = {}
         # Shared backplane only: one lock per campaign over commit + publish, while in use.
         self._publish_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # One backplane only: per campaign, the changes that arrive while the room's transaction
+        # runs share the next one (see group_commit); kept while a change waits on it.
+        self._groups: weakref.WeakValueDictionary[str, GroupCommit] = weakref.WeakValueDictionary()
         self._sessions_by_user: dict[str, set[BridgeSession]] = {}
         self._ticker: asyncio.Task[None] | None = None
         # (campaign, user) -> the seat that last sent a change through the MCP server for that
@@ -505,9 +513,12 @@ class Rooms:
     ) -> tuple[T, list[int], dict[str, Any] | None]:
         """Run a change, log its events and keep its reply in one transaction, then deliver.
 
-        The room's lock spans the transaction and the delivery, so no other event of the room
-        can be logged between them: every session sees changes in the order they were made, and
-        a change is never stored without its events (or the reverse). With a shared backplane
+        Changes to one campaign that arrive while its transaction runs are committed together
+        in the next one (each in a savepoint of its own, so one that fails fails alone), then
+        delivered in ``seq`` order. The room's lock spans a batch's transaction and its
+        delivery, so no other event of the room can be logged between them: every session sees
+        changes in the order they were made, nothing is sent before it is stored, and a change
+        is never stored without its events (or the reverse). With a shared backplane
         the delivery is the followers' (in ``seq`` order on every node); the reply waits until
         this node's seats have the events. When the current request
         can be resent after a reconnect (see :mod:`ttrpg_mcp.bridge.requests`), its reply is
@@ -544,12 +555,18 @@ class Rooms:
             if room is not None and room.following and logged:
                 await self._wait_delivered(room, logged[-1][2])
             return result, [seq for _, _, seq in logged], message
-        async with self._current_room(campaign_id) as room:
-            result, logged, message = await self._store.run(unit)
-            for event_type, data, seq in logged:
+
+        async def deliver(outcome: tuple[T, list[Logged], dict[str, Any] | None]) -> None:
+            room = self._rooms[campaign_id]  # the batch's guard holds this room's lock
+            for event_type, data, seq in outcome[1]:
                 await self._deliver(room, event_type, data, seq)
-            # A change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
-            self._retire_if_empty(campaign_id, room)
+
+        group = self._groups.get(campaign_id)
+        if group is None:
+            group = self._groups[campaign_id] = GroupCommit(
+                self._store.run, functools.partial(self._locked_room, campaign_id)
+            )
+        result, logged, message = await group(unit, deliver)
         return result, [seq for _, _, seq in logged], message
 
     async def _wait_delivered(self, room: CampaignRoom, seq: int) -> None:
@@ -600,6 +617,20 @@ class Rooms:
                 "username": view.get("username"),
             }
             await self.publish(campaign_id, "participant_left", left)
+
+    @contextlib.asynccontextmanager
+    async def _locked_room(self, campaign_id: str) -> AsyncIterator[CampaignRoom]:
+        """A group commit's guard: the room's lock over a batch's transaction and its delivery.
+
+        No join can take its snapshot between an event's commit and its delivery, and no other
+        batch of the room can interleave, so seats get the room's events in ``seq`` order. A
+        change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
+        """
+        async with self._current_room(campaign_id) as room:
+            try:
+                yield room
+            finally:
+                self._retire_if_empty(campaign_id, room)
 
     @contextlib.asynccontextmanager
     async def _current_room(self, campaign_id: str) -> AsyncIterator[CampaignRoom]:
