@@ -92,11 +92,17 @@ def _children_cpu(exclude: frozenset[int] = frozenset()) -> float:
 
 
 async def _run_steps(
-    step: Step, cpu: Callable[[], float], client_cpu: Callable[[], float] | None = None
+    step: Step,
+    cpu: Callable[[], float],
+    client_cpu: Callable[[], float] | None = None,
+    rates: tuple[int, ...] | None = None,
 ) -> list[Any]:
-    """Each offered rate in turn, with the server's CPU share, until p99 passes the bound."""
+    """Each offered rate in turn, with the server's CPU share, until p99 passes the bound.
+
+    Rates given explicitly (``--rates``, for a profile at one load) all run, whatever p99 does.
+    """
     rows = []
-    for rate in RATES:
+    for rate in rates or RATES:
         cpu_before, client_before, started = cpu(), client_cpu() if client_cpu else 0.0, time.monotonic()
         row = await step(rate)
         elapsed = time.monotonic() - started
@@ -109,13 +115,18 @@ async def _run_steps(
             row["client_cores"] = round((client_cpu() - client_before) / elapsed, 3)
         print(row, flush=True)
         rows.append(row)
-        if row["p99_ms"] > P99_BOUND_MS:
+        if row["p99_ms"] > P99_BOUND_MS and rates is None:
             break
     return rows
 
 
 async def _steps(
-    send: Send, senders: int, collector: Collector, seconds: float, cpu: Callable[[], float]
+    send: Send,
+    senders: int,
+    collector: Collector,
+    seconds: float,
+    cpu: Callable[[], float],
+    rates: tuple[int, ...] | None = None,
 ) -> list[Any]:
     """The steps with the Python client in this process (``send`` rolls, ``collector`` times)."""
 
@@ -146,7 +157,7 @@ async def _steps(
             **_cuts(collector.samples),
         }
 
-    return await _run_steps(step, cpu)
+    return await _run_steps(step, cpu, rates=rates)
 
 
 class Seating:
@@ -224,7 +235,7 @@ async def bare_relay(seats: int) -> AsyncIterator[list[str]]:
 
 
 async def python_client(
-    urls: list[str], mode: str, senders: int, seconds: float, seating: Seating
+    urls: list[str], mode: str, senders: int, seconds: float, seating: Seating, rates: tuple[int, ...] | None
 ) -> list[Any]:
     """The steps with raw ``websockets`` clients in this process (the fallback client)."""
     collector = Collector()
@@ -259,7 +270,7 @@ async def python_client(
         await sockets[index].send(json.dumps(roll))
 
     try:
-        return await _steps(send, senders, collector, seconds, _children_cpu)
+        return await _steps(send, senders, collector, seconds, _children_cpu, rates)
     finally:
         for task in readers:
             task.cancel()
@@ -269,7 +280,7 @@ async def python_client(
 
 
 async def node_client(
-    urls: list[str], mode: str, senders: int, seconds: float, seating: Seating
+    urls: list[str], mode: str, senders: int, seconds: float, seating: Seating, rates: tuple[int, ...] | None
 ) -> list[Any]:
     """The steps with the Node client (``bench/fanout_client``), driven over its stdin."""
     process = await asyncio.create_subprocess_exec(
@@ -299,6 +310,7 @@ async def node_client(
             seating.times.extend(seated["seat_ms"])
             seating.first_types.update(str(t) for t in seated["first_types"])
         await ask({"cmd": "settle", "quiet": 1.0, "within": 60.0})  # participant_joined x 100 drains
+        print(f"{mode}: {len(urls)} seats, steps start", flush=True)  # a profiler may attach now
 
         async def step(rate: int) -> dict[str, Any]:
             command = {
@@ -312,7 +324,7 @@ async def node_client(
             row.pop("event", None)
             return row
 
-        return await _run_steps(step, lambda: _children_cpu(frozenset({process.pid})), client_cpu)
+        return await _run_steps(step, lambda: _children_cpu(frozenset({process.pid})), client_cpu, rates)
     finally:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             stdin.write(b'{"cmd": "quit"}\n')
@@ -328,13 +340,15 @@ def _node_ready() -> bool:
     return shutil.which("node") is not None and (CLIENT.parent / "node_modules" / "ws").is_dir()
 
 
-async def _run(seats: int, senders: int, seconds: float, client: str) -> dict[str, Any]:
+async def _run(
+    seats: int, senders: int, seconds: float, client: str, rates: tuple[int, ...] | None
+) -> dict[str, Any]:
     drive = node_client if client == "node" else python_client
     seating = Seating()
     async with bridge_table(seats) as urls:
-        bridge_rows = await drive(urls, "bridge", senders, seconds, seating)
+        bridge_rows = await drive(urls, "bridge", senders, seconds, seating, rates)
     async with bare_relay(seats) as urls:
-        relay_rows = await drive(urls, "relay", senders, seconds, Seating())
+        relay_rows = await drive(urls, "relay", senders, seconds, Seating(), rates)
     return {
         "benchmark": "table_fanout",
         "client": client,
@@ -369,8 +383,14 @@ def main() -> None:
         default="node" if _node_ready() else "python",
         help="the load client (default: node when bench/fanout_client is installed)",
     )
+    parser.add_argument(
+        "--rates",
+        type=lambda text: tuple(int(rate) for rate in text.split(",")),
+        default=None,
+        help="offered rolls/s to run, comma-separated, all of them (default: rising until p99 passes 100 ms)",
+    )
     args = parser.parse_args()
-    report = asyncio.run(_run(args.seats, args.senders, args.seconds, args.client))
+    report = asyncio.run(_run(args.seats, args.senders, args.seconds, args.client, args.rates))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"load client: {args.client}")

@@ -184,10 +184,8 @@ class Rooms:
         self._settings = settings
         self.backplane: Backplane = backplane or LocalBackplane()
         self._rooms: dict[str, CampaignRoom] = {}
-        # Shared backplane only: one lock per campaign over commit + publish, while in use.
-        self._publish_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        # One backplane only: per campaign, the changes that arrive while the room's transaction
-        # runs share the next one (see group_commit); kept while a change waits on it.
+        # Per campaign, the changes that arrive while its transaction runs share the next one
+        # (see group_commit); kept while a change waits on it.
         self._groups: weakref.WeakValueDictionary[str, GroupCommit] = weakref.WeakValueDictionary()
         self._sessions_by_user: dict[str, set[BridgeSession]] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -543,30 +541,29 @@ class Rooms:
                     request.audited = True
             return result, logged, message
 
-        if self.backplane.shared:
-            # Every node's follower delivers it, this one's included. The publish lock keeps
-            # this node's appends in commit order; delivery goes on meanwhile (the room's lock).
-            lock = self._publish_locks.setdefault(campaign_id, asyncio.Lock())
-            async with lock:
-                result, logged, message = await self._store.run(unit)
-                shared = [LoggedEvent(seq, kind, data) for kind, data, seq in logged]
-                await self.backplane.publish(campaign_id, epochs[0] if epochs else "", shared)
-            room = self._rooms.get(campaign_id)
-            if room is not None and room.following and logged:
-                await self._wait_delivered(room, logged[-1][2])
-            return result, [seq for _, _, seq in logged], message
+        group = self._groups.get(campaign_id)
+        if group is None:
+            # With a shared backplane the flusher alone appends the campaign's batches and
+            # publishes them, one after the other, so the stream has them in commit order;
+            # delivery is the followers' (under the room's lock). Else the batch holds the room.
+            guard = None if self.backplane.shared else functools.partial(self._locked_room, campaign_id)
+            group = self._groups[campaign_id] = GroupCommit(self._store.run, guard)
 
         async def deliver(outcome: tuple[T, list[Logged], dict[str, Any] | None]) -> None:
             room = self._rooms[campaign_id]  # the batch's guard holds this room's lock
             for event_type, data, seq in outcome[1]:
                 await self._deliver(room, event_type, data, seq)
 
-        group = self._groups.get(campaign_id)
-        if group is None:
-            group = self._groups[campaign_id] = GroupCommit(
-                self._store.run, functools.partial(self._locked_room, campaign_id)
-            )
-        result, logged, message = await group(unit, deliver)
+        async def publish(outcome: tuple[T, list[Logged], dict[str, Any] | None]) -> None:
+            shared = [LoggedEvent(seq, kind, data) for kind, data, seq in outcome[1]]
+            await self.backplane.publish(campaign_id, epochs[0] if epochs else "", shared)
+
+        result, logged, message = await group(unit, publish if self.backplane.shared else deliver)
+        if self.backplane.shared:
+            # Every node's follower delivers it, this one's included: the reply waits for ours.
+            room = self._rooms.get(campaign_id)
+            if room is not None and room.following and logged:
+                await self._wait_delivered(room, logged[-1][2])
         return result, [seq for _, _, seq in logged], message
 
     async def _wait_delivered(self, room: CampaignRoom, seq: int) -> None:
