@@ -87,6 +87,17 @@ def view_class(event_type: str, data: dict[str, Any], viewer: Viewer) -> object:
     return None
 
 
+def seen_alike(event_type: str, data: dict[str, Any]) -> bool:
+    """Whether every viewer gets the same rendering of an event (see :func:`view_class`).
+
+    Then the fan-out renders it once and asks nothing of each seat: a public roll to a table of
+    a hundred costs one rendering, not a hundred class lookups.
+    """
+    if event_type == "dice_roll":
+        return bool(data.get("visibility", "public") == "public")
+    return event_type != "state_update" and event_type not in CONTENT_EVENTS
+
+
 @dataclass(eq=False)
 class Participant:
     """One seat at one campaign's table, over any number of sessions.
@@ -663,14 +674,15 @@ class Rooms:
         differs only in its envelope id and session id (see :mod:`ttrpg_mcp.bridge.frames`).
         """
         bodies: dict[object, tuple[dict[str, Any], str]] = {}
+        alike = seen_alike(event_type, data)
         for participant, session in room.sessions():
             floor = room.floors.get(session)
             if floor is not None and seq <= floor:
                 continue  # its snapshot already holds this event
-            viewer = participant.viewer_of(session)
-            key = view_class(event_type, data, viewer)
+            key = None if alike else view_class(event_type, data, participant.viewer_of(session))
             shared = bodies.get(key)
             if shared is None:
+                viewer = participant.viewer_of(session)
                 body = self.event_message(event_type, data, seq, room.campaign_id, viewer, session)
                 del body["id"], body["session_id"]
                 shared = bodies[key] = (body, frames.encode_body(body))
