@@ -222,7 +222,11 @@ def _free_port() -> int:
 async def bare_relay(seats: int) -> AsyncIterator[list[str]]:
     """A running ``websockets.broadcast`` relay: its URL once per seat."""
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-c", RELAY, str(port)])  # noqa: ASYNC220  # started once
+    # Its stderr is asyncio's "socket.send() raised exception." for every frame to a client that
+    # has gone at the end of a step it could not keep up with.
+    process = subprocess.Popen(  # noqa: ASYNC220  # started once
+        [sys.executable, "-c", RELAY, str(port)], stderr=subprocess.DEVNULL
+    )
     try:
         for _ in range(200):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
