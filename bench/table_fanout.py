@@ -79,10 +79,13 @@ class Collector:
             self.samples.append(time.time() * 1000 - float(purpose[1:]))
 
 
-def _children_cpu(exclude: frozenset[int] = frozenset()) -> float:
-    """CPU seconds of this process's children (the server under test), but not ``exclude``."""
+def _children_cpu(exclude: frozenset[int] = frozenset(), *, recursive: bool = True) -> float:
+    """CPU seconds of this process's children (the server under test), but not ``exclude``.
+
+    ``recursive=False``: the server process alone, not the bridge's MCP children.
+    """
     total = 0.0
-    for child in psutil.Process().children(recursive=True):
+    for child in psutil.Process().children(recursive=recursive):
         if child.pid in exclude:
             continue
         with contextlib.suppress(psutil.Error):
@@ -96,6 +99,7 @@ async def _run_steps(
     cpu: Callable[[], float],
     client_cpu: Callable[[], float] | None = None,
     rates: tuple[int, ...] | None = None,
+    own_cpu: Callable[[], float] | None = None,
 ) -> list[Any]:
     """Each offered rate in turn, with the server's CPU share, until p99 passes the bound.
 
@@ -104,6 +108,7 @@ async def _run_steps(
     rows = []
     for rate in rates or RATES:
         cpu_before, client_before, started = cpu(), client_cpu() if client_cpu else 0.0, time.monotonic()
+        own_before = own_cpu() if own_cpu else 0.0
         row = await step(rate)
         elapsed = time.monotonic() - started
         used = cpu() - cpu_before
@@ -111,6 +116,10 @@ async def _run_steps(
         # CPU per delivery holds still on a loaded machine when latency does not: the goal
         # (40,000/s on half a core) is 12.5 us.
         row["server_us_per_delivery"] = round(used * 1e6 / max(1, row["deliveries"]), 1)
+        if own_cpu is not None:  # the server process alone (the bridge without its MCP children)
+            own = own_cpu() - own_before
+            row["server_process_cores"] = round(own / elapsed, 3)
+            row["server_process_us_per_delivery"] = round(own * 1e6 / max(1, row["deliveries"]), 1)
         if client_cpu is not None:
             row["client_cores"] = round((client_cpu() - client_before) / elapsed, 3)
         print(row, flush=True)
@@ -328,7 +337,13 @@ async def node_client(
             row.pop("event", None)
             return row
 
-        return await _run_steps(step, lambda: _children_cpu(frozenset({process.pid})), client_cpu, rates)
+        return await _run_steps(
+            step,
+            lambda: _children_cpu(frozenset({process.pid})),
+            client_cpu,
+            rates,
+            lambda: _children_cpu(frozenset({process.pid}), recursive=False),
+        )
     finally:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             stdin.write(b'{"cmd": "quit"}\n')

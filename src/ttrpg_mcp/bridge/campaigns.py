@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -546,6 +546,13 @@ def canvas(db: Session, campaign_id: str) -> list[dict[str, Any]]:
 # Dice log
 
 
+# Built once (SQLAlchemy caches their compiled form); plain Core, none of the ORM's DML steps.
+_DICE_LOG = cast("Table", DiceLogEntry.__table__)
+_INSERT_ROLL = insert(_DICE_LOG).returning(_DICE_LOG.c.id)
+_EVENTS = cast("Table", CampaignEvent.__table__)
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+
+
 def _roll_view(entry: DiceLogEntry) -> dict[str, Any]:
     return {
         **entry.result,
@@ -584,8 +591,8 @@ def add_roll(
         "result": roll_payload,
         "created_at": utcnow(),
     }
-    # One INSERT ... RETURNING, not the ORM's unit of work: a busy table rolls many times a second.
-    entry_id = db.execute(insert(DiceLogEntry).values(values).returning(DiceLogEntry.id)).scalar_one()
+    # One prepared INSERT ... RETURNING, not the ORM's unit of work: a table rolls many times a second.
+    entry_id = db.execute(_INSERT_ROLL, values).scalar_one()
     entry = DiceLogEntry(id=entry_id, **values)  # not added: a view of the row just written
     oldest_kept = db.scalar(
         select(DiceLogEntry.id)
@@ -687,8 +694,8 @@ def append_event(
         "payload": payload,
         "created_at": utcnow(),
     }
-    # One INSERT ... RETURNING, not the ORM's unit of work: every change at a table logs one.
-    row_id = db.execute(insert(CampaignEvent).values(values).returning(CampaignEvent.id)).scalar_one()
+    # One prepared INSERT ... RETURNING, not the ORM's unit of work: every change at a table logs one.
+    row_id = db.execute(_INSERT_EVENT, values).scalar_one()
     return EventRecord(id=row_id, **values)
 
 
