@@ -7,7 +7,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Keep uv's downloads inside the checkout's venv tooling, never a user-wide cache surprise.
 export UV_LINK_MODE := copy
 
-.PHONY: install run demo test lint typecheck pytest pytest-scaleout bench clean web web-if-possible web-deps web-test e2e
+.PHONY: install run demo test lint typecheck pytest pytest-scaleout bench bench-client-if-possible clean web web-if-possible web-deps web-test e2e
 
 # The web table (web/, SvelteKit): built by npm into web/build, then copied into the package so
 # the bridge serves it and `uv build` ships it in the wheel.
@@ -56,6 +56,19 @@ $(WEB_DIST)/index.html: $(WEB_SOURCES) $(WEB)/node_modules/.package-lock.json
 	rm -rf $(WEB_DIST)
 	cp -R $(WEB)/build $(WEB_DIST)
 
+# The fan-out benchmark's load client (bench/fanout_client, Node); without npm it uses Python.
+FANOUT_CLIENT := bench/fanout_client
+
+bench-client-if-possible:
+ifeq ($(HAVE_NPM),)
+	@echo "make: npm not found: bench/table_fanout.py falls back to its Python load client."
+else
+	@$(MAKE) --no-print-directory $(FANOUT_CLIENT)/node_modules/.package-lock.json
+endif
+
+$(FANOUT_CLIENT)/node_modules/.package-lock.json: $(FANOUT_CLIENT)/package-lock.json
+	cd $(FANOUT_CLIENT) && $(NPM) ci --no-audit --no-fund
+
 ## demo: a scripted session against the MCP server over stdio
 demo: install
 	$(BIN)/ttrpg-mcp demo
@@ -91,7 +104,7 @@ e2e: install web
 	cd $(WEB) && $(NPM) run test:e2e
 
 ## bench: latency, relay and fan-out side by side with peers, change feed (bench/results/*.json, *.png)
-bench: install
+bench: install bench-client-if-possible
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
 	$(BIN)/python bench/mcp_endpoint.py

@@ -28,7 +28,7 @@ def test_a_plain_message_is_encoded_compactly() -> None:
 def test_viewers_of_one_class_get_the_same_rendering() -> None:
     from itertools import product
 
-    from ttrpg_mcp.bridge.rooms import view_class
+    from ttrpg_mcp.bridge.rooms import seen_alike, view_class
     from ttrpg_mcp.bridge.visibility import Viewer, render_event
 
     viewers = [Viewer("u_gm", "gm"), Viewer("u_roller", "player"), Viewer("u_other", "player")]
@@ -44,3 +44,8 @@ def test_viewers_of_one_class_get_the_same_rendering() -> None:
     for (kind, data), (a, b) in product(events, product(viewers, viewers)):
         if view_class(kind, data, a) == view_class(kind, data, b):
             assert render_event(kind, data, a) == render_event(kind, data, b), (kind, data, a, b)
+        if seen_alike(kind, data):  # rendered once for everyone
+            assert view_class(kind, data, a) == view_class(kind, data, b), (kind, data, a, b)
+            assert render_event(kind, data, a) == render_event(kind, data, b), (kind, data, a, b)
+    assert seen_alike(*events[0])  # a public roll
+    assert not any(seen_alike(kind, data) for kind, data in events[1:5])  # hidden rolls, state

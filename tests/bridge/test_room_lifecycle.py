@@ -95,12 +95,14 @@ async def test_a_session_seated_while_its_room_is_retired_still_receives_every_e
         change = asyncio.create_task(
             rooms.commit(CAMPAIGN, held_open, lambda _: [("presence_update", {"status": "away"})])
         )
+        await _until(lambda: len(lock._waiters or ()) >= 1)  # the change's batch waits on the room
         leaving = asyncio.create_task(rooms.leave(gm))
-        await _until(lambda: len(lock._waiters or ()) >= 2)  # both queued
+        group = rooms._groups[CAMPAIGN]
+        await _until(lambda: len(group._queue) >= 1)  # the GM's participant_left queued behind it
         lock.release()
         await _until(lock.locked)  # the change holds the room, its work held open
         joining = asyncio.create_task(rooms.join(ann, CAMPAIGN))
-        await _until(lambda: len(lock._waiters or ()) >= 2)  # the join queued too
+        await _until(lambda: len(lock._waiters or ()) >= 1)  # the join waits on the room too
         gate.set()
         await asyncio.gather(change, leaving, joining)
 

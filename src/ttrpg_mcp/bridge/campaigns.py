@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -557,6 +557,13 @@ def canvas(db: Session, campaign_id: str) -> list[dict[str, Any]]:
 # Dice log
 
 
+# Built once (SQLAlchemy caches their compiled form); plain Core, none of the ORM's DML steps.
+_DICE_LOG = cast("Table", DiceLogEntry.__table__)
+_INSERT_ROLL = insert(_DICE_LOG).returning(_DICE_LOG.c.id)
+_EVENTS = cast("Table", CampaignEvent.__table__)
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+
+
 def _roll_view(entry: DiceLogEntry) -> dict[str, Any]:
     return {
         **entry.result,
@@ -585,18 +592,19 @@ def add_roll(
             "invalid_params", f"visibility is one of {', '.join(VISIBILITIES)}", {"visibility": visibility}
         )
     purpose = roll_payload.get("purpose")
-    entry = DiceLogEntry(
-        campaign_id=campaign_id,
-        user_id=user_id,
-        player_name=player_name[:100],
-        expression=str(roll_payload.get("expression", ""))[:500],
-        purpose=None if purpose is None else str(purpose)[:500],
-        visibility=visibility,
-        result=roll_payload,
-        created_at=utcnow(),
-    )
-    db.add(entry)
-    db.flush()
+    values: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "user_id": user_id,
+        "player_name": player_name[:100],
+        "expression": str(roll_payload.get("expression", ""))[:500],
+        "purpose": None if purpose is None else str(purpose)[:500],
+        "visibility": visibility,
+        "result": roll_payload,
+        "created_at": utcnow(),
+    }
+    # One prepared INSERT ... RETURNING, not the ORM's unit of work: a table rolls many times a second.
+    entry_id = db.execute(_INSERT_ROLL, values).scalar_one()
+    entry = DiceLogEntry(id=entry_id, **values)  # not added: a view of the row just written
     oldest_kept = db.scalar(
         select(DiceLogEntry.id)
         .where(DiceLogEntry.campaign_id == campaign_id)
@@ -687,19 +695,19 @@ def append_event(
     if allocated is None:
         raise _campaign_not_found(campaign_id)
     seq, epoch = allocated
-    row = CampaignEvent(
-        campaign_id=campaign_id,
-        seq=seq,
-        epoch=epoch,
-        type=type,
-        scope=scope,
-        audience=audience,
-        payload=payload,
-        created_at=utcnow(),
-    )
-    db.add(row)
-    db.flush()
-    return _event(row)
+    values: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "seq": seq,
+        "epoch": epoch,
+        "type": type,
+        "scope": scope,
+        "audience": audience,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
+    # One prepared INSERT ... RETURNING, not the ORM's unit of work: every change at a table logs one.
+    row_id = db.execute(_INSERT_EVENT, values).scalar_one()
+    return EventRecord(id=row_id, **values)
 
 
 def events_since(

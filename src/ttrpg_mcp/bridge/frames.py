@@ -41,19 +41,26 @@ def encode_body(body: dict[str, Any]) -> str:
 class SharedFrame(dict[str, Any]):
     """One session's copy of a shared message: the dict, plus the shared body's JSON."""
 
-    __slots__ = ("_body_json", "_body_size")
+    __slots__ = ("_body_json", "_body_size", "_text")
 
     def __init__(self, message: dict[str, Any], body_json: str, body_size: int) -> None:
         super().__init__(message)
         self._body_json = body_json
         self._body_size = body_size
+        self._text: str | None = None
 
     def to_json(self) -> str:
-        """The message as JSON; encoded in full only if someone changed the dict since."""
+        """The message as JSON; encoded in full only if someone added or removed a key since.
+
+        Made once and kept: the outbox measures the frame with it and the writer sends it, so a
+        seat's copy costs one small encoding (its two fields), not two of the whole message.
+        """
         if len(self) != self._body_size + len(_PER_SEAT) or len(self._body_json) < 3:
             return _dumps(dict(self))
-        head = _dumps({key: self[key] for key in _PER_SEAT})
-        return head[:-1] + "," + self._body_json[1:]
+        if self._text is None:
+            head = _dumps({key: self[key] for key in _PER_SEAT})
+            self._text = head[:-1] + "," + self._body_json[1:]
+        return self._text
 
 
 def shared_frame(body: dict[str, Any], body_json: str, *, message_id: str, session_id: str) -> SharedFrame:

@@ -17,11 +17,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ttrpg_mcp.bridge import frames
+
 __all__ = ["OutboxBudget", "encoded_size"]
 
 
 def encoded_size(message: dict[str, Any]) -> int:
-    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str))
+    """The length of the text the writer sends; a table event's is kept for that send."""
+    try:
+        return len(frames.encode(message))
+    except (TypeError, ValueError):  # not JSON at all: a rough size still bounds the memory
+        return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str))
 
 
 class OutboxBudget:

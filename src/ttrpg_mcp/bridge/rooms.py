@@ -5,10 +5,13 @@ one :class:`Participant` per user, however many tabs (sessions) they have open, 
 shows people, not sockets. :class:`Rooms` is the registry and the fan-out:
 
 - :meth:`Rooms.publish` writes a campaign event to the durable log (which gives it the next
-  ``seq``), then hands it to every session in the room, rendered for each viewer
-  (:mod:`ttrpg_mcp.bridge.visibility`). A per-room lock covers both steps, so sessions receive
-  events in ``seq`` order. Sending only queues (each transport drains its own queue), so one
-  slow client never holds the lock.
+  ``seq``), then hands it to every session in the room, rendered once per visibility class
+  (:mod:`ttrpg_mcp.bridge.visibility`). Changes that arrive while the room's transaction runs
+  share the next one (:mod:`~ttrpg_mcp.bridge.store.group_commit`: twenty players rolling at
+  once cost one commit, not twenty), and each is delivered and answered only after that commit.
+  A per-room lock covers a batch's transaction and its delivery, so sessions receive events in
+  ``seq`` order. Sending only queues (each transport drains its own queue), so one slow client
+  never holds the lock.
 - With several nodes (a shared :mod:`~ttrpg_mcp.bridge.backplane`), :meth:`Rooms.commit` logs
   the event and hands it to the backplane; every node's follower of the campaign delivers it
   to that node's seats through :meth:`Rooms.deliver_shared`, in ``seq`` order and once each.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +44,7 @@ from ttrpg_mcp.bridge.backplane import Backplane, LocalBackplane, LoggedEvent
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.permissions import ROLES
+from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
 
 if TYPE_CHECKING:
@@ -82,6 +87,17 @@ def view_class(event_type: str, data: dict[str, Any], viewer: Viewer) -> object:
     if event_type in CONTENT_EVENTS:
         return viewer
     return None
+
+
+def seen_alike(event_type: str, data: dict[str, Any]) -> bool:
+    """Whether every viewer gets the same rendering of an event (see :func:`view_class`).
+
+    Then the fan-out renders it once and asks nothing of each seat: a public roll to a table of
+    a hundred costs one rendering, not a hundred class lookups.
+    """
+    if event_type == "dice_roll":
+        return bool(data.get("visibility", "public") == "public")
+    return event_type != "state_update" and event_type not in CONTENT_EVENTS
 
 
 @dataclass(eq=False)
@@ -192,8 +208,9 @@ class Rooms:
         self._settings = settings
         self.backplane: Backplane = backplane or LocalBackplane()
         self._rooms: dict[str, CampaignRoom] = {}
-        # Shared backplane only: one lock per campaign over commit + publish, while in use.
-        self._publish_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # Per campaign, the changes that arrive while its transaction runs share the next one
+        # (see group_commit); kept while a change waits on it.
+        self._groups: weakref.WeakValueDictionary[str, GroupCommit] = weakref.WeakValueDictionary()
         self._sessions_by_user: dict[str, set[BridgeSession]] = {}
         self._ticker: asyncio.Task[None] | None = None
         # (campaign, user) -> the seat that last sent a change through the MCP server for that
@@ -548,9 +565,12 @@ class Rooms:
     ) -> tuple[T, list[int], dict[str, Any] | None]:
         """Run a change, log its events and keep its reply in one transaction, then deliver.
 
-        The room's lock spans the transaction and the delivery, so no other event of the room
-        can be logged between them: every session sees changes in the order they were made, and
-        a change is never stored without its events (or the reverse). With a shared backplane
+        Changes to one campaign that arrive while its transaction runs are committed together
+        in the next one (each in a savepoint of its own, so one that fails fails alone), then
+        delivered in ``seq`` order. The room's lock spans a batch's transaction and its
+        delivery, so no other event of the room can be logged between them: every session sees
+        changes in the order they were made, nothing is sent before it is stored, and a change
+        is never stored without its events (or the reverse). With a shared backplane
         the delivery is the followers' (in ``seq`` order on every node); the reply waits until
         this node's seats have the events. When the current request
         can be resent after a reconnect (see :mod:`ttrpg_mcp.bridge.requests`), its reply is
@@ -575,24 +595,29 @@ class Rooms:
                     request.audited = True
             return result, logged, message
 
+        group = self._groups.get(campaign_id)
+        if group is None:
+            # With a shared backplane the flusher alone appends the campaign's batches and
+            # publishes them, one after the other, so the stream has them in commit order;
+            # delivery is the followers' (under the room's lock). Else the batch holds the room.
+            guard = None if self.backplane.shared else functools.partial(self._locked_room, campaign_id)
+            group = self._groups[campaign_id] = GroupCommit(self._store.run, guard)
+
+        async def deliver(outcome: tuple[T, list[Logged], dict[str, Any] | None]) -> None:
+            room = self._rooms[campaign_id]  # the batch's guard holds this room's lock
+            for event_type, data, seq in outcome[1]:
+                await self._deliver(room, event_type, data, seq)
+
+        async def publish(outcome: tuple[T, list[Logged], dict[str, Any] | None]) -> None:
+            shared = [LoggedEvent(seq, kind, data) for kind, data, seq in outcome[1]]
+            await self.backplane.publish(campaign_id, epochs[0] if epochs else "", shared)
+
+        result, logged, message = await group(unit, publish if self.backplane.shared else deliver)
         if self.backplane.shared:
-            # Every node's follower delivers it, this one's included. The publish lock keeps
-            # this node's appends in commit order; delivery goes on meanwhile (the room's lock).
-            lock = self._publish_locks.setdefault(campaign_id, asyncio.Lock())
-            async with lock:
-                result, logged, message = await self._store.run(unit)
-                shared = [LoggedEvent(seq, kind, data) for kind, data, seq in logged]
-                await self.backplane.publish(campaign_id, epochs[0] if epochs else "", shared)
+            # Every node's follower delivers it, this one's included: the reply waits for ours.
             room = self._rooms.get(campaign_id)
             if room is not None and room.following and logged:
                 await self._wait_delivered(room, logged[-1][2])
-            return result, [seq for _, _, seq in logged], message
-        async with self._current_room(campaign_id) as room:
-            result, logged, message = await self._store.run(unit)
-            for event_type, data, seq in logged:
-                await self._deliver(room, event_type, data, seq)
-            # A change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
-            self._retire_if_empty(campaign_id, room)
         return result, [seq for _, _, seq in logged], message
 
     async def _wait_delivered(self, room: CampaignRoom, seq: int) -> None:
@@ -645,6 +670,20 @@ class Rooms:
             await self.publish(campaign_id, "participant_left", left)
 
     @contextlib.asynccontextmanager
+    async def _locked_room(self, campaign_id: str) -> AsyncIterator[CampaignRoom]:
+        """A group commit's guard: the room's lock over a batch's transaction and its delivery.
+
+        No join can take its snapshot between an event's commit and its delivery, and no other
+        batch of the room can interleave, so seats get the room's events in ``seq`` order. A
+        change at a table nobody sits at (the content feed, an HTTP route) leaves no room.
+        """
+        async with self._current_room(campaign_id) as room:
+            try:
+                yield room
+            finally:
+                self._retire_if_empty(campaign_id, room)
+
+    @contextlib.asynccontextmanager
     async def _current_room(self, campaign_id: str) -> AsyncIterator[CampaignRoom]:
         """The campaign's room as it is once its lock is held, with the lock held.
 
@@ -678,14 +717,15 @@ class Rooms:
         differs only in its envelope id and session id (see :mod:`ttrpg_mcp.bridge.frames`).
         """
         bodies: dict[object, tuple[dict[str, Any], str]] = {}
+        alike = seen_alike(event_type, data)
         for participant, session in room.sessions():
             floor = room.floors.get(session)
             if floor is not None and seq <= floor:
                 continue  # its snapshot already holds this event
-            viewer = participant.viewer_of(session)
-            key = view_class(event_type, data, viewer)
+            key = None if alike else view_class(event_type, data, participant.viewer_of(session))
             shared = bodies.get(key)
             if shared is None:
+                viewer = participant.viewer_of(session)
                 body = self.event_message(event_type, data, seq, room.campaign_id, viewer, session)
                 del body["id"], body["session_id"]
                 shared = bodies[key] = (body, frames.encode_body(body))
