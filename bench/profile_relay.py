@@ -3,7 +3,8 @@
 Run with ``python bench/profile_relay.py`` (``--in-flight 32 --seconds 8``). Starts a real bridge
 on a scratch data directory, keeps ``--in-flight`` ``tool_call`` messages in flight over one
 WebSocket (``--via mcp``: ``tools/call`` requests over one ``/mcp`` Streamable HTTP session with
-an API key, as ``bench/mcp_endpoint.py`` makes them), and records the bridge and its children
+an API key, as ``bench/mcp_endpoint.py`` makes them; ``--at-table`` seats the WebSocket at a
+campaign first, so that both paths log the same table rolls), and records the bridge and its children
 with py-spy (``--subprocesses``) for ``--seconds``, after the warm-up. Writes
 ``bench/results/flames/<name>.svg``; open it in a browser (``--raw``: py-spy's collapsed
 stacks, ``<name>.txt``, for reading in a terminal). py-spy needs ptrace rights over the bridge (root, or
@@ -47,8 +48,11 @@ Call = Callable[[], Awaitable[Any]]
 
 
 @asynccontextmanager
-async def _over_websocket(client: BridgeClient) -> Any:
+async def _over_websocket(client: BridgeClient, at_table: bool) -> Any:
+    campaign_id = (await client.create_campaign("Profile table"))["id"] if at_table else None
     async with client.connect() as table:
+        if campaign_id is not None:
+            await table.join(campaign_id)
         yield lambda: table.call_tool("roll_dice", ARGUMENTS)
 
 
@@ -66,12 +70,14 @@ async def _over_mcp(client: BridgeClient, base_url: str) -> Any:
         yield lambda: agent.call_tool("roll_dice", ARGUMENTS)
 
 
-async def _load(base_url: str, via: str, in_flight: int, seconds: float, record: list[str]) -> int:
+async def _load(
+    base_url: str, via: str, at_table: bool, in_flight: int, seconds: float, record: list[str]
+) -> int:
     calls = 0
     async with BridgeClient(base_url) as client:
         await client.register("profile", "benchmark-password")
         path: AbstractAsyncContextManager[Call] = (
-            _over_mcp(client, base_url) if via == "mcp" else _over_websocket(client)
+            _over_mcp(client, base_url) if via == "mcp" else _over_websocket(client, at_table)
         )
         async with path as call:
             for _ in range(50):  # warm: children started, catalog cached
@@ -93,6 +99,11 @@ async def _load(base_url: str, via: str, in_flight: int, seconds: float, record:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--via", choices=["websocket", "mcp"], default="websocket")
+    parser.add_argument(
+        "--at-table",
+        action="store_true",
+        help="the WebSocket joins a campaign first, as /mcp's agent sits at one",
+    )
     parser.add_argument("--in-flight", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--name", default="tool_call", help="file name of the SVG, without .svg")
@@ -105,7 +116,7 @@ def main() -> None:
         record = [py_spy, "record", "--subprocesses", "--nonblocking", "-r", "200"]
         record += ["-d", str(int(args.seconds)), "-o", str(out), "-p", str(_bridge_pid())]
         record += ["--format", "raw"] if args.raw else []
-        calls = asyncio.run(_load(url, args.via, args.in_flight, args.seconds, record))
+        calls = asyncio.run(_load(url, args.via, args.at_table, args.in_flight, args.seconds, record))
     print(f"{calls / args.seconds:.0f} calls/s while recording; wrote {out}")
 
 
