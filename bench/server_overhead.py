@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -123,6 +124,7 @@ async def _in_process(calls: int) -> dict[str, float]:
 
     threaded = anyio.to_thread.run_sync
     anyio.to_thread.run_sync = _inline  # type: ignore[assignment]
+    logging.disable(logging.INFO)  # the scratch store's migration log
     try:
         with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch:
             ours = build_server(open_database(Path(scratch)))
@@ -138,6 +140,7 @@ async def _in_process(calls: int) -> dict[str, float]:
                         await call()
                     best[name] = min(best[name], (time.process_time() - start) / calls * 1e6)
     finally:
+        logging.disable(logging.NOTSET)
         anyio.to_thread.run_sync = threaded
     return {name: round(value, 1) for name, value in best.items()}
 
