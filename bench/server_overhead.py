@@ -3,10 +3,15 @@
 Run with ``make bench`` (or ``python bench/server_overhead.py --calls 1000``). It starts two
 children over stdio with the official SDK client: ``bench/trivial_server.py`` (one tool that
 adds two numbers, nothing stored) and ``ttrpg-mcp`` on a scratch data directory, and calls
-each one in turn, in alternating rounds so that a load spike on the shared machine hits both
-alike. For each: p50/p99 of the round trip and the child's CPU per call (from ``/proc``,
-which a busy neighbour disturbs far less than wall time). ``PYTHONPATH`` is passed to the
-children when set, so an older checkout can be measured with the same script.
+them alternately, one call each in turn, so that a load spike on the shared machine hits both
+alike. For each: p50/p99 of the round trip and the child's CPU per call (from ``/proc``, which
+a busy neighbour disturbs far less than wall time). ``PYTHONPATH`` is passed to the children
+when set, so an older checkout can be measured with the same script.
+
+Then the same two tools in this process, without stdio: ``call_tool`` on each server, with the
+tool function run inline rather than in a worker thread (a hop both pay alike, whose GIL
+hand-off makes process CPU jitter on a loaded machine); the CPU per call, best of
+``IN_PROCESS_ROUNDS`` rounds, is the server's own work, which load barely moves.
 Writes ``bench/results/server_overhead.json``.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -23,16 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import psutil
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.stdio import get_default_environment
 
 from timing import machine_info, percentiles
+from ttrpg_mcp.server.app import build_server, open_database
 from ttrpg_mcp.server.launch import server_parameters
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "server_overhead.json"
-ROUNDS = 10
+IN_PROCESS_ROUNDS = 7
 
 
 def _environment() -> dict[str, str]:
@@ -80,14 +88,15 @@ async def _run(calls: int, warmup: int) -> dict[str, Any]:
                 for call, _ in paths.values():
                     for _ in range(warmup):
                         await call()
-                for _ in range(ROUNDS):
-                    for name, (call, pid) in paths.items():
-                        before = _cpu_of(pid)
-                        for _ in range(calls // ROUNDS):
-                            start = time.perf_counter()
-                            await call()
-                            samples[name].append((time.perf_counter() - start) * 1000)
-                        cpu[name] += _cpu_of(pid) - before
+                # One call of each in turn: a load spike on the shared machine hits both alike.
+                before = {name: _cpu_of(pid) for name, (_call, pid) in paths.items()}
+                for _ in range(calls):
+                    for name, (call, _pid) in paths.items():
+                        start = time.perf_counter()
+                        await call()
+                        samples[name].append((time.perf_counter() - start) * 1000)
+                for name, (_call, pid) in paths.items():
+                    cpu[name] += _cpu_of(pid) - before[name]
     rows = {
         name: percentiles(values) | {"child_cpu_ms_per_call": round(cpu[name] / len(values) * 1000, 3)}
         for name, values in samples.items()
@@ -104,6 +113,38 @@ async def _run(calls: int, warmup: int) -> dict[str, Any]:
     }
 
 
+async def _inline(function: Callable[[], Any], *_args: Any, **_options: Any) -> Any:
+    return function()
+
+
+async def _in_process(calls: int) -> dict[str, float]:
+    """CPU microseconds per ``call_tool`` of each tool, in this process, tool functions inline."""
+    sys.path.insert(0, str(HERE))
+    import trivial_server  # noqa: PLC0415  # bench/ is not a package
+
+    threaded = anyio.to_thread.run_sync
+    anyio.to_thread.run_sync = _inline  # type: ignore[assignment]
+    logging.disable(logging.INFO)  # the scratch store's migration log
+    try:
+        with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch:
+            ours = build_server(open_database(Path(scratch)))
+            paths = {
+                "trivial tool (add)": lambda: trivial_server.server.call_tool("add", {"a": 1, "b": 2}),
+                "roll_dice 1d20+5": lambda: ours.call_tool("roll_dice", {"expression": "1d20+5"}),
+            }
+            best = dict.fromkeys(paths, float("inf"))
+            for _ in range(IN_PROCESS_ROUNDS):
+                for name, call in paths.items():
+                    start = time.process_time()
+                    for _ in range(calls):
+                        await call()
+                    best[name] = min(best[name], (time.process_time() - start) / calls * 1e6)
+    finally:
+        logging.disable(logging.NOTSET)
+        anyio.to_thread.run_sync = threaded
+    return {name: round(value, 1) for name, value in best.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=1_000)
@@ -111,10 +152,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     report = anyio.run(_run, args.calls, args.warmup)
+    work = anyio.run(_in_process, args.calls)
+    report["in_process_cpu_us_per_call"] = work | {
+        "ratio": round(work["roll_dice 1d20+5"] / work["trivial tool (add)"], 2)
+    }
     for name, row in report["rows"].items():
         cpu = row["child_cpu_ms_per_call"]
         print(f"{name:<22} p50 {row['p50_ms']:.3f} ms  p99 {row['p99_ms']:.3f} ms  cpu {cpu} ms/call")
     print({k: v for k, v in report["rows"]["roll_dice 1d20+5"].items() if "ratio" in k})
+    print(f"in process, CPU us per call_tool: {report['in_process_cpu_us_per_call']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")

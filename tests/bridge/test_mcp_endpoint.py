@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -184,6 +185,34 @@ async def test_revoking_the_key_ends_the_agents_session_and_refuses_its_next_cal
                     headers={"Authorization": f"Bearer {key['key']}", "Accept": "application/json"},
                     json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
                 )
+            assert again.status_code == 401
+            assert again.json()["error"]["code"] == "invalid_token"
+
+
+async def test_a_key_revoked_from_the_command_line_is_refused_soon_though_it_was_just_used(
+    bridge: RunningBridge,
+) -> None:
+    """A verified key is taken on trust for a while; a withdrawal by another process ends that.
+
+    ``ttrpg-bridge apikey revoke`` writes to the store beside the serving bridge: the bridge
+    hears of it through the revocation ledger, the agent's session ends, and a new request
+    with the key (one the bridge had verified a moment before) is refused with 401.
+    """
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, places("player")) as (campaign_id, (gm, mira)):
+            key = await _player_key(mira, campaign_id)
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            headers = {"Authorization": f"Bearer {key['key']}", "Accept": "application/json"}
+            async with agent(bridge, key["key"]) as claude:
+                await until(gm.table, _joined_agent)
+                await claude.call_tool("roll_dice", {"expression": "1d6", "purpose": "before revocation"})
+                command = [sys.executable, "-m", "ttrpg_mcp.bridge.cli", "--data-dir", str(bridge.data_dir)]
+                revoked = await anyio.run_process([*command, "apikey", "revoke", key["id"]], check=False)
+                assert revoked.returncode == 0, revoked.stderr.decode()
+                left = (await until(gm.table, lambda e: e["type"] == "participant_left"))[-1]
+                assert left["data"]["kind"] == "agent"
+            async with httpx.AsyncClient() as http:
+                again = await http.post(f"{bridge.base_url}/mcp", headers=headers, json=ping)
             assert again.status_code == 401
             assert again.json()["error"]["code"] == "invalid_token"
 

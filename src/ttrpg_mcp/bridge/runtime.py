@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -103,6 +104,9 @@ class Bridge:
         self.content_health = ContentStoreHealth(content_store if isinstance(content_store, Path) else None)
         self.pool.on_tool_result = self.content_health.observe
         self.connections: set[LiveConnection] = set()
+        # Told the ledger subject of every withdrawal this node hears of (its own or the ledger's),
+        # before the connections close: what remembers credentials forgets them here.
+        self.on_withdrawal: list[Callable[[str], None]] = []
         self.revocations = revocations.RevocationFollower(self.store, self.apply_revocation)
         self._pruner: asyncio.Task[None] | None = None
         self.metrics.watch_pool(
@@ -252,6 +256,8 @@ class Bridge:
 
     def cut_subject(self, subject: str, reason: str) -> int:
         """Close (1008) this node's live connections of a ledger subject (a key, a user, a seat)."""
+        for forget in self.on_withdrawal:
+            forget(subject)
         cut = 0
         for connection in list(self.connections):
             session = getattr(connection, "session", None)

@@ -10,6 +10,7 @@ validates an expression, and every lark exception is translated into a :class:`D
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -83,6 +84,11 @@ _TERMINAL_NAMES = {
 
 # The die that advantage rolls twice.
 _D20 = 20
+
+# How many distinct expressions keep their parsed tree. A table rolls the same few (1d20+5,
+# 2d6+3, 4d6kh3) over and over, and lark takes ~100 us for even the shortest; each entry is at
+# most MAX_EXPRESSION_LENGTH characters plus its small tree.
+_PARSED_CACHE_SIZE = 1024
 
 _NODE_TYPES = (Number, Dice, Group, Negate, Chain)
 _OP_TYPES = (Keep, Drop, Reroll, Explode, Minimum, Maximum)
@@ -344,7 +350,13 @@ def parse(expression: str) -> Expression:
     Raises the same :class:`~ttrpg_mcp.dice.errors.DiceError` subclasses a roll would, except those
     that depend on the dice (division by a rolled zero, a run of rerolls past the dice limit).
     """
-    text = expression.strip()
+    return _parse_text(expression.strip())
+
+
+@functools.lru_cache(maxsize=_PARSED_CACHE_SIZE)
+def _parse_text(text: str) -> Expression:
+    """:func:`parse` of stripped text, remembered: the tree is immutable and depends on the text
+    alone, so a repeated expression is rolled from the same tree. Failures are not remembered."""
     if not text:
         raise DiceSyntaxError("the dice expression is empty: write one such as '1d20+5'")
     # Checked before parsing so that no oversized input reaches the parser at all.

@@ -161,19 +161,21 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
     ) -> Annotated[CallToolResult, DiceRoll]:
         with tool_errors():
             result = dice.roll(expression, advantage=advantage)
-        roll = DiceRoll(**result.model_dump(), purpose=purpose)
-        shown = visibility or ("gm" if current_actor().role == "gm" else "public")
-        if campaign_id is not None or len(running_campaigns()) == 1:
-            with tool_errors(), database.write() as db:
-                # The table's dice log shows it (through the change feed) when it belongs to a campaign.
-                logged = roll.model_dump(mode="json")
-                play.log_roll(db, campaign_id, logged, purpose=purpose, visibility=shown)
+        # The engine's result is validated already: its fields are taken as they are.
+        roll = DiceRoll.model_construct(**dict(result), purpose=purpose)
         text = result.text + (f"  ({purpose})" if purpose else "")
         if result.crit:
             text += "  Natural 20!"
         if result.fumble:
             text += "  Natural 1."
-        return reply(roll, text)
+        answer = reply(roll, text)
+        if campaign_id is not None or len(running_campaigns()) == 1:
+            shown = visibility or ("gm" if current_actor().role == "gm" else "public")
+            with tool_errors(), database.write() as db:
+                # The table's dice log shows it (through the change feed) when it belongs to a campaign.
+                logged = dict(answer.structured_content or {})
+                play.log_roll(db, campaign_id, logged, purpose=purpose, visibility=shown)
+        return answer
 
     @server.tool(
         description=(

@@ -3,7 +3,8 @@
 :class:`McpEndpoint` is an ASGI app in two layers:
 
 1. The bearer check, on every HTTP request: :func:`~.auth.resolve_bearer` turns the
-   ``Authorization`` header into a :class:`~.auth.Principal` or the request is refused (401 with
+   ``Authorization`` header into a :class:`~.auth.Principal` (an API key verified lately comes
+   from :class:`~.auth.VerifiedKeys` instead, until it is withdrawn) or the request is refused (401 with
    ``WWW-Authenticate: Bearer resource_metadata=...``, or 403 ``campaign_required``) before the
    MCP layer sees it. The principal rides in the ASGI scope: as ``user`` (the SDK's
    :class:`AuthenticatedUser`, so the session manager keeps each session to the credential that
@@ -35,7 +36,13 @@ from starlette.responses import JSONResponse
 from ttrpg_mcp.bridge.auth.api_keys import is_api_key
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.mcp_endpoint.agents import AgentConnection
-from ttrpg_mcp.bridge.mcp_endpoint.auth import Principal, bearer_token, resolve_bearer, www_authenticate
+from ttrpg_mcp.bridge.mcp_endpoint.auth import (
+    Principal,
+    VerifiedKeys,
+    bearer_token,
+    resolve_bearer,
+    www_authenticate,
+)
 from ttrpg_mcp.bridge.mcp_endpoint.event_store import BoundedEventStore
 from ttrpg_mcp.bridge.mcp_endpoint.server import build_server
 
@@ -72,6 +79,9 @@ class McpEndpoint:
             max_request_body_size=bridge.settings.max_message_bytes,
         )
         self._tasks: TaskGroup | None = None
+        # Verified API keys, forgotten as soon as this node hears of a withdrawal.
+        self.keys = VerifiedKeys()
+        bridge.on_withdrawal.append(self.keys.forget)
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
@@ -91,7 +101,7 @@ class McpEndpoint:
             return
         request = Request(scope)
         try:
-            principal = await resolve_bearer(self.bridge.auth, request.headers.get("authorization"))
+            principal = await self._principal(request.headers.get("authorization"))
         except BridgeError as error:
             await self._refusal(request, error)(scope, receive, send)
             return
@@ -104,6 +114,18 @@ class McpEndpoint:
         scope["user"] = SdkUser(token)
         scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.manager.handle_request(scope, receive, send)
+
+    async def _principal(self, authorization: str | None) -> Principal:
+        """Who the request's bearer credential is: an API key verified lately is not read again."""
+        token = bearer_token(authorization)
+        if is_api_key(token):
+            known = self.keys.principal(token)
+            if known is not None:
+                return known
+        generation = self.keys.generation
+        principal = await resolve_bearer(self.bridge.auth, authorization)
+        self.keys.remember(token, principal, generation)
+        return principal
 
     def _refusal(self, request: Request, error: BridgeError) -> JSONResponse:
         # The same base the OAuth metadata names (bridge/http/oauth_routes.py).
