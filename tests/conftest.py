@@ -2,7 +2,8 @@
 
 The database is SQLite files in each test's data directory unless the suite runs against
 PostgreSQL (``TTRPG_TEST_DATABASE_URL``, or ``--database postgres``; see ``tests/pg_databases.py``):
-then every test gets a fresh PostgreSQL database in ``TTRPG_DATABASE_URL``, except the tests
+then every test gets a fresh PostgreSQL database in ``TTRPG_DATABASE_URL`` (a copy of a migrated
+template: both stores' schemas are there already), except the tests
 marked ``sqlite``, which are about the SQLite files themselves and run on them always. With
 ``TTRPG_TEST_REDIS_URL`` too (``--redis``), those tests also get ``TTRPG_REDIS_URL`` and a key
 prefix of their own: every bridge runs as one node of several (PostgreSQL and Redis).
@@ -21,15 +22,37 @@ from pg_databases import (
     DEFAULT_SERVER,
     REDIS_ENV,
     SERVER_ENV,
-    fresh_database,
+    DatabaseSupply,
+    check_services,
+    migrated_template,
     redis_settings,
     server_url,
 )
 
-# Tests of pure logic that never open a store: no database is made for them.
-_NO_STORE = ("tests/dice/",)
+# Tests of pure logic that open no store and no backplane: no database is made for them, and
+# they run the same in every configuration.
+_NO_STORE = (
+    "tests/dice/",
+    "tests/test_tool_arguments.py",
+    "tests/server/test_hit_points.py",
+    "tests/server/test_ingest.py",
+    "tests/server/test_secrecy.py",
+    "tests/bridge/test_auth_passwords.py",
+    "tests/bridge/test_canvas.py",
+    "tests/bridge/test_fault_limits.py",
+    "tests/bridge/test_frames.py",
+    "tests/bridge/test_initiative.py",
+    "tests/bridge/test_limits.py",
+    "tests/bridge/test_mcp_event_store.py",
+    "tests/bridge/test_permissions.py",
+    "tests/bridge/test_protocol.py",
+    "tests/bridge/test_server_messages.py",
+    "tests/bridge/test_state.py",
+)
 # What a test's store and Redis come from; set per module and per test, never inherited.
 _STORE_ENV = ("TTRPG_DATABASE_URL", "TTRPG_REDIS_URL", "TTRPG_REDIS_KEY_PREFIX")
+# The wider-scoped fixtures that hand out databases, as opposed to those that start bridges on one.
+_STORE_FIXTURES = ("module_database_url", "database_supply")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help=f"with PostgreSQL, bridges also use Redis (${REDIS_ENV}, default {DEFAULT_REDIS})",
     )
+    parser.addoption(
+        "--only-store-dependent",
+        action="store_true",
+        help="with PostgreSQL, leave out the tests that run on SQLite or on no store in every "
+        "configuration (pure logic, and those marked sqlite): what a SQLite run already covered",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,12 +83,48 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[SERVER_ENV] = DEFAULT_SERVER
     if config.getoption("--redis") and not os.environ.get(REDIS_ENV):
         os.environ[REDIS_ENV] = DEFAULT_REDIS
+    if os.environ.get(REDIS_ENV) and not server_url():
+        raise pytest.UsageError(f"${REDIS_ENV} needs ${SERVER_ENV} too: Redis runs beside PostgreSQL")
+    try:
+        check_services()
+    except RuntimeError as error:
+        # Asked for and missing is an error of the whole run, never a skip.
+        raise pytest.UsageError(str(error)) from error
+
+
+@pytest.fixture(scope="session")
+def database_supply() -> Iterator[DatabaseSupply]:
+    """The run's PostgreSQL databases: copies of the migrated template, made ahead of each test."""
+    server = server_url()
+    assert server is not None
+    supply = DatabaseSupply(server, migrated_template(server))
+    try:
+        yield supply
+    finally:
+        supply.close()
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     """Run async tests on asyncio, the loop uvicorn and the SDK use in production."""
     return "asyncio"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--only-store-dependent``: deselect what a run on SQLite has already run unchanged.
+
+    ``make test`` runs the suite twice, on SQLite and then on PostgreSQL + Redis; the second pass
+    needs only the tests whose store or backplane differs between the two. A test that opens no
+    store (``_NO_STORE``) or always opens SQLite (marked ``sqlite``) would only repeat itself.
+    """
+    if not config.getoption("--only-store-dependent"):
+        return
+    if server_url() is None:
+        raise pytest.UsageError("--only-store-dependent needs --database postgres (or $" + SERVER_ENV + ")")
+    kept = [item for item in items if not _on_sqlite(item)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if _on_sqlite(item)])
+        items[:] = kept
 
 
 def _on_sqlite(node: pytest.Item | pytest.Collector) -> bool:
@@ -81,7 +146,7 @@ def _uses_module_fixtures(item: pytest.Item) -> bool:
         for definition in definitions[-1:]:
             module = getattr(definition.func, "__module__", "")
             ours = module.startswith("test_") or module == "conftest"
-            if ours and definition.scope != "function" and name != "module_database_url":
+            if ours and definition.scope != "function" and name not in _STORE_FIXTURES:
                 return True
     return False
 
@@ -96,9 +161,8 @@ def module_database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         if _on_sqlite(request.node):
             yield None
             return
-        server = server_url()
-        assert server is not None
-        with fresh_database(server) as url:
+        supply: DatabaseSupply = request.getfixturevalue("database_supply")
+        with supply.database() as url:
             os.environ.update({"TTRPG_DATABASE_URL": url} | redis_settings(url))
             yield url
     finally:
@@ -137,7 +201,8 @@ def database_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         _use_store(monkeypatch, shared)
         yield shared
         return
-    with fresh_database(server) as url:
+    supply: DatabaseSupply = request.getfixturevalue("database_supply")
+    with supply.database() as url:
         _use_store(monkeypatch, url)
         yield url
 

@@ -29,6 +29,14 @@ REDIS = "redis://127.0.0.1:6379/0"
 WAIT = 30.0
 
 
+@pytest.fixture(autouse=True)
+def _urls_from_the_test_only(database_url: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each node here is given its URLs by its test; none may come from the environment that a
+    run on PostgreSQL + Redis sets for every test (``database_url``, which this one follows)."""
+    for name in ("TTRPG_DATABASE_URL", "TTRPG_REDIS_URL", "TTRPG_REDIS_KEY_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database, whichever database the rest of the suite runs on."""

@@ -14,7 +14,7 @@ from ttrpg_mcp.server.app import open_database
 from ttrpg_mcp.server.errors import InvalidInputError
 from ttrpg_mcp.server.launch import connect
 from ttrpg_mcp.server.store.changes import Actor, acting_as, prune_changes
-from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.store.database import Database, content_location
 from ttrpg_mcp.server.store.models import ContentChange
 
 CALL_TIMEOUT = 30.0
@@ -88,7 +88,7 @@ async def test_a_request_names_its_actor_in_meta_and_a_stdio_client_is_the_local
             mira = {"user_id": "usr_mira", "role": "player", "campaign_id": campaign["id"]}
             viewer = {"ttrpg/viewer": mira}
             await call("add_note", viewer, campaign_id=campaign["id"], body="The lantern is lit.")
-    database = Database(data_dir / "content.db")
+    database = Database(content_location(data_dir))
     try:
         assert [(kind, actor, role) for kind, _op, _v, actor, role in _changes(database)] == [
             ("campaign", "local", "gm"),
