@@ -14,14 +14,16 @@ to put on the socket, near enough for a memory bound.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ttrpg_mcp.bridge import frames
 
 __all__ = ["OutboxBudget", "encoded_size"]
 
 
 def encoded_size(message: dict[str, Any]) -> int:
-    return len(json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=str))
+    # The transport's own encoding: a shared or batched frame's JSON is ready-made, not redone.
+    return len(frames.encode(message))
 
 
 class OutboxBudget:

@@ -157,6 +157,7 @@ class WebSocketConnection:
                     None,
                     last_seq=last_seq,
                     epoch=query.get("epoch"),
+                    batch=query.get("batch", "").lower() in ("1", "true"),
                 )
                 for reply in replies:
                     self._delivered.admit(reply)
