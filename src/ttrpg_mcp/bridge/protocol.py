@@ -373,6 +373,7 @@ SERVER_TYPES = frozenset(
         "content_deleted",
         # batched, not logged
         "cursor_move",
+        "event_batch",
     }
 )
 
