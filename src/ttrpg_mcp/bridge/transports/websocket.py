@@ -5,13 +5,15 @@ A connection goes through these states::
     CONNECTING -> AUTHENTICATING -> OPEN -> CLOSING -> CLOSED
 
 It authenticates with ``?token=`` at once, or with an ``authenticate`` message within
-``auth_timeout`` seconds; anything else closes it with 1008 and a reason. Once open, three tasks
+``auth_timeout`` seconds; anything else closes it with 1008 and a reason. Once open, two tasks
 share one task group: the reader (each frame is handled in its own task, at most
 :data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll; each
-takes its turn as it is read, so changes are still applied in the order sent), the
-writer (the only task that sends, draining a bounded outbox), and the heartbeat (a ``heartbeat``
-every ``heartbeat_interval``; a peer silent for ``idle_timeout`` is closed). When any of them
-ends, the group is cancelled; in-flight MCP requests are then cancelled in their child too.
+takes its turn as it is read, so changes are still applied in the order sent) and the
+writer (the only task that sends, draining a bounded outbox). The heartbeat is an event-loop
+timer, not a task (an idle connection is mostly what it holds; a task and its frames cost
+kilobytes): a ``heartbeat`` every ``heartbeat_interval``, and a peer silent for
+``idle_timeout`` is closed. When either task ends, the group is cancelled; in-flight MCP
+requests are then cancelled in their child too.
 
 Shutdown (:meth:`WebSocketConnection.announce_shutdown`) sends ``disconnect`` with a reason and a
 retry hint; the bridge then waits for in-flight requests and closes with 1012.
@@ -19,6 +21,7 @@ retry hint; the bridge then waits for in-flight requests and closes with 1012.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import time
@@ -98,6 +101,8 @@ class WebSocketConnection:
         self._cancel: anyio.CancelScope | None = None
         self._too_slow = False
         self._early: deque[dict[str, Any]] | None = deque()
+        self._beat_timer: asyncio.TimerHandle | None = None
+        self._last_beat = 0.0
         self._order = ArrivalOrder()
         self._delivered = DeliveredEvents()
 
@@ -193,22 +198,26 @@ class WebSocketConnection:
         return True
 
     async def _serve(self) -> None:
-        async with anyio.create_task_group() as group:
-            self._cancel = group.cancel_scope
-            group.start_soon(self._write_loop)
-            group.start_soon(self._heartbeat_loop)
-            limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
-            while True:
-                raw = await self._receive()
-                if raw is None:
-                    break
-                # One token per frame, held by an object of its own: two identical frames in
-                # flight at once are still two borrowers.
-                borrower = object()
-                await limiter.acquire_on_behalf_of(borrower)  # waits when too many are running
-                # The turn is taken here, in read order; changes are applied in that order.
-                group.start_soon(self._handle, raw, limiter, borrower, self._order.take())
-            group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                self._cancel = group.cancel_scope
+                group.start_soon(self._write_loop)
+                self._last_beat = time.monotonic()
+                self._schedule_beat()
+                limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
+                while True:
+                    raw = await self._receive()
+                    if raw is None:
+                        break
+                    # One token per frame, held by an object of its own: two identical frames in
+                    # flight at once are still two borrowers.
+                    borrower = object()
+                    await limiter.acquire_on_behalf_of(borrower)  # waits when too many are running
+                    # The turn is taken here, in read order; changes are applied in that order.
+                    group.start_soon(self._handle, raw, limiter, borrower, self._order.take())
+                group.cancel_scope.cancel()
+        finally:
+            self._stop_beats()
 
     async def _handle(
         self, raw: str | bytes, limiter: anyio.CapacityLimiter, borrower: object, turn: Turn
@@ -228,6 +237,9 @@ class WebSocketConnection:
 
     async def send(self, message: dict[str, Any]) -> None:
         """Queue a message for this client; a client too slow to drain its queue is disconnected."""
+        self._queue(message)
+
+    def _queue(self, message: dict[str, Any]) -> None:
         if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
             return
         if not self._delivered.admit(message):
@@ -324,22 +336,30 @@ class WebSocketConnection:
         text: str | None = event.get("text")
         return text if text is not None else event.get("bytes", b"")
 
-    async def _heartbeat_loop(self) -> None:
-        interval = self._settings.heartbeat_interval
-        idle = self._settings.idle_timeout
-        tick = min(interval, idle / 3)
-        last_beat = time.monotonic()
-        while True:
-            await anyio.sleep(tick)
-            now = time.monotonic()
-            if now - self._last_received > idle:
-                log.info("idle_timeout", silent_for=round(now - self._last_received, 1))
-                self._bridge.metrics.ws_errors_total.labels(error_type="idle_timeout").inc()
-                self.close(CLOSE_GOING_AWAY, "idle timeout")
-                return
-            if now - last_beat >= interval:
-                last_beat = now
-                await self.send(protocol.envelope("heartbeat", session_id=self.session.session_id))
+    def _schedule_beat(self) -> None:
+        tick = min(self._settings.heartbeat_interval, self._settings.idle_timeout / 3)
+        self._beat_timer = asyncio.get_running_loop().call_later(tick, self._beat)
+
+    def _stop_beats(self) -> None:
+        if self._beat_timer is not None:
+            self._beat_timer.cancel()
+            self._beat_timer = None
+
+    def _beat(self) -> None:
+        """Each tick: close a peer silent for ``idle_timeout``, or send a heartbeat when one is due."""
+        self._beat_timer = None
+        if self.state is not ConnectionState.OPEN:
+            return
+        now = time.monotonic()  # the timer runs in the connection's context: its log fields hold
+        if now - self._last_received > self._settings.idle_timeout:
+            log.info("idle_timeout", silent_for=round(now - self._last_received, 1))
+            self._bridge.metrics.ws_errors_total.labels(error_type="idle_timeout").inc()
+            self.close(CLOSE_GOING_AWAY, "idle timeout")
+            return
+        if now - self._last_beat >= self._settings.heartbeat_interval:
+            self._last_beat = now
+            self._queue(protocol.envelope("heartbeat", session_id=self.session.session_id))
+        self._schedule_beat()
 
     def _on_notification(self, notification: dict[str, Any]) -> None:
         """An MCP child's notification for this session, forwarded as an event."""
