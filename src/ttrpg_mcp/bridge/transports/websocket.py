@@ -9,11 +9,13 @@ It authenticates with ``?token=`` at once, or with an ``authenticate`` message w
 share one task group: the reader (each frame is handled in its own task, at most
 :data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll; each
 takes its turn as it is read, so changes are still applied in the order sent) and the
-writer (the only task that sends, draining a bounded outbox). The heartbeat is an event-loop
-timer, not a task (an idle connection is mostly what it holds; a task and its frames cost
-kilobytes): a ``heartbeat`` every ``heartbeat_interval``, and a peer silent for
-``idle_timeout`` is closed. When either task ends, the group is cancelled; in-flight MCP
-requests are then cancelled in their child too.
+writer (the only task that sends, draining a bounded outbox). The writer runs only while the
+outbox holds something: it is started by the message that finds it idle and ends once the
+outbox is empty. The heartbeat is an event-loop timer, not a task. Both because an idle
+connection is mostly what it holds, and a waiting task, its frames and the event it waits on
+cost kilobytes each: a ``heartbeat`` every ``heartbeat_interval``, and a peer silent for
+``idle_timeout`` is closed. When the reader ends or the writer closes the socket, the group is
+cancelled; in-flight MCP requests are then cancelled in their child too.
 
 Shutdown (:meth:`WebSocketConnection.announce_shutdown`) sends ``disconnect`` with a reason and a
 retry hint; the bridge then waits for in-flight requests and closes with 1012.
@@ -29,6 +31,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -99,6 +102,8 @@ class WebSocketConnection:
         self.in_flight = 0
         self._last_received = time.monotonic()
         self._cancel: anyio.CancelScope | None = None
+        self._group: anyio.abc.TaskGroup | None = None
+        self._writing = False
         self._too_slow = False
         self._early: deque[dict[str, Any]] | None = deque()
         self._beat_timer: asyncio.TimerHandle | None = None
@@ -200,8 +205,8 @@ class WebSocketConnection:
     async def _serve(self) -> None:
         try:
             async with anyio.create_task_group() as group:
-                self._cancel = group.cancel_scope
-                group.start_soon(self._write_loop)
+                self._cancel, self._group = group.cancel_scope, group
+                self._wake_writer()  # for what was queued before the group ran
                 self._last_beat = time.monotonic()
                 self._schedule_beat()
                 limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
@@ -217,6 +222,7 @@ class WebSocketConnection:
                     group.start_soon(self._handle, raw, limiter, borrower, self._order.take())
                 group.cancel_scope.cancel()
         finally:
+            self._group = None
             self._stop_beats()
 
     async def _handle(
@@ -254,6 +260,7 @@ class WebSocketConnection:
             if not self._budget.admit(message):
                 raise anyio.WouldBlock  # over the byte budget: as slow as a full queue
             self._outbox.send_nowait(message)
+            self._wake_writer()
         except anyio.WouldBlock:
             # Never wait on this socket here: the caller is a room's fan-out, and waiting would
             # make one slow reader everyone's problem. Stop the connection's tasks instead;
@@ -280,6 +287,7 @@ class WebSocketConnection:
         self.state = ConnectionState.CLOSING
         try:
             self._outbox.send_nowait((code, reason))
+            self._wake_writer()
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
             if self._cancel is not None:
                 self._cancel.cancel()
@@ -295,15 +303,33 @@ class WebSocketConnection:
             )
         )
 
+    def _wake_writer(self) -> None:
+        """Start the writer if it is not running (outside ``_serve`` the outbox waits for it)."""
+        if self._writing or self._group is None:
+            return
+        self._writing = True
+        try:
+            self._group.start_soon(self._write_loop)
+        except RuntimeError:  # the group is ending: nothing will be sent any more
+            self._writing = False
+
     async def _write_loop(self) -> None:
-        async for item in self._inbox:
-            if isinstance(item, tuple):
-                await self._close_now(*item)
-                break
-            await self._send_now(item)
-            self._budget.release(item)
-        if self._cancel is not None:
-            self._cancel.cancel()
+        """Send what the outbox holds, in order, then end (the next message starts a writer)."""
+        try:
+            while True:
+                try:
+                    item = self._inbox.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                    return
+                if isinstance(item, tuple):
+                    await self._close_now(*item)
+                    if self._cancel is not None:
+                        self._cancel.cancel()
+                    return
+                await self._send_now(item)
+                self._budget.release(item)
+        finally:
+            self._writing = False
 
     async def _send_now(self, message: dict[str, Any]) -> None:
         try:
@@ -370,6 +396,7 @@ class WebSocketConnection:
             return  # a progress note for a client this far behind is not worth its memory
         try:
             self._outbox.send_nowait(message)
+            self._wake_writer()
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._budget.release(message)
 
