@@ -21,6 +21,7 @@ Two writes must be serialised per campaign even with several bridge nodes on Pos
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast, get_args
 
@@ -155,8 +156,13 @@ class InviteView(_Record):
     uses_left: int
 
 
-class EventRecord(_Record):
-    """One event of a campaign's durable log."""
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One event of a campaign's durable log.
+
+    A plain record, not a pydantic model like the others here: a replay builds up to
+    ``replay_limit`` of them at once from columns whose types are already these.
+    """
 
     id: int
     campaign_id: str
@@ -699,9 +705,8 @@ def events_since(
     """The campaign's events after ``seq``, oldest first, at most ``limit`` of them.
 
     A replay reads up to ``replay_limit`` (10,000) rows at once, so this reads plain rows, not
-    ORM objects, decodes the payload with orjson and builds the records unvalidated (the
-    columns' types are the records'): loading ORM instances and validating each record cost
-    most of a 1,000-event resume.
+    ORM objects, and decodes the payload with orjson: loading ORM instances and validating each
+    record cost most of a 1,000-event resume.
     """
     rows = db.execute(
         select(
@@ -719,7 +724,7 @@ def events_since(
         .limit(limit)
     )
     return [
-        EventRecord.model_construct(
+        EventRecord(
             id=row_id,
             campaign_id=campaign_id,
             seq=row_seq,
