@@ -11,11 +11,11 @@ share one task group: the reader (each frame is handled in its own task, at most
 takes its turn as it is read, so changes are still applied in the order sent) and the
 writer (the only task that sends, draining a bounded outbox). The writer runs only while the
 outbox holds something: it is started by the message that finds it idle and ends once the
-outbox is empty. The heartbeat is an event-loop timer, not a task. Both because an idle
-connection is mostly what it holds, and a waiting task, its frames and the event it waits on
-cost kilobytes each: a ``heartbeat`` every ``heartbeat_interval``, and a peer silent for
-``idle_timeout`` is closed. When the reader ends or the writer closes the socket, the group is
-cancelled; in-flight MCP requests are then cancelled in their child too.
+outbox is empty. The heartbeat is an event-loop timer, not a task: a ``heartbeat`` every
+``heartbeat_interval``, and a peer silent for ``idle_timeout`` is closed. Neither waits as a
+task because most connections are idle most of the time, and a waiting task, its frames and
+the event it waits on cost kilobytes each. When the reader ends or the writer closes the
+socket, the group is cancelled; in-flight MCP requests are then cancelled in their child too.
 
 Shutdown (:meth:`WebSocketConnection.announce_shutdown`) sends ``disconnect`` with a reason and a
 retry hint; the bridge then waits for in-flight requests and closes with 1012.
