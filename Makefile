@@ -111,13 +111,15 @@ web-test: web-deps
 e2e: install web
 	cd $(WEB) && $(NPM) run test:e2e
 
-## bench: latency, relay and fan-out side by side with peers, change feed (bench/results/*.json, *.png)
+## bench: latency, relay and fan-out side by side with peers, resume, connect, idle memory, change feed (bench/results/*.json, *.png)
 bench: install bench-client-if-possible
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
 	$(BIN)/python bench/mcp_endpoint.py
 	$(BIN)/python bench/fanout.py
 	$(BIN)/python bench/resume.py
+	$(BIN)/python bench/connect.py
+	$(BIN)/python bench/idle_memory.py
 	$(BIN)/python bench/change_feed.py
 	$(BIN)/python bench/server_overhead.py
 	$(BIN)/python bench/tool_relay.py

@@ -16,24 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
-from bridge_server import running_bridge
+from bridge_server import bridge_process, cpu_seconds, running_bridge
 from ttrpg_mcp.client import BridgeClient
 
 ARGUMENTS = {"expression": "1d20+5"}
-
-
-def _bridge() -> psutil.Process:
-    for child in psutil.Process().children():
-        if "ttrpg_mcp.bridge.cli" in " ".join(child.cmdline()):
-            return child
-    raise SystemExit("no bridge process found")
-
-
-def _cpu(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
 
 
 async def _level(base_url: str, in_flight: int, seconds: float) -> tuple[float, float]:
@@ -43,8 +29,8 @@ async def _level(base_url: str, in_flight: int, seconds: float) -> tuple[float, 
         async with client.connect() as table:
             for _ in range(100):
                 await table.call_tool("roll_dice", ARGUMENTS)
-            bridge, calls = _bridge(), 0
-            before, deadline = _cpu(bridge), time.monotonic() + seconds
+            bridge, calls = bridge_process(), 0
+            before, deadline = cpu_seconds(bridge), time.monotonic() + seconds
 
             async def caller() -> None:
                 nonlocal calls
@@ -53,7 +39,7 @@ async def _level(base_url: str, in_flight: int, seconds: float) -> tuple[float, 
                     calls += 1
 
             await asyncio.gather(*(caller() for _ in range(in_flight)))
-            return (_cpu(bridge) - before) / max(calls, 1) * 1000, calls / seconds
+            return (cpu_seconds(bridge) - before) / max(calls, 1) * 1000, calls / seconds
 
 
 def main() -> None:

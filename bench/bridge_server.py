@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
-__all__ = ["running_bridge"]
+__all__ = ["bridge_process", "cpu_seconds", "running_bridge"]
 
 # A fresh data directory migrates two stores and indexes the compendium before it is ready.
 READY_TIMEOUT = 120.0
@@ -24,6 +25,20 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def bridge_process() -> psutil.Process:
+    """The bridge this process started (for its CPU time or memory)."""
+    for child in psutil.Process().children():
+        if "ttrpg_mcp.bridge.cli" in " ".join(child.cmdline()):
+            return child
+    raise SystemExit("no bridge process found")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of ``process`` so far (not its children's)."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 @contextmanager

@@ -91,7 +91,7 @@ class _TransportProxy:
         self._guard = guard
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._guard.inner = protocol
+        self._guard.switch_to(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol | None:
         return self._guard.inner
@@ -135,12 +135,23 @@ class GuardedProtocol(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self._limits.header_timeout, self._check_headers)
 
+    def switch_to(self, protocol: asyncio.BaseProtocol) -> None:
+        """The connection was upgraded (to a WebSocket): its request is complete.
+
+        The HTTP protocol and the header timer are let go at once; kept, they would cost every
+        open WebSocket a few kilobytes for as long as it lives.
+        """
+        self.inner = protocol
+        self._first = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _check_headers(self) -> None:
         """Close a connection still without a complete request once ``header_timeout`` is up."""
         self._timer = None
-        upgraded = self.inner is not self._first
-        if upgraded or getattr(self.inner, "cycle", None) is not None:
-            return
+        if self._first is None or getattr(self.inner, "cycle", None) is not None:
+            return  # upgraded, or a request under way
         self._limits.timed_out += 1
         if self._transport is not None:
             self._transport.abort()

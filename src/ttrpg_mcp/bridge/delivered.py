@@ -5,7 +5,9 @@ client does) receives live events at once; if it then sends ``session_attach`` w
 ``last_seq`` (from a previous connection), the replay covers events it already holds on this
 connection. :class:`DeliveredEvents` sits in front of a connection's outbox and drops a
 campaign event whose ``seq`` the connection was already sent, so after ``session_attach`` the
-client sees each event after ``last_seq`` exactly once, in increasing ``seq``.
+client sees each event after ``last_seq`` exactly once, in increasing ``seq``. An
+``event_batch`` keeps only the events not sent yet (in a new list, so that its ready-made
+JSON is not used), and is dropped when none is left.
 
 Sent seqs are kept as a few merged ranges per campaign (one range on an ordinary night), not
 one entry per event. The ranges are forgotten when a snapshot shows another epoch of the
@@ -62,9 +64,19 @@ class DeliveredEvents:
 
     def admit(self, message: dict[str, Any]) -> bool:
         """True to send ``message``; False for a campaign event this connection already got."""
-        if message.get("type") == "campaign_snapshot":
+        kind = message.get("type")
+        if kind == "campaign_snapshot":
             self._note_snapshot(message.get("data"))
             return True
+        if kind == "event_batch":
+            events = message.get("events", [])
+            kept = [event for event in events if self._admit_event(event)]
+            if len(kept) != len(events):
+                message["events"] = kept
+            return bool(kept)
+        return self._admit_event(message)
+
+    def _admit_event(self, message: dict[str, Any]) -> bool:
         seq, campaign_id = message.get("seq"), message.get("campaign_id")
         if not isinstance(seq, int) or not isinstance(campaign_id, str):
             return True

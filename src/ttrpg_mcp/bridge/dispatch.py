@@ -365,11 +365,12 @@ class Dispatcher:
         *,
         last_seq: int | None = None,
         epoch: str | None = None,
+        batch: bool = False,
     ) -> list[dict[str, Any]]:
         """Authenticate, then join ``campaign_id`` if given: ``session_created`` (+ snapshot or error).
 
         A refused join does not undo the authentication: the client learns why and may join
-        another campaign on the same connection.
+        another campaign on the same connection. ``batch``: the replay may come as ``event_batch``.
         """
         created = await self.authenticate(session, token)
         if request_id:
@@ -378,7 +379,14 @@ class Dispatcher:
         if campaign_id is not None:
             try:
                 replies.append(
-                    await self._table.join(session, campaign_id, request_id, last_seq=last_seq, epoch=epoch)
+                    await self._table.join(
+                        session,
+                        campaign_id,
+                        request_id,
+                        last_seq=last_seq,
+                        epoch=epoch,
+                        batch=batch and session.transport == "websocket",
+                    )
                 )
                 created["campaign_id"] = campaign_id
             except BridgeError as error:
@@ -465,8 +473,12 @@ class Dispatcher:
                 reply = self._ack(session, message.id, expires_at=session.user.token_expires_at)
             case protocol.SessionCreate(campaign_id=campaign_id):
                 reply = await table.join(session, campaign_id, message.id)
-            case protocol.SessionAttach(campaign_id=campaign_id, last_seq=last_seq, epoch=epoch):
-                reply = await table.join(session, campaign_id, message.id, last_seq=last_seq, epoch=epoch)
+            case protocol.SessionAttach(campaign_id=campaign_id, last_seq=last_seq, epoch=epoch, batch=batch):
+                # Over SSE each event is a message of its own, with its seq as the event's id.
+                batch = batch and session.transport == "websocket"
+                reply = await table.join(
+                    session, campaign_id, message.id, last_seq=last_seq, epoch=epoch, batch=batch
+                )
             case protocol.DiceRoll(data=data):
                 reply = await table.roll(session, message.id, data)
             case protocol.StateUpdate(data=data):

@@ -169,6 +169,11 @@ class SessionAttach(_Envelope):
     campaign_id: str = Field(min_length=1, max_length=128)
     last_seq: int | None = Field(default=None, ge=0)
     epoch: str | None = Field(default=None, max_length=64)
+    batch: bool = Field(
+        default=False,
+        description="True: the client reads `event_batch`, so the replay comes as a few of them "
+        "(WebSocket only; over SSE every event stays a message of its own).",
+    )
 
 
 class CampaignChanges(BaseModel):
@@ -368,6 +373,7 @@ SERVER_TYPES = frozenset(
         "content_deleted",
         # batched, not logged
         "cursor_move",
+        "event_batch",
     }
 )
 

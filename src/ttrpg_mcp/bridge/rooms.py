@@ -278,12 +278,14 @@ class Rooms:
         *,
         last_seq: int | None = None,
         epoch: str | None = None,
+        batch: bool = False,
     ) -> tuple[Participant, dict[str, Any]]:
         """Seat a session at a campaign's table (members only, within the participant limit).
 
         Returns the participant and the table as it is: shared state, canvas, recent rolls,
         participants and the current ``seq``. The snapshot is taken under the room's lock, in
         the same step that adds the session, so the session receives exactly the events after it.
+        With ``batch`` the events it missed go out as ``event_batch`` frames.
         """
         user = session.user
         assert user is not None
@@ -319,9 +321,9 @@ class Rooms:
             first = not participant.sessions
             seat_role = participant.role
             viewer = Viewer(user.user_id, role)
-            snapshot = await self._resume(session, campaign_id, viewer, last_seq, epoch)
+            snapshot = await self._resume(session, campaign_id, viewer, last_seq, epoch, batch)
             if self.backplane.shared:
-                await self._seat_shared(room, session, viewer, snapshot["epoch"], snapshot["seq"])
+                await self._seat_shared(room, session, viewer, snapshot["epoch"], snapshot["seq"], batch)
             participant.seat(session, role)
             session.campaign_id = campaign_id
             await self._share(campaign_id, participant)
@@ -340,6 +342,7 @@ class Rooms:
         viewer: Viewer,
         last_seq: int | None,
         epoch: str | None,
+        batch: bool,
     ) -> dict[str, Any]:
         """Replay what a reconnecting session missed, or give it the whole table (caller holds the lock)."""
         reason = None
@@ -350,10 +353,15 @@ class Rooms:
                 readonly=True,
             )
             if plan.recovered:
-                for event in plan.events:
-                    await session.send(
+                await self._replay(
+                    session,
+                    campaign_id,
+                    [
                         self.event_message(event.type, event.payload, event.seq, campaign_id, viewer, session)
-                    )
+                        for event in plan.events
+                    ],
+                    batch,
+                )
                 log.info("session_recovered", campaign_id=campaign_id, replayed=len(plan.events))
                 return {
                     "campaign_id": campaign_id,
@@ -371,8 +379,32 @@ class Rooms:
             snapshot["reason"] = reason
         return snapshot
 
+    @staticmethod
+    async def _replay(
+        session: BridgeSession, campaign_id: str, messages: list[dict[str, Any]], batch: bool
+    ) -> None:
+        """Send a session the events it missed: as ``event_batch`` frames if it reads them."""
+        if not batch:
+            for message in messages:
+                await session.send(message)
+            return
+
+        def head() -> dict[str, Any]:
+            return protocol.envelope(
+                "event_batch", session_id=session.session_id, scope="campaign", campaign_id=campaign_id
+            )
+
+        for frame in frames.event_batches(head, messages):
+            await session.send(frame)
+
     async def _seat_shared(
-        self, room: CampaignRoom, session: BridgeSession, viewer: Viewer, epoch: str, seq: int
+        self,
+        room: CampaignRoom,
+        session: BridgeSession,
+        viewer: Viewer,
+        epoch: str,
+        seq: int,
+        batch: bool,
     ) -> None:
         """Line a new seat up with this node's follower of the campaign (caller holds the lock).
 
@@ -388,11 +420,12 @@ class Rooms:
             room.floors[session] = seq
         elif room.delivered > seq:
             upto = room.delivered
-            for event in await self.backfill(campaign_id, seq, upto - seq):
-                if event.seq <= upto:
-                    await session.send(
-                        self.event_message(event.type, event.data, event.seq, campaign_id, viewer, session)
-                    )
+            missed = [
+                self.event_message(event.type, event.data, event.seq, campaign_id, viewer, session)
+                for event in await self.backfill(campaign_id, seq, upto - seq)
+                if event.seq <= upto
+            ]
+            await self._replay(session, campaign_id, missed, batch)
 
     async def everyone(self, campaign_id: str) -> list[dict[str, Any]]:
         """Everyone at the table, as participants see them: on every live node when shared."""

@@ -483,6 +483,37 @@ class CursorBatch(_ServerEnvelope):
     data: CursorBatchData
 
 
+CampaignEventMessage = Annotated[
+    ParticipantJoined
+    | ParticipantLeft
+    | PresenceChanged
+    | DiceRolled
+    | StateChanged
+    | CanvasDrawn
+    | CampaignChanged
+    | CharacterChanged
+    | NpcChanged
+    | LocationChanged
+    | ItemChanged
+    | NoteAdded
+    | NoteChanged
+    | CombatChanged
+    | ContentDeleted,
+    Field(discriminator="type"),
+]
+
+
+class EventBatch(_ServerEnvelope):
+    """Missed events replayed at once, for a client that asked with ``batch``; never stored."""
+
+    type: Literal["event_batch"]
+    scope: Literal["campaign"]
+    campaign_id: str
+    events: list[CampaignEventMessage] = Field(
+        description="Campaign events in increasing seq, each exactly as it would arrive alone."
+    )
+
+
 ServerMessage = Annotated[
     SessionCreated
     | Response
@@ -508,6 +539,7 @@ ServerMessage = Annotated[
     | NoteChanged
     | CombatChanged
     | ContentDeleted
+    | EventBatch
     | CursorBatch,
     Field(discriminator="type"),
 ]

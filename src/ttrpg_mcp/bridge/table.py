@@ -67,8 +67,11 @@ class TableActions:
         *,
         last_seq: int | None = None,
         epoch: str | None = None,
+        batch: bool = False,
     ) -> dict[str, Any]:
-        _participant, snapshot = await self._rooms.join(session, campaign_id, last_seq=last_seq, epoch=epoch)
+        _participant, snapshot = await self._rooms.join(
+            session, campaign_id, last_seq=last_seq, epoch=epoch, batch=batch
+        )
         return protocol.envelope(
             "campaign_snapshot", request_id=request_id, session_id=session.session_id, data=snapshot
         )

@@ -1,7 +1,8 @@
 """One open WebSocket to the bridge: requests with replies, and a stream of events.
 
 A single reader task owns the socket's receiving side: a message whose ``request_id`` matches a
-pending request resolves that request's future; any other message goes to the events queue.
+pending request resolves that request's future; any other message goes to the events queue, and
+an ``event_batch`` (a replay the client asked to have batched) as each of the events it holds.
 When the socket closes, every pending request fails with :class:`ConnectionClosed` at once and
 the events iterator ends; :attr:`BridgeConnection.close_code` and ``close_reason`` say why.
 """
@@ -135,6 +136,22 @@ class TableApi(ABC):
         reply = await self.request({"type": "session_create", "campaign_id": campaign_id})
         return dict(reply["data"])
 
+    async def attach(
+        self, campaign_id: str, last_seq: int, epoch: str | None = None, *, batch: bool = True
+    ) -> dict[str, Any]:
+        """Sit at a table again after ``last_seq``: the missed events come as events before the
+        snapshot returned here (``recovered``), or the snapshot is the whole table."""
+        message: dict[str, Any] = {
+            "type": "session_attach",
+            "campaign_id": campaign_id,
+            "last_seq": last_seq,
+            "batch": batch,
+        }
+        if epoch is not None:
+            message["epoch"] = epoch
+        reply = await self.request(message)
+        return dict(reply["data"])
+
     async def update_state(
         self,
         path: list[str | int],
@@ -211,6 +228,7 @@ class BridgeConnection(TableApi):
         self.close_code: int | None = None
         self.close_reason = ""
         self.heartbeats_sent = 0
+        self.batches_received = 0
 
     @property
     def session_id(self) -> str:
@@ -319,6 +337,10 @@ class BridgeConnection(TableApi):
                 future = self._pending.get(request_id) if request_id else None
                 if future is not None and not future.done():
                     future.set_result(message)
+                elif message.get("type") == "event_batch":
+                    self.batches_received += 1
+                    for event in message["events"]:
+                        self._events.put_nowait(event)
                 else:
                     self._events.put_nowait(message)
         except _WsClosed:

@@ -265,6 +265,7 @@ class BridgeClient:
         transport: Literal["websocket"],
         last_seq: int | None = None,
         epoch: str | None = None,
+        batch: bool = True,
     ) -> AbstractAsyncContextManager[BridgeConnection]: ...
 
     @overload
@@ -277,6 +278,7 @@ class BridgeClient:
         transport: Literal["sse"],
         last_seq: int | None = None,
         epoch: str | None = None,
+        batch: bool = True,
     ) -> AbstractAsyncContextManager[SseConnection]: ...
 
     @overload
@@ -289,6 +291,7 @@ class BridgeClient:
         transport: Transport = "auto",
         last_seq: int | None = None,
         epoch: str | None = None,
+        batch: bool = True,
     ) -> AbstractAsyncContextManager[BridgeConnection | SseConnection]: ...
 
     def connect(
@@ -300,6 +303,7 @@ class BridgeClient:
         transport: Transport = "auto",
         last_seq: int | None = None,
         epoch: str | None = None,
+        batch: bool = True,
     ) -> AbstractAsyncContextManager[BridgeConnection | SseConnection]:
         """An authenticated session over ``transport``, closed when the block ends.
 
@@ -309,7 +313,8 @@ class BridgeClient:
         (``auth`` does not apply). With ``campaign_id`` the session joins that table at once,
         or raises :class:`BridgeClientError` when the table refuses the seat; ``last_seq`` and
         ``epoch`` (of a previous connection) resume it: the bridge replays the missed events or
-        sends a snapshot.
+        sends a snapshot. With ``batch`` (the default) a WebSocket's replay comes as a few
+        ``event_batch`` frames, which the connection hands out as the events they hold.
         """
         if token is None:
             if self.tokens is None:
@@ -317,7 +322,7 @@ class BridgeClient:
             token = self.tokens.access_token
         if transport == "sse":
             return self._live_session(self._connect_sse(token, campaign_id, last_seq, epoch))
-        websocket = self._connect_websocket(token, campaign_id, auth, last_seq, epoch)
+        websocket = self._connect_websocket(token, campaign_id, auth, last_seq, epoch, batch)
         if transport == "websocket":
             return self._live_session(websocket)
         fallback = self._connect_sse(token, campaign_id, last_seq, epoch)
@@ -369,6 +374,7 @@ class BridgeClient:
         auth: Literal["query", "message"],
         last_seq: int | None,
         epoch: str | None,
+        batch: bool,
     ) -> AsyncIterator[BridgeConnection]:
         query: dict[str, str] = {}
         if auth == "query":
@@ -379,6 +385,8 @@ class BridgeClient:
                 query["last_seq"] = str(last_seq)
             if epoch:
                 query["epoch"] = epoch
+            if batch and last_seq is not None:
+                query["batch"] = "1"
         url = self.base_url.replace("http", "ws", 1) + "/ws" + (f"?{urlencode(query)}" if query else "")
         async with ws_connect(url, subprotocols=[SUBPROTOCOL], max_size=None) as websocket:  # type: ignore[list-item]
             try:

@@ -5,13 +5,17 @@ A connection goes through these states::
     CONNECTING -> AUTHENTICATING -> OPEN -> CLOSING -> CLOSED
 
 It authenticates with ``?token=`` at once, or with an ``authenticate`` message within
-``auth_timeout`` seconds; anything else closes it with 1008 and a reason. Once open, three tasks
+``auth_timeout`` seconds; anything else closes it with 1008 and a reason. Once open, two tasks
 share one task group: the reader (each frame is handled in its own task, at most
 :data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll; each
-takes its turn as it is read, so changes are still applied in the order sent), the
-writer (the only task that sends, draining a bounded outbox), and the heartbeat (a ``heartbeat``
-every ``heartbeat_interval``; a peer silent for ``idle_timeout`` is closed). When any of them
-ends, the group is cancelled; in-flight MCP requests are then cancelled in their child too.
+takes its turn as it is read, so changes are still applied in the order sent) and the
+writer (the only task that sends, draining a bounded outbox). The writer runs only while the
+outbox holds something: it is started by the message that finds it idle and ends once the
+outbox is empty. The heartbeat is an event-loop timer, not a task: a ``heartbeat`` every
+``heartbeat_interval``, and a peer silent for ``idle_timeout`` is closed. Neither waits as a
+task because most connections are idle most of the time, and a waiting task, its frames and
+the event it waits on cost kilobytes each. When the reader ends or the writer closes the
+socket, the group is cancelled; in-flight MCP requests are then cancelled in their child too.
 
 Shutdown (:meth:`WebSocketConnection.announce_shutdown`) sends ``disconnect`` with a reason and a
 retry hint; the bridge then waits for in-flight requests and closes with 1012.
@@ -19,14 +23,15 @@ retry hint; the bridge then waits for in-flight requests and closes with 1012.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import time
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -100,8 +105,12 @@ class WebSocketConnection:
         self.in_flight = 0
         self._last_received = time.monotonic()
         self._cancel: anyio.CancelScope | None = None
+        self._group: anyio.abc.TaskGroup | None = None
+        self._writing = False
         self._too_slow = False
         self._early: deque[dict[str, Any]] | None = deque()
+        self._beat_timer: asyncio.TimerHandle | None = None
+        self._last_beat = 0.0
         self._order = ArrivalOrder()
         self._delivered = DeliveredEvents()
 
@@ -161,6 +170,7 @@ class WebSocketConnection:
                     None,
                     last_seq=last_seq,
                     epoch=query.get("epoch"),
+                    batch=query.get("batch", "").lower() in ("1", "true"),
                 )
                 for reply in replies:
                     self._delivered.admit(reply)
@@ -196,22 +206,27 @@ class WebSocketConnection:
         return True
 
     async def _serve(self) -> None:
-        async with anyio.create_task_group() as group:
-            self._cancel = group.cancel_scope
-            group.start_soon(self._write_loop)
-            group.start_soon(self._heartbeat_loop)
-            limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
-            while True:
-                raw = await self._receive()
-                if raw is None:
-                    break
-                # One token per frame, held by an object of its own: two identical frames in
-                # flight at once are still two borrowers.
-                borrower = object()
-                await limiter.acquire_on_behalf_of(borrower)  # waits when too many are running
-                # The turn is taken here, in read order; changes are applied in that order.
-                group.start_soon(self._handle, raw, limiter, borrower, self._order.take())
-            group.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as group:
+                self._cancel, self._group = group.cancel_scope, group
+                self._wake_writer()  # for what was queued before the group ran
+                self._last_beat = time.monotonic()
+                self._schedule_beat()
+                limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
+                while True:
+                    raw = await self._receive()
+                    if raw is None:
+                        break
+                    # One token per frame, held by an object of its own: two identical frames in
+                    # flight at once are still two borrowers.
+                    borrower = object()
+                    await limiter.acquire_on_behalf_of(borrower)  # waits when too many are running
+                    # The turn is taken here, in read order; changes are applied in that order.
+                    group.start_soon(self._handle, raw, limiter, borrower, self._order.take())
+                group.cancel_scope.cancel()
+        finally:
+            self._group = None
+            self._stop_beats()
 
     async def _handle(
         self, raw: str | bytes, limiter: anyio.CapacityLimiter, borrower: object, turn: Turn
@@ -231,6 +246,9 @@ class WebSocketConnection:
 
     async def send(self, message: dict[str, Any]) -> None:
         """Queue a message for this client; a client too slow to drain its queue is disconnected."""
+        self._queue(message)
+
+    def _queue(self, message: dict[str, Any]) -> None:
         if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
             return
         if not self._delivered.admit(message):
@@ -245,6 +263,7 @@ class WebSocketConnection:
             if not self._budget.admit(message):
                 raise anyio.WouldBlock  # over the byte budget: as slow as a full queue
             self._outbox.send_nowait(message)
+            self._wake_writer()
         except anyio.WouldBlock:
             # Never wait on this socket here: the caller is a room's fan-out, and waiting would
             # make one slow reader everyone's problem. Stop the connection's tasks instead;
@@ -271,6 +290,7 @@ class WebSocketConnection:
         self.state = ConnectionState.CLOSING
         try:
             self._outbox.send_nowait((code, reason))
+            self._wake_writer()
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
             if self._cancel is not None:
                 self._cancel.cancel()
@@ -286,42 +306,44 @@ class WebSocketConnection:
             )
         )
 
+    def _wake_writer(self) -> None:
+        """Start the writer if it is not running (outside ``_serve`` the outbox waits for it)."""
+        if self._writing or self._group is None:
+            return
+        self._writing = True
+        try:
+            self._group.start_soon(self._write_loop)
+        except RuntimeError:  # the group is ending: nothing will be sent any more
+            self._writing = False
+
     async def _write_loop(self) -> None:
-        async for item in self._queued():
-            if isinstance(item, tuple):
-                await self._close_now(*item)
-                break
-            await self._send_now(item)
-            self._budget.release(item)
-        if self._cancel is not None:
-            self._cancel.cancel()
+        """Send what the outbox holds, in order, then end (the next message starts a writer).
 
-    async def _queued(self) -> AsyncIterator[dict[str, Any] | tuple[int, str]]:
-        """The outbox's messages in order: what is queued is taken without a pass through the loop.
-
-        A stream's ``receive`` yields to the event loop before every item; at a busy table
-        that is one loop iteration per seat per event. What is already queued is taken at once
-        instead, yielding every :data:`WRITER_BATCH` messages so that one busy writer does not
-        keep the others waiting (the socket's own flow control still pauses a full send).
+        What is queued is taken at once, without a pass through the event loop per message (at a
+        busy table that would be one loop iteration per seat per event), yielding every
+        :data:`WRITER_BATCH` messages so that one busy writer does not keep the others waiting
+        (the socket's own flow control still pauses a full send).
         """
-        inbox = self._inbox
         taken = 0
-        while True:
-            try:
-                item = inbox.receive_nowait()
-            except anyio.WouldBlock:
+        try:
+            while True:
                 try:
-                    item = await inbox.receive()
-                except (anyio.EndOfStream, anyio.ClosedResourceError):
+                    item = self._inbox.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                     return
-                taken = 0
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return
-            yield item
-            taken += 1
-            if taken >= WRITER_BATCH:
-                await anyio.lowlevel.checkpoint()
-                taken = 0
+                if isinstance(item, tuple):
+                    await self._close_now(*item)
+                    if self._cancel is not None:
+                        self._cancel.cancel()
+                    return
+                await self._send_now(item)
+                self._budget.release(item)
+                taken += 1
+                if taken >= WRITER_BATCH:
+                    await anyio.lowlevel.checkpoint()
+                    taken = 0
+        finally:
+            self._writing = False
 
     async def _send_now(self, message: dict[str, Any]) -> None:
         try:
@@ -354,22 +376,30 @@ class WebSocketConnection:
         text: str | None = event.get("text")
         return text if text is not None else event.get("bytes", b"")
 
-    async def _heartbeat_loop(self) -> None:
-        interval = self._settings.heartbeat_interval
-        idle = self._settings.idle_timeout
-        tick = min(interval, idle / 3)
-        last_beat = time.monotonic()
-        while True:
-            await anyio.sleep(tick)
-            now = time.monotonic()
-            if now - self._last_received > idle:
-                log.info("idle_timeout", silent_for=round(now - self._last_received, 1))
-                self._bridge.metrics.ws_errors_total.labels(error_type="idle_timeout").inc()
-                self.close(CLOSE_GOING_AWAY, "idle timeout")
-                return
-            if now - last_beat >= interval:
-                last_beat = now
-                await self.send(protocol.envelope("heartbeat", session_id=self.session.session_id))
+    def _schedule_beat(self) -> None:
+        tick = min(self._settings.heartbeat_interval, self._settings.idle_timeout / 3)
+        self._beat_timer = asyncio.get_running_loop().call_later(tick, self._beat)
+
+    def _stop_beats(self) -> None:
+        if self._beat_timer is not None:
+            self._beat_timer.cancel()
+            self._beat_timer = None
+
+    def _beat(self) -> None:
+        """Each tick: close a peer silent for ``idle_timeout``, or send a heartbeat when one is due."""
+        self._beat_timer = None
+        if self.state is not ConnectionState.OPEN:
+            return
+        now = time.monotonic()  # the timer runs in the connection's context: its log fields hold
+        if now - self._last_received > self._settings.idle_timeout:
+            log.info("idle_timeout", silent_for=round(now - self._last_received, 1))
+            self._bridge.metrics.ws_errors_total.labels(error_type="idle_timeout").inc()
+            self.close(CLOSE_GOING_AWAY, "idle timeout")
+            return
+        if now - self._last_beat >= self._settings.heartbeat_interval:
+            self._last_beat = now
+            self._queue(protocol.envelope("heartbeat", session_id=self.session.session_id))
+        self._schedule_beat()
 
     def _on_notification(self, notification: dict[str, Any]) -> None:
         """An MCP child's notification for this session, forwarded as an event."""
@@ -380,6 +410,7 @@ class WebSocketConnection:
             return  # a progress note for a client this far behind is not worth its memory
         try:
             self._outbox.send_nowait(message)
+            self._wake_writer()
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._budget.release(message)
 

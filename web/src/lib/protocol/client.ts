@@ -83,6 +83,10 @@ export interface SessionAttach {
 	campaign_id: string;
 	last_seq?: number | null;
 	epoch?: string | null;
+	/**
+	 * True: the client reads `event_batch`, so the replay comes as a few of them (WebSocket only; over SSE every event stays a message of its own).
+	 */
+	batch?: boolean;
 }
 /**
  * Call one MCP tool: ``method`` is the tool's name.

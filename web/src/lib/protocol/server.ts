@@ -26,6 +26,7 @@ export type ServerMessage =
 	| NoteChanged
 	| CombatChanged
 	| ContentDeleted
+	| EventBatch
 	| CursorBatch;
 
 /**
@@ -1007,6 +1008,47 @@ export interface ContentDeletedData {
 	change: ContentChange;
 	kind: string;
 	id: string;
+}
+/**
+ * Missed events replayed at once, for a client that asked with ``batch``; never stored.
+ */
+export interface EventBatch {
+	id: string;
+	/**
+	 * Unix time in milliseconds.
+	 */
+	timestamp: number;
+	/**
+	 * Protocol version.
+	 */
+	version: string;
+	/**
+	 * The session the message belongs to.
+	 */
+	session_id?: string | null;
+	type: 'event_batch';
+	scope: 'campaign';
+	campaign_id: string;
+	/**
+	 * Campaign events in increasing seq, each exactly as it would arrive alone.
+	 */
+	events: (
+		| ParticipantJoined
+		| ParticipantLeft
+		| PresenceChanged
+		| DiceRolled
+		| StateChanged
+		| CanvasDrawn
+		| CampaignChanged
+		| CharacterChanged
+		| NpcChanged
+		| LocationChanged
+		| ItemChanged
+		| NoteAdded
+		| NoteChanged
+		| CombatChanged
+		| ContentDeleted
+	)[];
 }
 /**
  * The latest cursor of everyone who moved since the last tick; no seq, never stored.

@@ -101,6 +101,49 @@ describe('the client against an in-memory bridge', () => {
 		expect(get(table.status).state).toBe('authenticated');
 	});
 
+	it('asks for a batched replay and applies its events in order, each once, as if sent alone', async () => {
+		const bridge = new FakeBridge();
+		const seen: string[] = [];
+		const change = (seq: number, value: string) => ({
+			id: `e${seq}`,
+			timestamp: 0,
+			version: '1.0.0',
+			type: 'state_update',
+			scope: 'campaign',
+			campaign_id: 'camp',
+			seq,
+			data: { path: ['shared_notes'], operation: 'set', value, version: seq, previous_version: seq - 1, last_update: 'now' }
+		});
+		bridge.answer = (message) => {
+			if (message.type !== 'session_attach') return undefined;
+			const [snapshot] = bridge.defaultAnswer(message)!;
+			const batch = (seqs: number[]) => ({
+				id: `b${seqs[0]}`,
+				timestamp: 0,
+				version: '1.0.0',
+				type: 'event_batch',
+				scope: 'campaign',
+				campaign_id: 'camp',
+				events: seqs.map((seq) => change(seq, `note ${seq}`))
+			});
+			const data = (snapshot as { data: Record<string, unknown> }).data;
+			return [batch([1, 2]), batch([3]), { ...snapshot, data: { ...data, seq: 3, replayed: 3 } }];
+		};
+		const table = client(bridge, { transport: 'websocket', onMessage: (message) => seen.push(message.type) });
+		await table.connect();
+		bridge.sockets.at(-1)!.serverClose(1006, 'gone');
+		await until(() => sent(bridge, 'session_attach').length === 1, 'the session is attached again');
+		await until(() => get(table.status).state === 'authenticated', 'the replay is applied');
+		expect(sent(bridge, 'session_attach')[0]!['batch']).toBe(true);
+		expect(get(table.sharedState).shared_notes).toBe('note 3');
+		expect(get(table.sharedState).version).toBe(3);
+		expect(table.stats.replayed).toBe(3);
+		expect(table.stats.duplicates).toBe(0);
+		expect(table.stats.gaps).toBe(0);
+		expect(seen.filter((type) => type === 'event_batch')).toHaveLength(0);
+		expect(seen.filter((type) => type === 'state_update')).toHaveLength(3);
+	});
+
 	it('reconnects when the bridge goes silent for too long', async () => {
 		const bridge = new FakeBridge();
 		bridge.heartbeatInterval = 20;

@@ -5,7 +5,8 @@
  * Lifecycle. `connect()` opens a transport and authenticates (`authenticate` on a WebSocket, the
  * bearer header on SSE). When the bridge answers `session_created`, the client sits at its
  * campaign: `session_create` the first time, `session_attach` with the last `seq` and `epoch`
- * after a drop (SSE passes them in the stream's URL). The `campaign_snapshot` that answers makes
+ * after a drop (SSE passes them in the stream's URL); over a WebSocket it asks for the missed
+ * events as `event_batch` frames (`batch`), which it reads as the events they hold. The `campaign_snapshot` that answers makes
  * the client `authenticated` (ready): the table is replaced or brought up to date (see
  * sequencer.ts), and every request still waiting is sent again with its original id.
  *
@@ -648,6 +649,11 @@ export class TTRPGWebSocketClient {
 
 	private onMessage(message: ServerMessage): void {
 		this.lastHeard = Date.now();
+		if (message.type === 'event_batch') {
+			// A replay sent as one frame (we asked, in session_attach): each event as if alone.
+			for (const event of message.events) this.onMessage(event);
+			return;
+		}
 		if (isCampaignEvent(message)) {
 			this.onEvent(message);
 		} else {
@@ -700,7 +706,8 @@ export class TTRPGWebSocketClient {
 				id,
 				type: 'session_attach',
 				campaign_id: this.campaignId,
-				last_seq: this.sequencer.lastSeq
+				last_seq: this.sequencer.lastSeq,
+				batch: true
 			};
 			if (this.previousSessionId !== null) attach.session_id = this.previousSessionId;
 			if (this.sequencer.epoch !== null) attach.epoch = this.sequencer.epoch;
