@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,11 +22,8 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
-import psutil
-from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from server_overhead import _environment, _new_child
-from ttrpg_mcp.server.launch import server_parameters
+from server_overhead import trivial_and_ours
 
 HERE = Path(__file__).parent
 FLAMES = HERE / "results" / "flames"
@@ -51,34 +47,20 @@ async def _run(seconds: float, name: str, raw: bool) -> None:
     record = [py_spy, "record", "--nonblocking", "-r", "250", "-d", str(int(seconds))]
     record += ["--format", "raw"] if raw else []
     suffix = "txt" if raw else "svg"
-    trivial = StdioServerParameters(
-        command=sys.executable, args=[str(HERE / "trivial_server.py")], env=_environment()
-    )
     FLAMES.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch:
-        ours = server_parameters(scratch)
-        ours = StdioServerParameters(command=ours.command, args=ours.args, env=_environment())
-        known = {p.pid for p in psutil.Process().children()}
-        async with stdio_client(trivial) as (r1, w1), ClientSession(r1, w1) as first:
-            await first.initialize()
-            trivial_pid = _new_child(known)
-            known.add(trivial_pid)
-            async with stdio_client(ours) as (r2, w2), ClientSession(r2, w2) as second:
-                with anyio.fail_after(120):
-                    await second.initialize()
-                ours_pid = _new_child(known)
-                runs: list[tuple[str, int, Callable[[], Awaitable[Any]]]] = [
-                    ("trivial", trivial_pid, lambda: first.call_tool("add", {"a": 1, "b": 2})),
-                    ("roll_dice", ours_pid, lambda: second.call_tool("roll_dice", {"expression": "1d20+5"})),
-                ]
-                for label, pid, call in runs:
-                    for _ in range(200):
-                        await call()
-                    out = FLAMES / f"{name}_{label}.{suffix}"
-                    start = time.perf_counter()
-                    calls = await _record(record, pid, out, call)
-                    rate = calls / (time.perf_counter() - start)
-                    print(f"{label:<10} {rate:.0f} calls/s while recording; wrote {out}")
+    async with trivial_and_ours() as (trivial, ours):
+        runs: list[tuple[str, int, Callable[[], Awaitable[Any]]]] = [
+            ("trivial", trivial.pid, trivial.call),
+            ("roll_dice", ours.pid, ours.call),
+        ]
+        for label, pid, call in runs:
+            for _ in range(200):
+                await call()
+            out = FLAMES / f"{name}_{label}.{suffix}"
+            start = time.perf_counter()
+            calls = await _record(record, pid, out, call)
+            rate = calls / (time.perf_counter() - start)
+            print(f"{label:<10} {rate:.0f} calls/s while recording; wrote {out}")
 
 
 def main() -> None:

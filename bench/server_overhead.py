@@ -24,7 +24,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +62,20 @@ def _new_child(before: set[int]) -> int:
     return children[-1]
 
 
-async def _run(calls: int, warmup: int) -> dict[str, Any]:
+@dataclass
+class Side:
+    """One server of the pair: its pid (for its CPU) and one call of the tool compared."""
+
+    pid: int
+    call: Callable[[], Awaitable[Any]]
+
+
+@asynccontextmanager
+async def trivial_and_ours() -> AsyncIterator[tuple[Side, Side]]:
+    """The trivial tool's server and ours over stdio, side by side, each with its child's pid."""
     trivial = StdioServerParameters(
         command=sys.executable, args=[str(HERE / "trivial_server.py")], env=_environment()
     )
-    samples: dict[str, list[float]] = {"trivial tool (add)": [], "roll_dice 1d20+5": []}
-    cpu: dict[str, float] = dict.fromkeys(samples, 0.0)
     with tempfile.TemporaryDirectory(prefix="ttrpg-bench-") as scratch:
         ours = server_parameters(scratch)
         ours = StdioServerParameters(command=ours.command, args=ours.args, env=_environment())
@@ -77,26 +87,32 @@ async def _run(calls: int, warmup: int) -> dict[str, Any]:
             async with stdio_client(ours) as (r2, w2), ClientSession(r2, w2) as second:
                 with anyio.fail_after(120):
                     await second.initialize()
-                ours_pid = _new_child(known)
-                paths: dict[str, tuple[Callable[[], Awaitable[Any]], int]] = {
-                    "trivial tool (add)": (lambda: first.call_tool("add", {"a": 1, "b": 2}), trivial_pid),
-                    "roll_dice 1d20+5": (
-                        lambda: second.call_tool("roll_dice", {"expression": "1d20+5"}),
-                        ours_pid,
-                    ),
-                }
-                for call, _ in paths.values():
-                    for _ in range(warmup):
-                        await call()
-                # One call of each in turn: a load spike on the shared machine hits both alike.
-                before = {name: _cpu_of(pid) for name, (_call, pid) in paths.items()}
-                for _ in range(calls):
-                    for name, (call, _pid) in paths.items():
-                        start = time.perf_counter()
-                        await call()
-                        samples[name].append((time.perf_counter() - start) * 1000)
-                for name, (_call, pid) in paths.items():
-                    cpu[name] += _cpu_of(pid) - before[name]
+                yield (
+                    Side(trivial_pid, lambda: first.call_tool("add", {"a": 1, "b": 2})),
+                    Side(_new_child(known), lambda: second.call_tool("roll_dice", {"expression": "1d20+5"})),
+                )
+
+
+async def _run(calls: int, warmup: int) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {"trivial tool (add)": [], "roll_dice 1d20+5": []}
+    cpu: dict[str, float] = dict.fromkeys(samples, 0.0)
+    async with trivial_and_ours() as (trivial, ours):
+        paths: dict[str, tuple[Callable[[], Awaitable[Any]], int]] = {
+            "trivial tool (add)": (trivial.call, trivial.pid),
+            "roll_dice 1d20+5": (ours.call, ours.pid),
+        }
+        for call, _ in paths.values():
+            for _ in range(warmup):
+                await call()
+        # One call of each in turn: a load spike on the shared machine hits both alike.
+        before = {name: _cpu_of(pid) for name, (_call, pid) in paths.items()}
+        for _ in range(calls):
+            for name, (call, _pid) in paths.items():
+                start = time.perf_counter()
+                await call()
+                samples[name].append((time.perf_counter() - start) * 1000)
+        for name, (_call, pid) in paths.items():
+            cpu[name] += _cpu_of(pid) - before[name]
     rows = {
         name: percentiles(values) | {"child_cpu_ms_per_call": round(cpu[name] / len(values) * 1000, 3)}
         for name, values in samples.items()
