@@ -314,7 +314,14 @@ class Dispatcher:
         requests.use(context)
         keeping = False
         try:
-            outcome = await self._route(session, message)
+            if isinstance(message, protocol.ToolCall):
+                outcome = await self._route(session, message)
+            else:
+                # A table change joins its campaign's next group commit, which runs it even if
+                # this connection drops meanwhile: finish with it, so that its reply is known
+                # here before a resend (after the reconnect) can arrive and apply it again.
+                with anyio.CancelScope(shield=True):
+                    outcome = await self._route(session, message)
             first = outcome.replies[0] if outcome.replies else None
             if first is not None and not context.stored and first["type"] != "error" and "error" not in first:
                 # Changes made through the MCP server are not in this store's transaction: keep
