@@ -15,6 +15,7 @@ import anyio
 import pytest
 from cluster import RedisServer, redis_server
 from redis.asyncio import Redis
+from waiting import eventually
 
 from ttrpg_mcp.bridge.backplane import LoggedEvent
 from ttrpg_mcp.bridge.backplane.redis_bus import NODE_TTL, RedisBackplane
@@ -144,8 +145,11 @@ async def _dead_seat(redis: RedisServer, seat: str) -> None:
 
 async def _just_beaten(client: Redis, node_id: str) -> None:
     """Return right after the node's heartbeat renewed its key (its TTL is whole again)."""
-    while await client.pttl(f"node:{node_id}") < NODE_TTL * 1000 - 300:  # noqa: ASYNC110  # another process
-        await anyio.sleep(0.01)
+
+    async def renewed() -> bool:
+        return bool(await client.pttl(f"node:{node_id}") >= NODE_TTL * 1000 - 300)
+
+    await eventually(renewed, "the node's heartbeat renews its key")
 
 
 async def test_a_redis_that_lost_everything_announces_no_seat_still_connected_as_gone(
