@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "bridge")
 from cluster import cluster_env, postgres_database, redis_server
 
 from table_fanout import P99_BOUND_MS, Collector, _children_cpu, _cuts, _steps
-from timing import machine_info
+from timing import close_seats, machine_info
 from ttrpg_mcp.client import BridgeClient
 
 RESULTS = Path(__file__).parent / "results" / "multinode.json"
@@ -131,11 +131,7 @@ async def fanout(urls: list[str], seats: int, senders: int, seconds: float) -> l
     try:
         return await _steps(send, senders, collector, seconds, _children_cpu)
     finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        for ws in sockets:
-            await ws.close()
+        await close_seats(readers, sockets)
         await asyncio.gather(*(client.aclose() for client in clients))
 
 

@@ -39,6 +39,8 @@ import socketio.packet
 import uvicorn
 import websockets
 
+from timing import close_seats
+
 __all__ = ["EVENT", "ROOM", "create_app", "running_peer", "seats_at"]
 
 ROOM = "table"
@@ -143,11 +145,7 @@ async def seats_at(url: str, seats: int, seen: Callable[[str], None]) -> AsyncIt
     try:
         yield send
     finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        for ws in sockets:
-            await ws.close()
+        await close_seats(readers, sockets)
 
 
 def main() -> None:

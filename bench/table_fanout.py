@@ -43,7 +43,7 @@ import psutil
 import websockets
 
 from bridge_server import running_bridge
-from timing import machine_info
+from timing import close_seats, machine_info
 from ttrpg_mcp.client import BridgeClient
 
 RESULTS = Path(__file__).parent / "results" / "table_fanout.json"
@@ -285,11 +285,7 @@ async def python_client(
     try:
         return await _steps(send, senders, collector, seconds, _children_cpu, rates)
     finally:
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        for ws in sockets:
-            await ws.close()
+        await close_seats(readers, sockets)
 
 
 async def node_client(

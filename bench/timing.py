@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -58,3 +59,12 @@ def print_and_save(report: dict[str, Any], path: Path, ratio_key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2))
     print(f"wrote {path}")
+
+
+async def close_seats(readers: list[asyncio.Task[Any]], sockets: list[Any]) -> None:
+    """End a bench's seat readers, then close their sockets (any client with ``close()``)."""
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    for ws in sockets:
+        await ws.close()
