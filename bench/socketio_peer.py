@@ -101,9 +101,11 @@ def _frame(packet_type: int, data: Any = None) -> str:
 async def _seat(url: str) -> Any:
     """A WebSocket that completed the Engine.IO open and the Socket.IO connect (so it is in the room)."""
     # No client pings: the peer pings (Engine.IO) and the reader answers; a load client too busy
-    # to answer its own pings in time would otherwise close seats the peer still serves.
+    # to answer its own pings in time would otherwise close seats the peer still serves. A short
+    # close timeout: after a step the peer may still be sending a seat a backlog its reader no
+    # longer takes, and the close frame waits behind it (10 s a seat by default, one at a time).
     address = f"{url.replace('http', 'ws', 1)}/socket.io/?EIO=4&transport=websocket"
-    ws = await websockets.connect(address, ping_interval=None, max_size=None)
+    ws = await websockets.connect(address, ping_interval=None, max_size=None, close_timeout=0.2)
     opening = engineio.packet.Packet(encoded_packet=await ws.recv())
     if opening.packet_type != engineio.packet.OPEN:
         raise RuntimeError(f"the peer opened with {opening.packet_type}, not an Engine.IO open")
