@@ -1,10 +1,11 @@
 """Dice fan-out to players on the SSE fallback: the bridge's CPU per delivered event.
 
-Run with ``python bench/sse_fanout.py`` (``--seats 30 --rolls 400 --rate 100``). A real bridge,
-a GM on the WebSocket and ``--seats`` players each holding an ``/api/events`` stream of the same
-campaign; the GM rolls ``--rolls`` public dice at ``--rate`` rolls/s (rolls arriving together
-are committed and delivered together, so several events queue per stream at once), and every
-stream counts the ``dice_roll`` events it is shown. Reported per round: deliveries, the bridge
+Run with ``python bench/sse_fanout.py`` (``--seats 30 --rolls 400 --rate 100 --senders 10``).
+A real bridge and ``--seats`` players each holding an ``/api/events`` stream of one campaign;
+the GM and ``--senders`` - 1 players, each on a WebSocket, take turns rolling ``--rolls`` public
+dice at ``--rate`` rolls/s in all (rolls from several connections share a commit and are
+delivered together, so several events queue per stream at once), and every stream counts the
+``dice_roll`` events it is shown. Reported per round: deliveries, the bridge
 process's CPU (``/proc``, itself, not its MCP children) per delivery, and the wall time until
 the last delivery.
 
@@ -92,37 +93,42 @@ async def _streams(
 
 
 async def _round(
-    data_dir: Path, env: dict[str, str], people: dict[str, Any], rolls: int, rate: float
+    data_dir: Path, env: dict[str, str], people: dict[str, Any], rolls: int, rate: float, senders: int
 ) -> dict[str, Any]:
-    """One bridge start on ``data_dir`` (code chosen by ``env``), seated streams, the rolls."""
+    """One bridge start on ``data_dir`` (code chosen by ``env``), seated streams, the rolls.
+
+    The GM and the first ``senders - 1`` players roll, each on a WebSocket of its own, in turn:
+    rolls from several connections share a commit and reach each stream together.
+    """
     campaign_id = people["campaign_id"]
     counter = Counter(rolls * len(people["players"]))
     with running_bridge(data_dir, env) as base_url:
         process = bridge_process()
-        async with BridgeClient(base_url) as gm:
-            await gm.login(people["gm"], "benchmark-password")
-            tokens = []
-            for name in people["players"]:
-                async with BridgeClient(base_url) as player:
-                    await player.login(name, "benchmark-password")
-                    assert player.tokens is not None
-                    tokens.append(player.tokens.access_token)
-            async with (
-                gm.connect(campaign_id=campaign_id) as table,
-                _streams(base_url, tokens, campaign_id, counter),
-            ):
-                await asyncio.sleep(1.0)  # the arrivals' own events settle
-                cpu_before, started = cpu_seconds(process), time.monotonic()
-                interval = 1.0 / rate
-                pending = []
-                for n in range(rolls):
-                    pending.append(asyncio.create_task(table.roll_dice("1d20+5", purpose=f"r{n}")))
-                    await asyncio.sleep(max(0.0, started + (n + 1) * interval - time.monotonic()))
-                await asyncio.gather(*pending)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(counter.done.wait(), TAIL_SECONDS)
-                elapsed = time.monotonic() - started
-                used = cpu_seconds(process) - cpu_before
+        async with contextlib.AsyncExitStack() as stack:
+            clients = []
+            for name in [people["gm"], *people["players"]]:
+                client = await stack.enter_async_context(BridgeClient(base_url))
+                await client.login(name, "benchmark-password")
+                clients.append(client)
+            tokens = [client.tokens.access_token for client in clients[1:] if client.tokens is not None]
+            tables = [
+                await stack.enter_async_context(client.connect(campaign_id=campaign_id))
+                for client in clients[: max(1, senders)]
+            ]
+            await stack.enter_async_context(_streams(base_url, tokens, campaign_id, counter))
+            await asyncio.sleep(1.0)  # the arrivals' own events settle
+            cpu_before, started = cpu_seconds(process), time.monotonic()
+            interval = 1.0 / rate
+            pending = []
+            for n in range(rolls):
+                table = tables[n % len(tables)]
+                pending.append(asyncio.create_task(table.roll_dice("1d20+5", purpose=f"r{n}")))
+                await asyncio.sleep(max(0.0, started + (n + 1) * interval - time.monotonic()))
+            await asyncio.gather(*pending)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(counter.done.wait(), TAIL_SECONDS)
+            elapsed = time.monotonic() - started
+            used = cpu_seconds(process) - cpu_before
     return {
         "deliveries": counter.seen,
         "expected": counter.expected,
@@ -147,7 +153,9 @@ async def _setup(data_dir: Path, seats: int) -> dict[str, Any]:
     return {"gm": names[0], "players": names[1:], "campaign_id": campaign_id}
 
 
-async def _run(seats: int, rolls: int, rate: float, rounds: int, old: str | None) -> dict[str, Any]:
+async def _run(
+    seats: int, rolls: int, rate: float, rounds: int, senders: int, old: str | None
+) -> dict[str, Any]:
     variants = {"after (this checkout)": str(SRC)}
     if old:
         variants = {"before (--old)": old, **variants}
@@ -158,7 +166,7 @@ async def _run(seats: int, rolls: int, rate: float, rounds: int, old: str | None
         for index in range(rounds):
             for name, path in variants.items():
                 env = {"TTRPG_MAX_PARTICIPANTS_PER_CAMPAIGN": str(seats + 1), "PYTHONPATH": path}
-                row = await _round(data_dir, env, people, rolls, rate)
+                row = await _round(data_dir, env, people, rolls, rate, senders)
                 row["load_average"] = os.getloadavg()[0]
                 print(f"round {index + 1} {name}: {row}", flush=True)
                 results[name].append(row)
@@ -174,6 +182,7 @@ async def _run(seats: int, rolls: int, rate: float, rounds: int, old: str | None
         "seats": seats,
         "rolls": rolls,
         "rate": rate,
+        "senders": senders,
         "rounds": rounds,
         "load_average": os.getloadavg(),
         **machine_info(),
@@ -188,9 +197,10 @@ def main() -> None:
     parser.add_argument("--rolls", type=int, default=400)
     parser.add_argument("--rate", type=float, default=100.0, help="rolls per second")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--senders", type=int, default=10, help="connections rolling in turn (GM first)")
     parser.add_argument("--old", default=None, help="another checkout's src, run alternately as 'before'")
     args = parser.parse_args()
-    report = asyncio.run(_run(args.seats, args.rolls, args.rate, args.rounds, args.old))
+    report = asyncio.run(_run(args.seats, args.rolls, args.rate, args.rounds, args.senders, args.old))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     for name, row in report["summary"].items():
