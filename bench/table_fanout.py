@@ -8,7 +8,9 @@ receipt for every roll it is shown. A step lasts a few seconds; the run stops af
 whose p99 passes 100 ms. For each step: deliveries/s, p50/p99/p99.9, deliveries lost and the
 bridge's CPU (itself and its MCP children, from ``/proc``). The same load then runs against a
 bare relay: ``websockets.broadcast`` of each received frame to every connection, no auth, no
-storage, no masking: the ceiling of a Python WebSocket fan-out on this machine. While seating
+storage, no masking: the ceiling of a Python WebSocket fan-out on this machine. Then against
+python-socketio rooms (``bench/socketio_peer.py``): what most Python projects would use for a
+table's broadcast, also without auth, storage or masking. While seating
 the 100, it also times connect + authenticate + seat for each (socket open to the bridge's
 first reply).
 
@@ -18,6 +20,9 @@ This script does the setup (accounts, campaign, tokens), drives the client's ste
 stdin and measures the server's CPU around each. Without Node (or with ``--client python``)
 the raw ``websockets`` client in this process runs the same steps. Both runs use the same
 client (the bridge's seats authenticate and sit down with ``?token=...&campaign_id=...``).
+The python-socketio row always runs with the Python seats of ``socketio_peer.seats_at`` in this
+process: the Node client does not speak Socket.IO (no ``socket.io-client`` is pinned in
+``bench/fanout_client``), so near 40,000 deliveries/s that row measures the client as well.
 Writes ``bench/results/table_fanout.json``.
 """
 
@@ -43,6 +48,7 @@ import psutil
 import websockets
 
 from bridge_server import running_bridge
+from socketio_peer import running_peer, seats_at
 from timing import close_seats, machine_info
 from ttrpg_mcp.client import BridgeClient
 
@@ -136,8 +142,13 @@ async def _steps(
     seconds: float,
     cpu: Callable[[], float],
     rates: tuple[int, ...] | None = None,
+    seats: int | None = None,
 ) -> list[Any]:
-    """The steps with the Python client in this process (``send`` rolls, ``collector`` times)."""
+    """The steps with the Python client in this process (``send`` rolls, ``collector`` times).
+
+    With ``seats`` a row also counts the deliveries **lost** (not there 0.5 s after the step's
+    last roll), as the Node client's rows do.
+    """
 
     async def step(rate: int) -> dict[str, Any]:
         collector.samples = []
@@ -158,10 +169,14 @@ async def _steps(
         sent = sum(await asyncio.gather(*(sender(i) for i in range(senders))))
         await asyncio.sleep(0.5)  # the tail arrives
         elapsed = time.monotonic() - started
+        counts = {} if seats is None else {"expected_deliveries": sent * seats}
+        if seats is not None:
+            counts["lost"] = max(0, sent * seats - len(collector.samples))
         return {
             "offered_rolls_per_second": rate,
             "rolls_sent": sent,
             "deliveries": len(collector.samples),
+            **counts,
             "deliveries_per_second": round(len(collector.samples) / elapsed),
             **_cuts(collector.samples),
         }
@@ -283,7 +298,7 @@ async def python_client(
         await sockets[index].send(json.dumps(roll))
 
     try:
-        return await _steps(send, senders, collector, seconds, _children_cpu, rates)
+        return await _steps(send, senders, collector, seconds, _children_cpu, rates, len(urls))
     finally:
         await close_seats(readers, sockets)
 
@@ -351,6 +366,16 @@ async def node_client(
             await process.wait()
 
 
+async def socketio_rooms(
+    seats: int, senders: int, seconds: float, rates: tuple[int, ...] | None
+) -> list[Any]:
+    """The steps against python-socketio rooms, with the peer's own Python seats in this process."""
+    collector = Collector()
+    with running_peer() as url:
+        async with seats_at(url, seats, collector.seen) as send:
+            return await _steps(send, senders, collector, seconds, _children_cpu, rates, seats)
+
+
 def _node_ready() -> bool:
     return shutil.which("node") is not None and (CLIENT.parent / "node_modules" / "ws").is_dir()
 
@@ -364,6 +389,7 @@ async def _run(
         bridge_rows = await drive(urls, "bridge", senders, seconds, seating, rates)
     async with bare_relay(seats) as urls:
         relay_rows = await drive(urls, "relay", senders, seconds, Seating(), rates)
+    socketio_rows = await socketio_rooms(seats, senders, seconds, rates)
     return {
         "benchmark": "table_fanout",
         "client": client,
@@ -373,7 +399,11 @@ async def _run(
         "p99_bound_ms": P99_BOUND_MS,
         "load_average": os.getloadavg(),
         **machine_info(),
-        "rows": {"ttrpg-bridge dice_roll": bridge_rows, "bare websockets.broadcast": relay_rows},
+        "rows": {
+            "ttrpg-bridge dice_roll": bridge_rows,
+            "bare websockets.broadcast": relay_rows,
+            "python-socketio room (Python seats)": socketio_rows,
+        },
         "connect_authenticate_seat": _cuts(seating.times)
         | {"n": len(seating.times), "first_reply": sorted(seating.first_types)},
     }

@@ -16,6 +16,9 @@ from tables import Table, party, places, through_the_feed
 
 from ttrpg_mcp.client import BridgeClient
 from ttrpg_mcp.server.launch import connect
+from ttrpg_mcp.server.store.changes import Actor, acting_as
+from ttrpg_mcp.server.store.database import Database
+from ttrpg_mcp.server.store.models import Note
 
 pytestmark = pytest.mark.anyio
 
@@ -166,6 +169,44 @@ async def test_combat_run_over_stdio_reaches_the_table_with_hidden_combatants_ma
                 if e["type"] == "combat_update"
             ]
             assert gm_events[-1]["data"]["order"][0]["name"] == "Lurker"
+
+
+def _make_gm_only(data_dir: Path, note_id: str, gm_user_id: str) -> None:
+    """The note turned GM-only in the content store, as the campaign's GM, like any writer on it.
+
+    No tool changes a note's visibility yet; a write on the store from any process is what the
+    change feed follows, so this is the path such a change takes to the table.
+    """
+    database = Database.open(data_dir)
+    try:
+        with acting_as(Actor(gm_user_id, "gm")), database.write() as db:
+            note = db.get(Note, note_id)
+            assert note is not None
+            note.visibility = "gm"
+    finally:
+        database.close()
+
+
+async def test_a_note_turned_gm_only_reaches_a_player_as_its_removal(bridge: RunningBridge) -> None:
+    """The player's copy of the note_update names the note and carries nothing of it: the removal."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with party(bridge.base_url, places("player")) as (campaign_id, seats):
+            gm, player = seats
+            body = "The ferryman is the Lurker"
+            arguments = {"campaign_id": campaign_id, "body": body, "visibility": "players"}
+            shared = await gm.table.call_tool("add_note", arguments)
+            added = await next_of(player.table, "note_added")
+            assert added["data"]["note"]["body"] == body
+            await anyio.to_thread.run_sync(_make_gm_only, bridge.data_dir, shared["id"], gm.user_id)
+            removal = await next_of(player.table, "note_update")
+            assert removal["data"]["note"] is None
+            assert removal["data"]["hidden"] is True
+            assert removal["data"]["change"]["entity_id"] == shared["id"]
+            assert removal["data"]["change"]["operation"] == "updated"
+            assert "Lurker" not in str(removal)  # nothing of the note: not its body, nor its title
+            assert removal["seq"] > added["seq"]  # in its place in the sequence, as every event
+            gm_copy = (await next_of(gm.table, "note_update"))["data"]
+            assert (gm_copy["note"]["id"], gm_copy["note"]["visibility"]) == (shared["id"], "gm")
 
 
 async def test_a_change_made_while_the_bridge_was_down_reaches_a_reattaching_seat(data_dir: Path) -> None:

@@ -363,3 +363,46 @@ async def test_a_client_that_falls_behind_has_its_stream_ended(data_dir: Path) -
             with pytest.raises(BridgeClientError) as closed:
                 await table.heartbeat()
             assert closed.value.code == "connection_closed"
+
+
+async def test_many_queued_messages_arrive_in_order_in_few_writes(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is queued at once goes out together (WRITE_BATCH a write), whole and in order."""
+    writes: list[bytes] = []
+    events = sse.SseStream.events
+
+    async def counted(stream: sse.SseStream) -> AsyncIterator[bytes]:
+        async for chunk in events(stream):
+            writes.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(sse.SseStream, "events", counted)
+    count = 5 * sse.WRITE_BATCH + 3
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with serve_here(data_dir) as (base_url, app), AsyncExitStack() as stack:
+            client = await stack.enter_async_context(BridgeClient(base_url))
+            await client.register("burst", "password123")
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(10, read=None))
+            )
+            source = await stack.enter_async_context(
+                aconnect_sse(http, "GET", "/api/events", params={"token": _token(client)})
+            )
+            received = source.aiter_sse()
+            session_id = (await anext(received)).json()["session_id"]
+            stream = app.state.sse_sessions.get(session_id)
+            assert stream is not None
+            before = len(writes)
+            # No checkpoint in between: all of them are queued before the response takes any.
+            for n in range(count):
+                await stream.send(protocol.envelope("mcp_notification", session_id=session_id, data={"n": n}))
+            numbers = []
+            async for event in received:
+                message = event.json()
+                if message["type"] == "mcp_notification":
+                    numbers.append(message["data"]["n"])
+                    if len(numbers) == count:
+                        break
+            assert numbers == list(range(count))
+            assert len(writes) - before <= count // sse.WRITE_BATCH + 2

@@ -7,7 +7,9 @@ for a viewer: hidden combatants are masked for players and spectators here, and 
 GM-only part of an entity is left out by the MCP server's own rules (:mod:`ttrpg_mcp.server.secrecy`),
 so that live events and replays show a viewer no more than the MCP server itself would. A note
 the viewer may not read still takes its place in the sequence (so ``seq`` stays gap-free for
-every seat) but arrives as ``{"note": null, "hidden": true}``. Pure: no I/O.
+every seat) but arrives as ``{"note": null, "hidden": true}``; as a ``note_update`` that is the
+note's removal for that seat (it may have been readable before: turned GM-only, say), which
+clients apply to whatever they loaded (docs/protocol.md, ``note_update``). Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -70,6 +70,8 @@ __all__ = [
     "ACCESS_COOKIE",
     "KEEPALIVE_INTERVAL",
     "RECONNECT_DELAY_MS",
+    "WRITE_BATCH",
+    "WRITE_BATCH_BYTES",
     "ReplyEnvelope",
     "SseSessions",
     "SseStream",
@@ -93,6 +95,10 @@ _EXIT_MARGIN = 3.0
 # An oversize message is read only this far: enough to find its ``id`` for the error reply.
 _ID_SCAN_BYTES = 512
 _DRAIN_POLL = 0.05
+# Queued messages (or bytes of them) one write of the stream carries at most; past either the
+# response writes what it has and lets other tasks run before taking more.
+WRITE_BATCH = 64
+WRITE_BATCH_BYTES = 64 * 1024
 
 
 class StreamState(enum.Enum):
@@ -311,23 +317,51 @@ class SseStream:
 
     # -- the response's side ------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[ServerSentEvent]:
-        """What the response streams: the opening replies, what came meanwhile, then the outbox."""
+    async def events(self) -> AsyncIterator[bytes]:
+        """What the response streams: the opening replies, what came meanwhile, then the outbox.
+
+        Each chunk is every message queued at that moment, encoded as consecutive SSE events
+        (up to :data:`WRITE_BATCH` messages or :data:`WRITE_BATCH_BYTES`): one write and one
+        event-loop pass per chunk rather than per message, which at a busy table is one per
+        seat per event. Between full chunks it lets other tasks run, like the WebSocket writer.
+        """
         if self.state is StreamState.OPENING:
             self.state = StreamState.OPEN
         retry: int | None = RECONNECT_DELAY_MS
         pending = [*self._replies, *self._early]
         self._replies, self._early = [], []
-        for message in pending:
-            yield _sse_event(message, retry)
-            retry = None
-        async for item in self._inbox:
-            if isinstance(item, _Close):
-                self.end_reason = f"{item.code}: {item.reason}"
-                return
-            yield _sse_event(item, retry)
-            self._budget.release(item)
-            retry = None
+        for start in range(0, len(pending), WRITE_BATCH):
+            chunk = bytearray()
+            for message in pending[start : start + WRITE_BATCH]:
+                chunk += _sse_event(message, retry)
+                retry = None
+            yield bytes(chunk)
+        async for first in self._inbox:
+            chunk = bytearray()
+            taken: list[dict[str, Any]] = []
+            item: dict[str, Any] | _Close = first
+            while True:
+                if isinstance(item, _Close):
+                    if chunk:
+                        yield bytes(chunk)
+                        self._release(taken)
+                    self.end_reason = f"{item.code}: {item.reason}"
+                    return
+                chunk += _sse_event(item, retry)
+                taken.append(item)
+                retry = None
+                if len(taken) >= WRITE_BATCH or len(chunk) >= WRITE_BATCH_BYTES:
+                    break
+                try:
+                    item = self._inbox.receive_nowait()
+                except anyio.WouldBlock:
+                    break
+            yield bytes(chunk)
+            self._release(taken)
+
+    def _release(self, sent: list[dict[str, Any]]) -> None:
+        for message in sent:
+            self._budget.release(message)
 
     async def background(self) -> None:
         """Runs beside the response: heartbeats, and the drain when the server exits first."""
@@ -372,13 +406,14 @@ class SseStream:
                 )
 
 
-def _sse_event(message: dict[str, Any], retry: int | None) -> ServerSentEvent:
+def _sse_event(message: dict[str, Any], retry: int | None) -> bytes:
+    """One message as one SSE event: ``data:`` its JSON, ``id:`` its ``seq`` when it has one."""
     seq = message.get("seq")
     return ServerSentEvent(
         frames.encode(message),
         id=str(seq) if isinstance(seq, int) else None,
         retry=retry,
-    )
+    ).encode()
 
 
 class _EventStreamResponse(EventSourceResponse):

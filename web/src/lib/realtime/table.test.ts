@@ -11,8 +11,10 @@ import {
 	emptyTable,
 	initiativeOf,
 	isDeletedNote,
+	isWithheldNote,
 	pendingRoll
 } from './table';
+import { shownNotes } from './notes';
 
 const envelope = { id: 'x', timestamp: 1764115200000, version: '1.0.0', scope: 'campaign', campaign_id: 'c' } as const;
 
@@ -275,10 +277,30 @@ describe('table reducers', () => {
 		table = applyEvent(table, withheld(2, 'note_a70', 'note_added'), 'u1');
 		expect(table).toBe(before);
 		expect(table.notes.size).toBe(1);
-		// A note that became GM-only goes away.
+		// A note that became GM-only goes away: its content with it, a marker in its place.
 		table = applyEvent(table, withheld(3, 'note_9e3', 'note_update'), 'u1');
-		expect(table.notes.size).toBe(0);
+		expect(table.notes.get('note_9e3')).toEqual({ id: 'note_9e3', withheld: true });
+		expect(isWithheldNote(table.notes.get('note_9e3'))).toBe(true);
+		expect(isDeletedNote(table.notes.get('note_9e3'))).toBe(false);
 		expect(table.activity.some((entry) => entry.summary.includes('note'))).toBe(true);
+	});
+
+	it('drops a loaded note from the panel when it turns GM-only, and shows it again when shared', () => {
+		const ford = { id: 'note_9e3', title: 'Ford', body: 'We reached the ford.', visibility: 'players', created_at: '2026-11-26T01:00:00' };
+		const dawn = { id: 'note_c10', title: 'Dawn', body: 'The ferry leaves at dawn.', visibility: 'players', created_at: '2026-11-26T02:00:00' };
+		const loaded = [ford, dawn]; // the panel's list_items, before any event named them
+		let table = emptyTable('c');
+		expect(shownNotes(loaded, table.notes).map((note) => note.id)).toEqual(['note_9e3', 'note_c10']);
+		// The GM made the first one GM-only: this player's copy of the event has no content.
+		table = applyEvent(
+			table,
+			{ ...envelope, seq: 1, type: 'note_update', data: { note: null, hidden: true, by: 'usr_gm', change: change('note', 'note_9e3', 'updated') } },
+			'u1'
+		);
+		expect(shownNotes(loaded, table.notes).map((note) => note.id)).toEqual(['note_c10']);
+		// Shared again: the readable update replaces the marker.
+		table = applyEvent(table, contentEvent(2, 'note_update', 'note', { ...ford, body: 'We crossed the ford.' }, 'updated'), 'u1');
+		expect(shownNotes(loaded, table.notes).map((note) => note.body)).toEqual(['We crossed the ford.', 'The ferry leaves at dawn.']);
 	});
 
 	it('marks a deleted note as deleted, seen live or only in a list loaded before', () => {

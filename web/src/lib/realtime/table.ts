@@ -103,9 +103,11 @@ export interface TableState {
 	locations: Map<string, Entity>;
 	items: Map<string, Entity>;
 	/**
-	 * Notes this seat may read (a withheld note is never stored). A note deleted this session stays
-	 * as a marker, `{ id, deleted: true }` (see `isDeletedNote`): a list loaded before the deletion
-	 * holds the note, and only this tells it apart from a note no event has named.
+	 * Notes this seat may read (a withheld note's content is never stored). A note deleted this
+	 * session stays as a marker, `{ id, deleted: true }` (see `isDeletedNote`), and so does one this
+	 * seat may no longer read (turned GM-only, say), `{ id, withheld: true }` (see `isWithheldNote`):
+	 * a list loaded before holds the note, and only the marker tells it apart from a note no event
+	 * has named. A later readable update replaces the marker.
 	 */
 	notes: Map<string, Entity>;
 	/** The campaign's combat (the one initiative tracker), as the last `combat_update` had it. */
@@ -455,6 +457,16 @@ export function isDeletedNote(entity: Entity | undefined): boolean {
 	return entity?.['deleted'] === true;
 }
 
+/** Whether a `notes` entry is the marker a withheld update left (this seat may no longer read it). */
+export function isWithheldNote(entity: Entity | undefined): boolean {
+	return entity?.['withheld'] === true;
+}
+
+/** Whether a `notes` entry says the note has left this seat's view: deleted, or no longer readable. */
+export function isGoneNote(entity: Entity | undefined): boolean {
+	return isDeletedNote(entity) || isWithheldNote(entity);
+}
+
 type EntityMapKey = 'characters' | 'npcs' | 'locations' | 'items' | 'notes';
 
 const MAP_OF_KIND: Partial<Record<string, EntityMapKey>> = {
@@ -693,9 +705,12 @@ function withContent(
 	at: number
 ): TableState {
 	const change = event.data.change;
-	// A withheld entity (a note this seat may not read) is not shown; one it held goes away.
+	// A withheld entity (a note this seat may not read) is not shown. A withheld update of a note
+	// means this seat may no longer read it (it may have been readable, then turned GM-only): it
+	// leaves a marker, so that a list loaded before drops it too.
 	const id = entity === null ? change.entity_id : entityId(entity, change.entity_id);
-	const map = withEntity(state[key], id, entity);
+	const gone = entity === null && key === 'notes' && event.type === 'note_update' ? { id, withheld: true } : entity;
+	const map = withEntity(state[key], id, gone);
 	if (entity === null) return map === state[key] ? state : { ...state, [key]: map };
 	const name = entityName(entity, KIND_LABEL[key]);
 	const verb = event.type === 'note_added' || change.operation === 'created' ? 'was added' : 'changed';
