@@ -297,14 +297,17 @@ async def _run(calls: int, seconds: float, warmup: int, only: list[str] | None) 
 
 def print_table(report: dict[str, Any]) -> None:
     header = f"{'path':<42}{'seq p50':>9}{'seq p99':>9}" + "".join(f"{f'{n} calls/s':>14}" for n in LEVELS)
-    print(header + f"{'p99@32':>9}{'cores@32':>9}")
+    print(header + f"{'p99@32':>9}{'cores@32':>9}{'cpu ms/call@32':>15}")
     for name, row in report["rows"].items():
         if "skipped" in row:
             print(f"{name:<42}skipped: {row['skipped']}")
             continue
         line = f"{name:<42}{row['sequential']['p50_ms']:>9.2f}{row['sequential']['p99_ms']:>9.2f}"
         line += "".join(f"{row[f'in_flight_{n}']['calls_per_second']:>14.0f}" for n in LEVELS)
-        print(line + f"{row['in_flight_32']['p99_ms']:>9.1f}{row['in_flight_32']['relay_cores']:>9.2f}")
+        at_32 = row["in_flight_32"]
+        line += f"{at_32['p99_ms']:>9.1f}{at_32['relay_cores']:>9.2f}"
+        print(line + f"{at_32['relay_cpu_ms_per_call']:>15.2f}")
+    print(f"load average at the end: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
 
 
 def main() -> None:

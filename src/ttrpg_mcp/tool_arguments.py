@@ -94,6 +94,9 @@ def find_unknown(
     tool: str, arguments: Mapping[str, Any], schema: Mapping[str, Any]
 ) -> UnknownArguments | None:
     """The arguments ``schema`` does not list, or None when every one is known."""
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping) and all(name in properties for name in arguments):
+        return None  # the usual case, checked on every call: nothing unknown, nothing to build
     accepted = accepted_arguments(schema)
     if accepted is None:
         return None

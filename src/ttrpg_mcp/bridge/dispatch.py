@@ -562,8 +562,13 @@ class Dispatcher:
                 self._check_arguments(tools, name, arguments)
                 self._check_campaign_scope(session, arguments.get("campaign_id"))
                 read_only = tools.read_only(name)
-                key = self.cache.key(session.campaign_id, name, arguments, self._viewer(session))
-                cached = self.cache.get(key, time.monotonic()) if read_only else None
+                # Only a read-only tool's result is cached: a change needs no key (its encoding).
+                key = (
+                    self.cache.key(session.campaign_id, name, arguments, self._viewer(session))
+                    if read_only
+                    else None
+                )
+                cached = self.cache.get(key, time.monotonic()) if key is not None else None
                 if cached is not None:
                     return cached
                 self._rooms.note_actor(session)
@@ -577,7 +582,7 @@ class Dispatcher:
                 content = result.get("structuredContent")
                 if isinstance(content, dict):
                     self._check_campaign_scope(session, content.get("campaign_id"))
-                if read_only:  # only results that passed every check are kept
+                if key is not None:  # only results that passed every check are kept
                     self.cache.put(key, result, time.monotonic())
                 return result
             case protocol.ResourceGet(params=params):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,6 +34,9 @@ from ttrpg_mcp.bridge import campaigns
 from ttrpg_mcp.bridge.campaigns import EventRecord
 from ttrpg_mcp.bridge.store import Campaign, CampaignEvent, RequestReply, utcnow
 from ttrpg_mcp.bridge.store.database import affected_rows
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 __all__ = ["Replay", "plan_replay", "prune", "store_reply", "stored_reply"]
 
@@ -75,12 +78,21 @@ def stored_reply(db: Session, user_id: str, request_id: str) -> dict[str, Any] |
     return dict(row.reply) if row is not None else None
 
 
+# Built once per dialect, executed with the values as parameters: building the statement with
+# ``.values(...)`` per reply made SQLAlchemy coerce, walk and cache-key it anew each time,
+# most of the CPU of storing a relayed tool call's reply.
+_REPLIES = cast("Table", RequestReply.__table__)
+_STORE_REPLY = {
+    "postgresql": pg_insert(_REPLIES).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_REPLIES).on_conflict_do_nothing(),
+}
+
+
 def store_reply(db: Session, user_id: str, request_id: str, reply: dict[str, Any]) -> None:
     """Remember a reply; a second store of the same request keeps the first (idempotent)."""
     values = {"user_id": user_id, "request_id": request_id, "reply": reply, "created_at": utcnow()}
-    dialect = db.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    db.execute(insert(RequestReply).values(**values).on_conflict_do_nothing())
+    statement = _STORE_REPLY.get(db.get_bind().dialect.name, _STORE_REPLY["sqlite"])
+    db.execute(statement, values)
 
 
 def prune(db: Session, *, keep: int, max_age: timedelta, dedupe_window: timedelta) -> dict[str, int]:

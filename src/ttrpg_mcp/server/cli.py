@@ -93,10 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "import":
         return _import(data_dir, args.path, args.source, args.kind, args.title, gm_only=args.gm_only)
     from ttrpg_mcp.server.app import build_server, open_database  # noqa: PLC0415
+    from ttrpg_mcp.server.pipes import serve_stdio  # noqa: PLC0415
 
     database = open_database(data_dir)
     try:
-        build_server(database).run("stdio")
+        serve_stdio(build_server(database))
     finally:
         database.close()
     return 0

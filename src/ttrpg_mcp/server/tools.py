@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import anyio.from_thread
+from anyio import to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
@@ -141,10 +142,13 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
 
         return database.freshness.remember("running_campaigns", read)
 
+    # Answering running_campaigns() waits on nothing but a local file on SQLite.
+    local_checks = database.dialect == "sqlite"
+
     @server.tool(
         description="Roll dice: 2d6+3, 4d6kh3, 1d20 [attack], 8d6!, 4d6ro1, d% ... with advantage too."
     )
-    def roll_dice(
+    async def roll_dice(
         expression: Annotated[str, Field(description="Dice notation, e.g. '1d20+5 [attack]' or '4d6kh3'")],
         advantage: Literal["none", "advantage", "disadvantage"] = "none",
         purpose: Annotated[
@@ -169,12 +173,24 @@ def register_tools(server: MCPServer[Any], database: Database) -> None:  # noqa:
         if result.fumble:
             text += "  Natural 1."
         answer = reply(roll, text)
-        if campaign_id is not None or len(running_campaigns()) == 1:
-            shown = visibility or ("gm" if current_actor().role == "gm" else "public")
+        # An async tool runs on the server's event loop: a sync one would cost every roll a
+        # worker-thread round trip (a queue put, a wake-up and a hand-back), which was a larger
+        # share of a relayed roll than the roll itself. Only what may wait on the database
+        # goes to a thread: the log write, and the running-session check where it is a round
+        # trip (PostgreSQL); on SQLite that check is a pragma on an idle connection.
+        if campaign_id is None:
+            running = running_campaigns() if local_checks else await to_thread.run_sync(running_campaigns)
+            if len(running) != 1:
+                return answer
+        shown = visibility or ("gm" if current_actor().role == "gm" else "public")
+
+        def log() -> None:
             with tool_errors(), database.write() as db:
                 # The table's dice log shows it (through the change feed) when it belongs to a campaign.
                 logged = dict(answer.structured_content or {})
                 play.log_roll(db, campaign_id, logged, purpose=purpose, visibility=shown)
+
+        await to_thread.run_sync(log)
         return answer
 
     @server.tool(

@@ -10,9 +10,11 @@ When a request's deadline passes, or the caller's task is cancelled, the child i
 ``notifications/cancelled`` for that id so it can stop the work (except for ``initialize``,
 which the spec forbids cancelling).
 
-Writes are one whole line per ``write()`` call, so concurrent requests never interleave, and are
-not drained: the transport buffers and flushes as the pipe allows, and each caller's wait is
-bounded by its own deadline, which also covers a child that stopped reading its stdin.
+Writes are whole lines, so concurrent requests never interleave, and are not drained: the
+transport buffers and flushes as the pipe allows, and each caller's wait is bounded by its own
+deadline, which also covers a child that stopped reading its stdin. The lines queued during one
+pass of the event loop go to the pipe in one ``write()`` (one system call, one wake-up of the
+child for the lot) at the end of that pass, in the order they were queued.
 
 End of a child. End of stdout means the process is gone or going: every request still in flight
 fails at once with ``mcp_child_crashed`` naming the exit code or signal (or with the error
@@ -95,6 +97,7 @@ class McpChildProcess:
         self._exit_error: BridgeError | None = None  # what requests got when the child ended
         self._kill_reason: str | None = None
         self._last_activity = 0.0
+        self._outgoing: list[bytes] = []  # lines queued for stdin until the loop's next pass
         self._log = _log
         self.state = ChildState.STARTING
         self.initialize_result: dict[str, Any] = {}
@@ -222,8 +225,18 @@ class McpChildProcess:
         stdin = self._process.stdin if self._process is not None else None
         if stdin is None or stdin.is_closing():
             return  # the child is gone; its in-flight requests fail from the stdout reader
-        self._last_activity = asyncio.get_running_loop().time()
-        stdin.write(jsonrpc.encode(message))
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        if not self._outgoing:
+            loop.call_soon(self._flush)
+        self._outgoing.append(jsonrpc.encode(message))
+
+    def _flush(self) -> None:
+        """Write the queued lines to stdin in one call (see the module docstring)."""
+        lines, self._outgoing = self._outgoing, []
+        stdin = self._process.stdin if self._process is not None else None
+        if lines and stdin is not None and not stdin.is_closing():
+            stdin.write(b"".join(lines))
 
     async def _read_stdout(self, stdout: asyncio.StreamReader) -> None:
         def oversized(size: int) -> None:
@@ -325,6 +338,7 @@ class McpChildProcess:
             self._stop_error = error
             self._in_flight.fail_all(error)
             if process.stdin is not None:
+                self._flush()  # what was queued (a cancellation) still reaches the child
                 process.stdin.close()  # a stdio server exits at end of input...
             if not await self._wait_exited(grace / 2):
                 signal_group(process.pid, signal.SIGTERM)  # ...or when asked to
