@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge.store import AuditEntry
+from ttrpg_mcp.bridge.store import AuditEntry, utcnow
+from ttrpg_mcp.bridge.store.table_writes import table_writes
 
 __all__ = [
     "AUDITED",
@@ -94,6 +95,21 @@ def record(
     result: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    """Add an entry; in a group commit, written with the batch's other entries (one statement)."""
+    writes = table_writes(db)
+    if writes is not None:
+        writes.audit_entry(
+            {
+                "campaign_id": campaign_id,
+                "user_id": user_id,
+                "action": action,
+                "target": target,
+                "result": result,
+                "detail": detail,
+                "created_at": utcnow(),
+            }
+        )
+        return
     db.add(
         AuditEntry(
             campaign_id=campaign_id,

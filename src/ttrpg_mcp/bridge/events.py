@@ -34,6 +34,7 @@ from ttrpg_mcp.bridge import campaigns
 from ttrpg_mcp.bridge.campaigns import EventRecord
 from ttrpg_mcp.bridge.store import Campaign, CampaignEvent, RequestReply, utcnow
 from ttrpg_mcp.bridge.store.database import affected_rows
+from ttrpg_mcp.bridge.store.table_writes import table_writes
 
 __all__ = ["Replay", "plan_replay", "prune", "store_reply", "stored_reply"]
 
@@ -78,6 +79,10 @@ def stored_reply(db: Session, user_id: str, request_id: str) -> dict[str, Any] |
 def store_reply(db: Session, user_id: str, request_id: str, reply: dict[str, Any]) -> None:
     """Remember a reply; a second store of the same request keeps the first (idempotent)."""
     values = {"user_id": user_id, "request_id": request_id, "reply": reply, "created_at": utcnow()}
+    writes = table_writes(db)
+    if writes is not None:  # in a group commit: written with the batch's other replies
+        writes.reply(values)
+        return
     dialect = db.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     db.execute(insert(RequestReply).values(**values).on_conflict_do_nothing())
