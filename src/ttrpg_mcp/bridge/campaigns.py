@@ -615,7 +615,17 @@ def add_roll(
     writes = table_writes(db)
     if writes is not None:
         # In a group commit: written with the batch's other rolls, the log trimmed once.
-        return _roll_view(DiceLogEntry(id=writes.roll(values, keep=ROLL_LOG_LIMIT), **values))
+        entry_id = writes.roll(values, keep=ROLL_LOG_LIMIT)
+        return {  # as _roll_view would show the row, without building an ORM object for it
+            **roll_payload,
+            "id": entry_id,
+            "player_id": user_id,
+            "player_name": values["player_name"],
+            "expression": values["expression"],
+            "purpose": values["purpose"],
+            "visibility": visibility,
+            "created_at": values["created_at"].isoformat(),
+        }
     # One prepared INSERT ... RETURNING, not the ORM's unit of work: a table rolls many times a second.
     entry_id = db.execute(_INSERT_ROLL, values).scalar_one()
     entry = DiceLogEntry(id=entry_id, **values)  # not added: a view of the row just written
