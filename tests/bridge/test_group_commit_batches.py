@@ -91,10 +91,12 @@ async def _seated(store: BridgeStore, data_dir: Path) -> tuple[Rooms, list[int]]
     return rooms, sent
 
 
-async def _commit_roll(rooms: Rooms, n: int, visibility: str = "public") -> tuple[dict[str, Any], list[int]]:
+async def _commit_roll(
+    rooms: Rooms, n: int, visibility: str = "public", user_id: str = "usr_gm"
+) -> tuple[dict[str, Any], list[int]]:
     """A roll as the table commits it: its dice log row, event, stored reply and audit entry."""
     entry = audit.PendingEntry(CAMPAIGN, "dice_roll", "1d20")
-    requests.use(requests.RequestContext("usr_gm", f"req-{n}", audit=entry))
+    requests.use(requests.RequestContext(user_id, f"req-{n}", audit=entry))
     stored, seqs, _message = await rooms.commit(
         CAMPAIGN,
         _roll(n, visibility),
@@ -167,22 +169,25 @@ async def test_a_failing_change_in_a_batch_fails_alone(store: BridgeStore, data_
         _commit_roll(rooms, 3),
         failing_at_database(),
         _commit_roll(rooms, 4),
+        _commit_roll(rooms, 5, user_id="usr_nobody"),  # its stored reply breaks a foreign key
+        _commit_roll(rooms, 6),
     ]
     with anyio.fail_after(60):
         outcomes = await asyncio.gather(*changes, return_exceptions=True)
     assert isinstance(outcomes[1], BridgeError)
     assert outcomes[1].code == "invalid_params"
     assert isinstance(outcomes[3], Exception)
-    good = [outcome for index, outcome in enumerate(outcomes) if index in (0, 2, 4)]
+    assert isinstance(outcomes[5], Exception)
+    good = [outcome for index, outcome in enumerate(outcomes) if index in (0, 2, 4, 6)]
     assert not any(isinstance(outcome, BaseException) for outcome in good)
     seqs = [seq for _stored, logged in good for seq in logged]  # type: ignore[misc]
-    assert seqs == list(range(seqs[0], seqs[0] + 3))  # the failures took no seq
+    assert seqs == list(range(seqs[0], seqs[0] + 4))  # the failures took no seq
     assert sent == seqs
     with store.session(readonly=True) as db:
         rolls = db.scalars(select(DiceLogEntry.purpose).order_by(DiceLogEntry.id)).all()
         replies = db.scalars(select(RequestReply.request_id).order_by(RequestReply.request_id)).all()
         assert db.scalar(select(Campaign.name)) == "Ashes"  # the failed write undone
         assert campaigns.campaign_epoch_and_seq(db, CAMPAIGN)[1] == seqs[-1]
-    assert list(rolls) == ["roll 1", "roll 3", "roll 4"]
-    assert list(replies) == ["req-1", "req-3", "req-4"]
-    assert _count(store, AuditEntry) == 3
+    assert list(rolls) == ["roll 1", "roll 3", "roll 4", "roll 6"]
+    assert list(replies) == ["req-1", "req-3", "req-4", "req-6"]
+    assert _count(store, AuditEntry) == 4

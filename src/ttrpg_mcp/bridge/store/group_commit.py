@@ -15,7 +15,9 @@ The rows of table changes (events, dice log, stored replies, audit entries) are 
 each unit as it runs but collected (:mod:`.table_writes`) and written once the batch's units
 have run, one statement per table. A unit queued with ``isolate=False`` promises to write only
 that way (it may read): it runs without a savepoint, and if it raises, what it collected is
-dropped, so it still fails alone. Other units keep their savepoint.
+dropped, so it still fails alone. Other units keep their savepoint. Should the database
+refuse one of the collected rows (a constraint), the batch is run again one unit per
+transaction, so that only the unit it belongs to fails.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from sqlalchemy.exc import DataError, IntegrityError
 
 from ttrpg_mcp.bridge.store.table_writes import TableWrites
 
@@ -115,6 +119,12 @@ class GroupCommit:
         async with self._guard():
             try:
                 outcomes = await self._run(functools.partial(self._transaction, batch))
+            except (IntegrityError, DataError):
+                if len(batch) == 1:
+                    raise
+                # A collected row the database refuses (a constraint) fails the batch's
+                # statement: run each unit again alone, so that it fails alone.
+                outcomes = [await self._alone(queued) for queued in batch]
             except Exception as error:  # rolled back (a lone unit raised, or the commit failed)
                 for queued in batch:
                     if not queued.result.done():
@@ -134,6 +144,14 @@ class GroupCommit:
                         continue
                 if not queued.result.done():
                     queued.result.set_result(value)
+
+    async def _alone(self, queued: _Queued[Any]) -> tuple[bool, Any]:
+        """One unit in a transaction of its own: its result, or what it failed with."""
+        try:
+            outcomes: list[tuple[bool, Any]] = await self._run(functools.partial(self._transaction, [queued]))
+        except Exception as error:
+            return False, error
+        return outcomes[0]
 
     def _transaction(self, batch: list[_Queued[Any]], db: Session) -> list[tuple[bool, Any]]:
         """The batch's units, then their collected rows: one statement per table."""
