@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ttrpg_mcp.bridge.store import AuditEntry
+from ttrpg_mcp.bridge.store import AuditEntry, utcnow
+from ttrpg_mcp.bridge.store.table_writes import table_writes
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -102,6 +103,7 @@ def record(
     result: str,
     detail: dict[str, Any] | None = None,
 ) -> None:
+    """Add an entry; in a group commit, written with the batch's other entries (one statement)."""
     values = {
         "campaign_id": campaign_id,
         "user_id": user_id,
@@ -110,6 +112,10 @@ def record(
         "result": result,
         "detail": detail,
     }
+    writes = table_writes(db)
+    if writes is not None:
+        writes.audit_entry(values | {"created_at": utcnow()})
+        return
     db.execute(_INSERT_ENTRY, values)
 
 

@@ -50,6 +50,7 @@ from ttrpg_mcp.bridge.store.models import (
     User,
     utcnow,
 )
+from ttrpg_mcp.bridge.store.table_writes import table_writes
 
 __all__ = [
     "DEFAULT_INVITE_TTL_SECONDS",
@@ -81,6 +82,7 @@ __all__ = [
     "join_with_code",
     "list_campaigns_for",
     "load_state",
+    "log_event",
     "members",
     "prune_events",
     "recent_rolls",
@@ -610,6 +612,20 @@ def add_roll(
         "result": roll_payload,
         "created_at": utcnow(),
     }
+    writes = table_writes(db)
+    if writes is not None:
+        # In a group commit: written with the batch's other rolls, the log trimmed once.
+        entry_id = writes.roll(values, keep=ROLL_LOG_LIMIT)
+        return {  # as _roll_view would show the row, without building an ORM object for it
+            **roll_payload,
+            "id": entry_id,
+            "player_id": user_id,
+            "player_name": values["player_name"],
+            "expression": values["expression"],
+            "purpose": values["purpose"],
+            "visibility": visibility,
+            "created_at": values["created_at"].isoformat(),
+        }
     # One prepared INSERT ... RETURNING, not the ORM's unit of work: a table rolls many times a second.
     entry_id = db.execute(_INSERT_ROLL, values).scalar_one()
     entry = DiceLogEntry(id=entry_id, **values)  # not added: a view of the row just written
@@ -716,6 +732,30 @@ def append_event(
     # One prepared INSERT ... RETURNING, not the ORM's unit of work: every change at a table logs one.
     row_id = db.execute(_INSERT_EVENT, values).scalar_one()
     return EventRecord(id=row_id, **values)
+
+
+def log_event(db: Session, campaign_id: str, type: str, payload: dict[str, Any]) -> tuple[int, str]:
+    """Log a campaign-scoped event; its ``seq`` and the log's epoch.
+
+    In a group commit the event is written with the batch's others (one statement), its
+    ``seq`` taken from the range the batch gives out; else as :func:`append_event`.
+    """
+    writes = table_writes(db)
+    if writes is None:
+        record = append_event(db, campaign_id, type, payload)
+        return record.seq, record.epoch
+    values = {
+        "campaign_id": campaign_id,
+        "type": type,
+        "scope": "campaign",
+        "audience": None,
+        "payload": payload,
+        "created_at": utcnow(),
+    }
+    logged = writes.event(values)
+    if logged is None:
+        raise _campaign_not_found(campaign_id)
+    return logged
 
 
 def events_since(

@@ -34,6 +34,7 @@ from ttrpg_mcp.bridge import campaigns
 from ttrpg_mcp.bridge.campaigns import EventRecord
 from ttrpg_mcp.bridge.store import Campaign, CampaignEvent, RequestReply, utcnow
 from ttrpg_mcp.bridge.store.database import affected_rows
+from ttrpg_mcp.bridge.store.table_writes import table_writes
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -91,6 +92,10 @@ _STORE_REPLY = {
 def store_reply(db: Session, user_id: str, request_id: str, reply: dict[str, Any]) -> None:
     """Remember a reply; a second store of the same request keeps the first (idempotent)."""
     values = {"user_id": user_id, "request_id": request_id, "reply": reply, "created_at": utcnow()}
+    writes = table_writes(db)
+    if writes is not None:  # in a group commit: written with the batch's other replies
+        writes.reply(values)
+        return
     statement = _STORE_REPLY.get(db.get_bind().dialect.name, _STORE_REPLY["sqlite"])
     db.execute(statement, values)
 

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ttrpg_mcp.bridge.session import BridgeSession
     from ttrpg_mcp.bridge.settings import BridgeSettings
     from ttrpg_mcp.bridge.store import BridgeStore
+    from ttrpg_mcp.bridge.store.table_writes import TableWrites
 
 __all__ = ["CURSOR_TICK", "CampaignRoom", "Participant", "Rooms"]
 
@@ -196,6 +197,10 @@ class CampaignRoom:
 
     def sessions(self) -> list[tuple[Participant, BridgeSession]]:
         return [(p, s) for p in self.participants.values() for s in list(p.sessions)]
+
+
+def _lock_log(campaign_id: str, writes: TableWrites) -> None:
+    writes.lock_log(campaign_id)
 
 
 class Rooms:
@@ -586,7 +591,9 @@ class Rooms:
 
     async def publish(self, campaign_id: str, event_type: str, data: dict[str, Any]) -> int:
         """Log one campaign event (its ``seq``), then deliver it to the room, rendered per viewer."""
-        _, seqs, _ = await self.commit(campaign_id, lambda db: None, lambda _: [(event_type, data)])
+        _, seqs, _ = await self.commit(
+            campaign_id, lambda db: None, lambda _: [(event_type, data)], isolate=False
+        )
         return seqs[0]
 
     async def commit(
@@ -595,6 +602,8 @@ class Rooms:
         work: Callable[[Session], T],
         events: Callable[[T], list[tuple[str, dict[str, Any]]]],
         reply: Callable[[T, list[int]], dict[str, Any]] | None = None,
+        *,
+        isolate: bool = True,
     ) -> tuple[T, list[int], dict[str, Any] | None]:
         """Run a change, log its events and keep its reply in one transaction, then deliver.
 
@@ -608,6 +617,10 @@ class Rooms:
         this node's seats have the events. When the current request
         can be resent after a reconnect (see :mod:`ttrpg_mcp.bridge.requests`), its reply is
         stored in the same transaction, so a resend is answered and never applied twice.
+
+        The batch's events, replies and audit entries are written together once its changes
+        have run (see :mod:`~ttrpg_mcp.bridge.store.table_writes`). ``isolate=False`` says
+        ``work`` writes only that way too (a roll, or nothing), so the change needs no savepoint.
         """
         request = requests.current()
         epochs: list[str] = []  # the log's epoch, for the backplane's stream
@@ -616,9 +629,9 @@ class Rooms:
             result = work(db)
             logged: list[Logged] = []
             for kind, data in events(result):
-                record = campaigns.append_event(db, campaign_id, kind, data)
-                logged.append((kind, data, record.seq))
-                epochs[:] = [record.epoch]
+                seq, epoch = campaigns.log_event(db, campaign_id, kind, data)
+                logged.append((kind, data, seq))
+                epochs[:] = [epoch]
             message = reply(result, [seq for _, _, seq in logged]) if reply is not None else None
             if message is not None and request is not None:
                 events_log.store_reply(db, request.user_id, request.request_id, message)
@@ -634,7 +647,11 @@ class Rooms:
             # publishes them, one after the other, so the stream has them in commit order;
             # delivery is the followers' (under the room's lock). Else the batch holds the room.
             guard = None if self.backplane.shared else functools.partial(self._locked_room, campaign_id)
-            group = self._groups[campaign_id] = GroupCommit(self._store.run, guard)
+            # Each batch reads (and on PostgreSQL locks) the campaign's log first, outside the
+            # changes' savepoints, and gives its events their seqs from there.
+            group = self._groups[campaign_id] = GroupCommit(
+                self._store.run, guard, functools.partial(_lock_log, campaign_id)
+            )
 
         async def deliver(outcome: tuple[T, list[Logged], dict[str, Any] | None]) -> None:
             room = self._rooms[campaign_id]  # the batch's guard holds this room's lock
@@ -645,7 +662,9 @@ class Rooms:
             shared = [LoggedEvent(seq, kind, data) for kind, data, seq in outcome[1]]
             await self.backplane.publish(campaign_id, epochs[0] if epochs else "", shared)
 
-        result, logged, message = await group(unit, publish if self.backplane.shared else deliver)
+        result, logged, message = await group(
+            unit, publish if self.backplane.shared else deliver, isolate=isolate
+        )
         if self.backplane.shared:
             # Every node's follower delivers it, this one's included: the reply waits for ours.
             room = self._rooms.get(campaign_id)

@@ -139,6 +139,7 @@ class TableActions:
             store,
             event,
             lambda stored, _seqs: result_message(full | {"roll_id": stored.get("id")}),
+            isolate=False,  # add_roll only collects its row: no savepoint needed
         )
         assert message is not None
         return message
