@@ -23,7 +23,7 @@ import anyio
 import structlog
 
 from ttrpg_mcp import tool_arguments
-from ttrpg_mcp.bridge import audit, events, protocol, requests, resends
+from ttrpg_mcp.bridge import audit, events, frames, protocol, requests, resends
 from ttrpg_mcp.bridge.cache import ResponseCache
 from ttrpg_mcp.bridge.close_codes import CLOSE_NORMAL, CLOSE_POLICY_VIOLATION
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -104,6 +104,8 @@ class Dispatcher:
         # With several nodes, a user's message budget is one across all of them (Redis).
         self._buckets = buckets
         self._auth = auth
+        # The last catalog sent in a session_created and its JSON (see _with_catalog_json).
+        self._catalog_json: tuple[object, str] | None = None
         self._pool = pool
         self._metrics = metrics
         self._rooms = rooms
@@ -382,23 +384,48 @@ class Dispatcher:
         created = await self.authenticate(session, token)
         if request_id:
             created["request_id"] = request_id
-        replies = [created]
+        joined: dict[str, Any] | BridgeError | None = None
         if campaign_id is not None:
             try:
-                replies.append(
-                    await self._table.join(
-                        session,
-                        campaign_id,
-                        request_id,
-                        last_seq=last_seq,
-                        epoch=epoch,
-                        batch=batch and session.transport == "websocket",
-                    )
+                joined = await self._table.join(
+                    session,
+                    campaign_id,
+                    request_id,
+                    last_seq=last_seq,
+                    epoch=epoch,
+                    batch=batch and session.transport == "websocket",
                 )
                 created["campaign_id"] = campaign_id
             except BridgeError as error:
-                replies.append(self.error_reply(session, error, request_id))
+                joined = error
+        replies: list[dict[str, Any]] = [self._with_catalog_json(created)]
+        if isinstance(joined, BridgeError):
+            replies.append(self.error_reply(session, joined, request_id))
+        elif joined is not None:
+            replies.append(joined)
         return replies
+
+    def _with_catalog_json(self, created: dict[str, Any]) -> dict[str, Any]:
+        """``session_created`` as a frame whose catalog part is encoded once per catalog.
+
+        The catalog (every tool's schema) is most of the message and the same object for every
+        session until the MCP server's lists change; the rest (user, ids) is encoded per session.
+        Made last: a frame's JSON does not follow later changes to its values.
+        """
+        catalog = created["capabilities"]
+        held = self._catalog_json
+        if held is None or held[0] is not catalog:
+            held = self._catalog_json = (catalog, frames.encode_body(catalog))
+        body = {
+            key: value for key, value in created.items() if key not in ("id", "session_id", "capabilities")
+        }
+        body_json = f'{frames.encode_body(body)[:-1]},"capabilities":{held[1]}}}'
+        return frames.shared_frame(
+            body | {"capabilities": catalog},
+            body_json,
+            message_id=created["id"],
+            session_id=created["session_id"],
+        )
 
     async def authenticate(self, session: BridgeSession, token: str) -> dict[str, Any]:
         """Verify a token and make the session its user's; returns the ``session_created`` message."""
