@@ -50,6 +50,7 @@ from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
 from ttrpg_mcp.bridge.outbox_budget import OutboxBudget
 from ttrpg_mcp.bridge.session import BridgeSession
+from ttrpg_mcp.bridge.transports.direct_send import direct_send_of
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.runtime import Bridge
@@ -113,6 +114,8 @@ class WebSocketConnection:
         self._last_beat = 0.0
         self._order = ArrivalOrder()
         self._delivered = DeliveredEvents()
+        # The server's synchronous write of one frame (see direct_send), when it offers one.
+        self._direct = direct_send_of(websocket.scope)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -253,10 +256,22 @@ class WebSocketConnection:
             return
         if not self._delivered.admit(message):
             return  # a replay overlapping what this connection already got: sent once only
-        # Before the writer runs (authentication, replay), hold messages aside, bounded by the
-        # longest replay plus a full queue.
-        early_room = self._settings.replay_limit + self._settings.outbox_limit
-        if self._early is not None and len(self._early) < early_room:
+        if self._early is None:
+            # Nothing waiting before it (no early message, nothing in the outbox or being
+            # written): straight onto the socket when the server allows it, no queue, no task.
+            # Once anything is queued, everything after it queues too until the writer is done,
+            # so messages keep their order.
+            if (
+                self._direct is not None
+                and not self._writing
+                and not self._budget.queued
+                and self._direct(frames.encode(message))
+            ):
+                self._bridge.metrics.ws_frames_direct += 1
+                return
+        elif len(self._early) < self._settings.replay_limit + self._settings.outbox_limit:
+            # Before the writer runs (authentication, replay), hold messages aside, bounded by
+            # the longest replay plus a full queue.
             self._early.append(message)
             return
         try:
@@ -338,6 +353,7 @@ class WebSocketConnection:
                     return
                 await self._send_now(item)
                 self._budget.release(item)
+                self._bridge.metrics.ws_frames_outbox += 1
                 taken += 1
                 if taken >= WRITER_BATCH:
                     await anyio.lowlevel.checkpoint()
@@ -346,8 +362,11 @@ class WebSocketConnection:
             self._writing = False
 
     async def _send_now(self, message: dict[str, Any]) -> None:
+        text = frames.encode(message)
+        if self._direct is not None and self._direct(text):
+            return  # written at once; else the ASGI send waits for the socket
         try:
-            await self._ws.send_text(frames.encode(message))
+            await self._ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             # The peer went away mid-send: end the connection quietly, like a normal close.
             self.state = ConnectionState.CLOSING
