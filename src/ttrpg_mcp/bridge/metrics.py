@@ -64,11 +64,11 @@ class BridgeMetrics:
         self.mcp_pool_ready = Gauge(
             "mcp_pool_ready", "1 when the MCP pool can serve requests", registry=self.registry
         )
-        # Frames sent to WebSocket clients, by path: plain integers, counted once per frame on
-        # the fan-out's hot path (a prometheus Counter's lock costs more than the direct write).
+        # Frames for WebSocket clients, by path: plain integers, counted once per frame on the
+        # fan-out's hot path (a prometheus Counter's lock costs more than the direct write).
         self.ws_frames_direct = 0
-        self.ws_frames_outbox = 0
-        self.registry.register(_SentFrames(self))
+        self.ws_frames_queued = 0
+        self.registry.register(_OutgoingFrames(self))
 
     def watch_breaker(self, status: Callable[[], BreakerStatus]) -> None:
         """The MCP pool's crash-loop breaker, read at scrape time."""
@@ -99,16 +99,18 @@ class BridgeMetrics:
         return generate_latest(self.registry)
 
 
-class _SentFrames(Collector):
-    """``ws_sent_frames_total{path}``: written at once (``direct``) or through the outbox."""
+class _OutgoingFrames(Collector):
+    """``ws_outgoing_frames_total{path}``: written at once (``direct``) or put in the outbox (``queued``)."""
 
     def __init__(self, metrics: BridgeMetrics) -> None:
         self._metrics = metrics
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(
-            "ws_sent_frames", "Frames sent to WebSocket clients, by path", labels=["path"]
+            "ws_outgoing_frames",
+            "Frames for WebSocket clients: written to the socket at once or queued in the outbox",
+            labels=["path"],
         )
         family.add_metric(["direct"], self._metrics.ws_frames_direct)
-        family.add_metric(["outbox"], self._metrics.ws_frames_outbox)
+        family.add_metric(["queued"], self._metrics.ws_frames_queued)
         yield family

@@ -9,9 +9,12 @@ It authenticates with ``?token=`` at once, or with an ``authenticate`` message w
 share one task group: the reader (each frame is handled in its own task, at most
 :data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll; each
 takes its turn as it is read, so changes are still applied in the order sent) and the
-writer (the only task that sends, draining a bounded outbox). The writer runs only while the
-outbox holds something: it is started by the message that finds it idle and ends once the
-outbox is empty. The heartbeat is an event-loop timer, not a task: a ``heartbeat`` every
+writer (draining a bounded outbox). The writer runs only while the outbox holds something: it
+is started by the message that finds it idle and ends once the outbox is empty. A message
+that finds nothing queued or being written is not queued at all when the server offers a
+synchronous write (:mod:`ttrpg_mcp.bridge.transports.direct_send`) and the socket takes it at
+once: that is nearly every frame of a table's fan-out, which then costs no queue and no task.
+The heartbeat is an event-loop timer, not a task: a ``heartbeat`` every
 ``heartbeat_interval``, and a peer silent for ``idle_timeout`` is closed. Neither waits as a
 task because most connections are idle most of the time, and a waiting task, its frames and
 the event it waits on cost kilobytes each. When the reader ends or the writer closes the
@@ -278,6 +281,7 @@ class WebSocketConnection:
             if not self._budget.admit(message):
                 raise anyio.WouldBlock  # over the byte budget: as slow as a full queue
             self._outbox.send_nowait(message)
+            self._bridge.metrics.ws_frames_queued += 1
             self._wake_writer()
         except anyio.WouldBlock:
             # Never wait on this socket here: the caller is a room's fan-out, and waiting would
@@ -353,7 +357,6 @@ class WebSocketConnection:
                     return
                 await self._send_now(item)
                 self._budget.release(item)
-                self._bridge.metrics.ws_frames_outbox += 1
                 taken += 1
                 if taken >= WRITER_BATCH:
                     await anyio.lowlevel.checkpoint()
