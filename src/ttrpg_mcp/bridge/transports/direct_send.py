@@ -34,7 +34,9 @@ __all__ = ["BUFFER_LIMIT", "DIRECT_SEND", "DirectSend", "DirectSendProtocol", "d
 # The key under ``scope["extensions"]``; its value is a :data:`DirectSend`.
 DIRECT_SEND = "ttrpg.direct_send"
 # Bytes the transport may already hold for the peer and still take a direct write: asyncio's
-# default high-water mark, past which it pauses writing anyway.
+# default high-water mark, past which it pauses writing anyway, and no more than the smallest
+# outbox byte budget the bridge allows (``outbox_max_bytes``), so a seat that stops reading still
+# ends up over its budget in the outbox and is cut (1013) as before.
 BUFFER_LIMIT = 64 * 1024
 
 DirectSend = Callable[[str], bool]
