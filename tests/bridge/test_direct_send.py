@@ -125,7 +125,8 @@ async def _receive_until(seat: ClientConnection, done: Any, into: list[dict[str,
 
 async def test_a_seat_that_stops_reading_falls_back_to_its_outbox_and_is_cut(data_dir: Path) -> None:
     """The direct write refuses a paused socket; the outbox then fills, and the seat gets 1013."""
-    env = {"TTRPG_OUTBOX_LIMIT": "8", "TTRPG_RATE_MESSAGES_BURST": "1000"}
+    # The smallest byte budget (64 KiB, about one stroke past the paused socket's buffer).
+    env = {"TTRPG_OUTBOX_LIMIT": "8", "TTRPG_OUTBOX_MAX_BYTES": "65536", "TTRPG_RATE_MESSAGES_BURST": "1000"}
     with run_bridge(data_dir, env) as running, anyio.fail_after(TEST_TIMEOUT):
         async with party(running.base_url, places("player")) as (campaign_id, (gm, player)):
             assert player.client.tokens is not None
@@ -141,13 +142,13 @@ async def test_a_seat_that_stops_reading_falls_back_to_its_outbox_and_is_cut(dat
                 stroke = {"tool": "pen", "points": points, "color": "#000000", "width": 1}
                 drawn = 0
                 async with httpx.AsyncClient(base_url=running.base_url) as http:
-                    # Ten at a time: the cut must come before uvicorn's keepalive ping (20 s, then
+                    # Twenty at a time: the cut must come before uvicorn's keepalive ping (20 s, then
                     # 20 s for the pong) gives up on this silent peer, on a loaded machine too.
                     while drawn < 600:
                         async with anyio.create_task_group() as group:
-                            for _ in range(10):
+                            for _ in range(20):
                                 group.start_soon(gm.table.draw, {"action": "stroke", "stroke": stroke})
-                        drawn += 10
+                        drawn += 20
                         if 'error_type="slow_consumer"' in (await http.get("/metrics")).text:
                             break
                 after = await _sent_frames(running.base_url)
