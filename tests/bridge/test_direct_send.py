@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,14 +28,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ttrpg_mcp.bridge.app import create_app
-from ttrpg_mcp.bridge.settings import BridgeSettings, McpSettings
+from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.transports.direct_send import DirectSendProtocol
 
 pytestmark = pytest.mark.anyio
 
 TEST_TIMEOUT = 120.0
 ROLLS = 12
-FAKE_SERVER = Path(__file__).parent / "fake_servers" / "misbehaving_server.py"
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +165,7 @@ async def test_a_seat_that_stops_reading_falls_back_to_its_outbox_and_is_cut(dat
 @asynccontextmanager
 async def _plain_uvicorn(data_dir: Path, ws: Any) -> AsyncIterator[str]:
     """The bridge app on uvicorn in this process, with the given WebSocket protocol."""
-    settings = BridgeSettings(data_dir=data_dir, mcp=McpSettings(command=[sys.executable, str(FAKE_SERVER)]))
+    settings = BridgeSettings(data_dir=data_dir)  # this package's MCP server as the child
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, ws=ws)
@@ -182,6 +180,9 @@ async def _plain_uvicorn(data_dir: Path, ws: Any) -> AsyncIterator[str]:
             server.should_exit = True
 
 
+# In this process, the connections' memory streams are collected unclosed once the app ends
+# (a warning a subprocess bridge never shows, and no part of what is tested here).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("ws", ["websockets-sansio", DirectSendProtocol], ids=["plain", "direct"])
 async def test_without_the_direct_write_the_outbox_carries_everything(data_dir: Path, ws: Any) -> None:
     with anyio.fail_after(TEST_TIMEOUT):
