@@ -10,9 +10,7 @@ outbox carries everything, as before.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,9 +21,9 @@ import httpx
 import pytest
 import uvicorn
 from bridge_process import RunningBridge, free_port, run_bridge
+from fastapi import FastAPI
 from tables import drain, party, places
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from ttrpg_mcp.bridge.app import create_app
 from ttrpg_mcp.bridge.settings import BridgeSettings
@@ -121,61 +119,49 @@ async def _receive_until(seat: ClientConnection, done: Any, into: list[dict[str,
             return
 
 
-async def test_a_seat_that_stops_reading_falls_back_to_its_outbox_and_is_cut(data_dir: Path) -> None:
-    """The direct write refuses a paused socket; the outbox then fills, and the seat gets 1013."""
-    # The smallest byte budget (64 KiB, about one stroke past the paused socket's buffer).
-    env = {"TTRPG_OUTBOX_LIMIT": "8", "TTRPG_OUTBOX_MAX_BYTES": "65536", "TTRPG_RATE_MESSAGES_BURST": "1000"}
-    with run_bridge(data_dir, env) as running, anyio.fail_after(TEST_TIMEOUT):
-        async with party(running.base_url, places("player")) as (campaign_id, (gm, player)):
-            assert player.client.tokens is not None
-            token = player.client.tokens.access_token
-            url = f"ws://127.0.0.1:{running.port}/ws?token={token}&campaign_id={campaign_id}"
-            # A small receive buffer and max_queue=1: the bridge's socket buffer fills, not ours.
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect(("127.0.0.1", running.port))
-            async with connect(url, sock=sock, max_queue=1, max_size=None, ping_interval=None) as slow:
-                before = await _sent_frames(running.base_url)
-                points = [[x, x % 97] for x in range(4500)]  # about 45 KB a stroke
-                stroke = {"tool": "pen", "points": points, "color": "#000000", "width": 1}
-                drawn = 0
-                async with httpx.AsyncClient(base_url=running.base_url) as http:
-                    # Twenty at a time: the cut must come before uvicorn's keepalive ping (20 s, then
-                    # 20 s for the pong) gives up on this silent peer, on a loaded machine too.
-                    while drawn < 600:
-                        async with anyio.create_task_group() as group:
-                            for _ in range(20):
-                                group.start_soon(gm.table.draw, {"action": "stroke", "stroke": stroke})
-                        drawn += 20
-                        if 'error_type="slow_consumer"' in (await http.get("/metrics")).text:
-                            break
-                after = await _sent_frames(running.base_url)
-                strokes = [e for e in await drain(gm.table) if e["type"] == "canvas_draw"]
-                with anyio.fail_after(30), contextlib.suppress(ConnectionClosed):
-                    async for _ in slow:  # what it had not read, then the close
-                        pass
-    assert slow.close_code == 1013
-    assert len(strokes) == drawn  # the reader saw every stroke, in order
-    seqs = [int(e["seq"]) for e in strokes]
-    assert seqs == sorted(set(seqs))
-    assert after["direct"] > before["direct"]
-    assert after["queued"] > before["queued"]  # the slow seat's frames waited in its outbox
+# In this process, the connections' memory streams are collected unclosed once the app ends
+# (a warning a subprocess bridge never shows, and no part of what is tested here).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_a_paused_socket_takes_the_outbox_and_keeps_the_order(data_dir: Path) -> None:
+    """Flow control paused the seat's socket: its frames queue, then arrive in order, none twice."""
+    with anyio.fail_after(TEST_TIMEOUT):
+        async with (
+            _plain_uvicorn(data_dir, DirectSendProtocol) as (base_url, app, server),
+            party(base_url, places("player")) as (_campaign_id, (gm, player)),
+        ):
+            (seat,) = [c for c in app.state.bridge.connections if c.session.seat_id == player.user_id]
+            (socket_protocol,) = [
+                p for p in server.server_state.connections if getattr(p, "scope", None) is seat._ws.scope
+            ]
+            socket_protocol.pause_writing()  # as the transport does past its high-water mark
+            before = await _sent_frames(base_url)
+            for index in range(ROLLS):
+                await gm.table.roll_dice("1d20", purpose=f"paused {index}")
+            during = await _sent_frames(base_url)
+            socket_protocol.resume_writing()
+            seqs = _roll_seqs(await drain(player.table))
+    assert during["queued"] - before["queued"] >= ROLLS  # the paused seat's rolls waited
+    assert seqs == list(range(seqs[0], seqs[0] + ROLLS))  # then all came, in order, once each
 
 
 @asynccontextmanager
-async def _plain_uvicorn(data_dir: Path, ws: Any) -> AsyncIterator[str]:
-    """The bridge app on uvicorn in this process, with the given WebSocket protocol."""
+async def _plain_uvicorn(data_dir: Path, ws: Any) -> AsyncIterator[tuple[str, FastAPI, uvicorn.Server]]:
+    """The bridge app on uvicorn in this process, with the given WebSocket protocol.
+
+    Without compression, as ``serve`` runs it: a compressed connection never takes the direct write.
+    """
     settings = BridgeSettings(data_dir=data_dir)  # this package's MCP server as the child
+    app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, ws=ws)
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, ws=ws, ws_per_message_deflate=False)
     )
     async with anyio.create_task_group() as group:
         group.start_soon(server.serve)
         while not server.started:  # noqa: ASYNC110  # uvicorn offers no event to wait on
             await anyio.sleep(0.02)
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", app, server
         finally:
             server.should_exit = True
 
@@ -186,7 +172,7 @@ async def _plain_uvicorn(data_dir: Path, ws: Any) -> AsyncIterator[str]:
 @pytest.mark.parametrize("ws", ["websockets-sansio", DirectSendProtocol], ids=["plain", "direct"])
 async def test_without_the_direct_write_the_outbox_carries_everything(data_dir: Path, ws: Any) -> None:
     with anyio.fail_after(TEST_TIMEOUT):
-        async with _plain_uvicorn(data_dir, ws) as base_url:
+        async with _plain_uvicorn(data_dir, ws) as (base_url, _app, _server):
             await _rolls_reach_every_seat_in_order(base_url)
             sent = await _sent_frames(base_url)
     if ws == "websockets-sansio":
