@@ -119,9 +119,6 @@ async def _receive_until(seat: ClientConnection, done: Any, into: list[dict[str,
             return
 
 
-# In this process, the connections' memory streams are collected unclosed once the app ends
-# (a warning a subprocess bridge never shows, and no part of what is tested here).
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_a_paused_socket_takes_the_outbox_and_keeps_the_order(data_dir: Path) -> None:
     """Flow control paused the seat's socket: its frames queue, then arrive in order, none twice."""
     with anyio.fail_after(TEST_TIMEOUT):
@@ -166,9 +163,6 @@ async def _plain_uvicorn(data_dir: Path, ws: Any) -> AsyncIterator[tuple[str, Fa
             server.should_exit = True
 
 
-# In this process, the connections' memory streams are collected unclosed once the app ends
-# (a warning a subprocess bridge never shows, and no part of what is tested here).
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("ws", ["websockets-sansio", DirectSendProtocol], ids=["plain", "direct"])
 async def test_without_the_direct_write_the_outbox_carries_everything(data_dir: Path, ws: Any) -> None:
     with anyio.fail_after(TEST_TIMEOUT):

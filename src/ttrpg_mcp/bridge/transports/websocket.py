@@ -153,6 +153,9 @@ class WebSocketConnection:
                             )
             finally:
                 self._bridge.connections.discard(self)
+                # Whatever is still queued will not be sent: the outbox's streams end here.
+                self._outbox.close()
+                self._inbox.close()
                 await self._bridge.release_session(self.session)
                 metrics.ws_connections_active.dec()
                 if self.session.authenticated_at is not None:
