@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from ttrpg_mcp.bridge import frames
@@ -49,3 +50,20 @@ def test_viewers_of_one_class_get_the_same_rendering() -> None:
             assert render_event(kind, data, a) == render_event(kind, data, b), (kind, data, a, b)
     assert seen_alike(*events[0])  # a public roll
     assert not any(seen_alike(kind, data) for kind, data in events[1:5])  # hidden rolls, state
+
+
+def test_a_seat_id_that_needs_escaping_is_still_valid_json() -> None:
+    body = {"type": "dice_roll", "seq": 4}
+    for session_id in ('ses_"quoted"', "ses_\\back", "ses_\u00e9", "ses_\n"):
+        frame = frames.shared_frame(body, frames.encode_body(body), message_id="m1", session_id=session_id)
+        assert json.loads(frames.encode(frame)) == {"id": "m1", "session_id": session_id, **body}
+
+
+def test_the_seats_of_one_event_get_distinct_ids_unlike_any_plain_id() -> None:
+    from ttrpg_mcp.bridge.protocol import new_message_id
+
+    first, second = new_message_id(), new_message_id()
+    ids = [seat_id for base in (first, second) for seat_id in itertools.islice(frames.seat_ids(base), 300)]
+    assert len(set(ids)) == len(ids) == 600
+    assert not {first, second} & set(ids)
+    assert all(len(seat_id) <= 128 for seat_id in ids)

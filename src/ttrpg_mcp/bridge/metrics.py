@@ -7,11 +7,13 @@ so that several apps in one process (tests, embedding) never collide on registra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.mcp_pool.restarts import BreakerStatus
@@ -62,6 +64,11 @@ class BridgeMetrics:
         self.mcp_pool_ready = Gauge(
             "mcp_pool_ready", "1 when the MCP pool can serve requests", registry=self.registry
         )
+        # Frames for WebSocket clients, by path: plain integers, counted once per frame on the
+        # fan-out's hot path (a prometheus Counter's lock costs more than the direct write).
+        self.ws_frames_direct = 0
+        self.ws_frames_queued = 0
+        self.registry.register(_OutgoingFrames(self))
 
     def watch_breaker(self, status: Callable[[], BreakerStatus]) -> None:
         """The MCP pool's crash-loop breaker, read at scrape time."""
@@ -90,3 +97,20 @@ class BridgeMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _OutgoingFrames(Collector):
+    """``ws_outgoing_frames_total{path}``: written at once (``direct``) or put in the outbox (``queued``)."""
+
+    def __init__(self, metrics: BridgeMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "ws_outgoing_frames",
+            "Frames for WebSocket clients: written to the socket at once or queued in the outbox",
+            labels=["path"],
+        )
+        family.add_metric(["direct"], self._metrics.ws_frames_direct)
+        family.add_metric(["queued"], self._metrics.ws_frames_queued)
+        yield family

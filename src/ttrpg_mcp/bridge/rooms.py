@@ -767,13 +767,19 @@ class Rooms:
 
         Seats that may see the same thing share one rendering and its JSON; each seat's copy
         differs only in its envelope id and session id (see :mod:`ttrpg_mcp.bridge.frames`).
+        The envelope ids stay unique per message, as the protocol asks, but cost one fresh id
+        per event, with the seat's number appended (see :func:`ttrpg_mcp.bridge.frames.seat_ids`).
         """
         bodies: dict[object, tuple[dict[str, Any], str]] = {}
         alike = seen_alike(event_type, data)
+        floors = room.floors
+        shared_frame = frames.shared_frame
+        seat_ids = frames.seat_ids(protocol.new_message_id())
         for participant, session in room.sessions():
-            floor = room.floors.get(session)
-            if floor is not None and seq <= floor:
-                continue  # its snapshot already holds this event
+            if floors:
+                floor = floors.get(session)
+                if floor is not None and seq <= floor:
+                    continue  # its snapshot already holds this event
             key = None if alike else view_class(event_type, data, participant.viewer_of(session))
             shared = bodies.get(key)
             if shared is None:
@@ -782,9 +788,7 @@ class Rooms:
                 del body["id"], body["session_id"]
                 shared = bodies[key] = (body, frames.encode_body(body))
             await session.send(
-                frames.shared_frame(
-                    shared[0], shared[1], message_id=protocol.new_message_id(), session_id=session.session_id
-                )
+                shared_frame(shared[0], shared[1], message_id=next(seat_ids), session_id=session.session_id)
             )
 
     @staticmethod

@@ -31,6 +31,7 @@ from ttrpg_mcp.bridge.connection_limits import (
 from ttrpg_mcp.bridge.runtime import Bridge
 from ttrpg_mcp.bridge.settings import BridgeSettings
 from ttrpg_mcp.bridge.startup import StartupError, prepare
+from ttrpg_mcp.bridge.transports.direct_send import DirectSendProtocol
 
 __all__ = ["BridgeServer", "require_tls_version", "serve"]
 
@@ -87,7 +88,8 @@ def serve(settings: BridgeSettings) -> int:
         port=settings.port,
         log_config=None,  # logging is configured by ttrpg_mcp.bridge.logs
         access_log=False,  # one structured event per request comes from the app instead
-        ws="websockets-sansio",
+        # uvicorn's websockets-sansio protocol, plus a synchronous write for the table fan-out.
+        ws=DirectSendProtocol,
         ws_max_size=settings.max_message_bytes * 4,  # the app answers oversize messages itself
         ws_per_message_deflate=settings.ws_compression,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,

@@ -9,9 +9,12 @@ It authenticates with ``?token=`` at once, or with an ``authenticate`` message w
 share one task group: the reader (each frame is handled in its own task, at most
 :data:`MAX_CONCURRENT_REQUESTS` at once, so a slow tool call does not hold up a dice roll; each
 takes its turn as it is read, so changes are still applied in the order sent) and the
-writer (the only task that sends, draining a bounded outbox). The writer runs only while the
-outbox holds something: it is started by the message that finds it idle and ends once the
-outbox is empty. The heartbeat is an event-loop timer, not a task: a ``heartbeat`` every
+writer (draining a bounded outbox). The writer runs only while the outbox holds something: it
+is started by the message that finds it idle and ends once the outbox is empty. A message
+that finds nothing queued or being written is not queued at all when the server offers a
+synchronous write (:mod:`ttrpg_mcp.bridge.transports.direct_send`) and the socket takes it at
+once: that is nearly every frame of a table's fan-out, which then costs no queue and no task.
+The heartbeat is an event-loop timer, not a task: a ``heartbeat`` every
 ``heartbeat_interval``, and a peer silent for ``idle_timeout`` is closed. Neither waits as a
 task because most connections are idle most of the time, and a waiting task, its frames and
 the event it waits on cost kilobytes each. When the reader ends or the writer closes the
@@ -50,6 +53,7 @@ from ttrpg_mcp.bridge.ordering import ArrivalOrder, Turn
 from ttrpg_mcp.bridge.origins import origin_allowed
 from ttrpg_mcp.bridge.outbox_budget import OutboxBudget
 from ttrpg_mcp.bridge.session import BridgeSession
+from ttrpg_mcp.bridge.transports.direct_send import direct_send_of
 
 if TYPE_CHECKING:
     from ttrpg_mcp.bridge.runtime import Bridge
@@ -113,6 +117,8 @@ class WebSocketConnection:
         self._last_beat = 0.0
         self._order = ArrivalOrder()
         self._delivered = DeliveredEvents()
+        # The server's synchronous write of one frame (see direct_send), when it offers one.
+        self._direct = direct_send_of(websocket.scope)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -147,6 +153,9 @@ class WebSocketConnection:
                             )
             finally:
                 self._bridge.connections.discard(self)
+                # Whatever is still queued will not be sent: the outbox's streams end here.
+                self._outbox.close()
+                self._inbox.close()
                 await self._bridge.release_session(self.session)
                 metrics.ws_connections_active.dec()
                 if self.session.authenticated_at is not None:
@@ -253,16 +262,29 @@ class WebSocketConnection:
             return
         if not self._delivered.admit(message):
             return  # a replay overlapping what this connection already got: sent once only
-        # Before the writer runs (authentication, replay), hold messages aside, bounded by the
-        # longest replay plus a full queue.
-        early_room = self._settings.replay_limit + self._settings.outbox_limit
-        if self._early is not None and len(self._early) < early_room:
+        if self._early is None:
+            # Nothing waiting before it (no early message, nothing in the outbox or being
+            # written): straight onto the socket when the server allows it, no queue, no task.
+            # Once anything is queued, everything after it queues too until the writer is done,
+            # so messages keep their order.
+            if (
+                self._direct is not None
+                and not self._writing
+                and not self._budget.queued
+                and self._direct(frames.encode(message))
+            ):
+                self._bridge.metrics.ws_frames_direct += 1
+                return
+        elif len(self._early) < self._settings.replay_limit + self._settings.outbox_limit:
+            # Before the writer runs (authentication, replay), hold messages aside, bounded by
+            # the longest replay plus a full queue.
             self._early.append(message)
             return
         try:
             if not self._budget.admit(message):
                 raise anyio.WouldBlock  # over the byte budget: as slow as a full queue
             self._outbox.send_nowait(message)
+            self._bridge.metrics.ws_frames_queued += 1
             self._wake_writer()
         except anyio.WouldBlock:
             # Never wait on this socket here: the caller is a room's fan-out, and waiting would
@@ -346,8 +368,11 @@ class WebSocketConnection:
             self._writing = False
 
     async def _send_now(self, message: dict[str, Any]) -> None:
+        text = frames.encode(message)
+        if self._direct is not None and self._direct(text):
+            return  # written at once; else the ASGI send waits for the socket
         try:
-            await self._ws.send_text(frames.encode(message))
+            await self._ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             # The peer went away mid-send: end the connection quietly, like a normal close.
             self.state = ConnectionState.CLOSING
