@@ -433,16 +433,15 @@ class Rooms:
         The rendering is kept on the event, so the next resume by a viewer of the same class
         only splices its message id and session id in front of the JSON (see frames).
         """
-        session_id, new_id = session.session_id, protocol.new_message_id
-        messages: list[dict[str, Any]] = []
+        bodies = []
+        body_of = self._event_body
         for event in events:
             kind, data = event.type, event.data
             key = None if seen_alike(kind, data) else view_class(kind, data, viewer)
-            body, body_json = event.view(
-                key, functools.partial(self._event_body, kind, data, event.seq, campaign_id, viewer)
-            )
-            messages.append(frames.shared_frame(body, body_json, message_id=new_id(), session_id=session_id))
-        return messages
+            render = functools.partial(body_of, kind, data, event.seq, campaign_id, viewer)
+            bodies.append(event.view(key, render))
+        copies = frames.session_copies(bodies, session_id=session.session_id, new_id=protocol.new_message_id)
+        return list(copies)
 
     @classmethod
     def _event_body(
