@@ -176,6 +176,19 @@ def test_the_ring_holds_a_gap_free_run_and_a_gap_empties_it() -> None:
     assert not ring.covers("e1", 14)
 
 
+def test_the_ring_keeps_at_most_its_bytes_of_json() -> None:
+    """Large payloads (canvas strokes) push the oldest events out by size, not only by count."""
+    ring = RecentEvents(100, max_bytes=10_000)
+    ring.reset("e1", 0)
+    for seq in range(1, 11):
+        ring.append(seq, "canvas_draw", {"points": "x" * 3_000})
+    assert ring.head == 10
+    assert len(ring) == 3
+    assert ring.bytes <= 10_000
+    assert ring.covers("e1", 7)
+    assert not ring.covers("e1", 6)
+
+
 # -- one node ---------------------------------------------------------------------------------
 
 
