@@ -5,7 +5,9 @@ by a gap-free ``seq`` per campaign, under an ``epoch`` that changes only if the 
 A client that reconnects says which ``seq`` (and epoch) it saw last:
 
 - :func:`plan_replay` returns exactly the events after it, when the log still holds every one
-  of them and the epoch matches: the client is *recovered*;
+  of them and the epoch matches: the client is *recovered*. When the caller's room already
+  holds those events in memory (:mod:`ttrpg_mcp.bridge.recent_events`), the plan only checks
+  that memory against the log's head and reads no event;
 - otherwise (a gap older than the retained log, another epoch, a ``seq`` from the future) the
   client gets a full snapshot instead and continues from the current ``seq``, and it is told
   which case it was.
@@ -31,7 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ttrpg_mcp.bridge import campaigns
-from ttrpg_mcp.bridge.campaigns import EventRecord
+from ttrpg_mcp.bridge.backplane.base import LoggedEvent
 from ttrpg_mcp.bridge.store import Campaign, CampaignEvent, RequestReply, utcnow
 from ttrpg_mcp.bridge.store.database import affected_rows
 from ttrpg_mcp.bridge.store.table_writes import table_writes
@@ -39,7 +41,7 @@ from ttrpg_mcp.bridge.store.table_writes import table_writes
 if TYPE_CHECKING:
     from sqlalchemy import Table
 
-__all__ = ["Replay", "plan_replay", "prune", "store_reply", "stored_reply"]
+__all__ = ["Held", "Replay", "plan_replay", "prune", "store_reply", "stored_reply"]
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,37 @@ class Replay:
     """What a reconnecting client gets: the missed events, or the reason it gets a snapshot."""
 
     recovered: bool
-    events: list[EventRecord]
+    events: list[LoggedEvent]
     epoch: str
     seq: int
     reason: str | None = None
+    # Recovered from the caller's memory: ``events`` is empty, the caller has (last_seq, seq].
+    from_memory: bool = False
 
 
-def plan_replay(db: Session, campaign_id: str, last_seq: int, epoch: str | None, *, limit: int) -> Replay:
-    """The events after ``last_seq`` if the log holds all of them (at most ``limit``)."""
+@dataclass(frozen=True)
+class Held:
+    """The events a caller holds in memory: every one of ``epoch`` in ``(base, head]``.
+
+    ``exact``: the memory must end at the log's head (one node: the room's lock is held, so
+    nothing is committed that the room has not delivered). Without it (a shared backplane) the
+    memory ends where this node's delivery is, and the events after it come from the follower.
+    """
+
+    epoch: str
+    base: int
+    head: int
+    exact: bool = True
+
+
+def plan_replay(
+    db: Session, campaign_id: str, last_seq: int, epoch: str | None, *, limit: int, held: Held | None = None
+) -> Replay:
+    """The events after ``last_seq`` if the log holds all of them (at most ``limit``).
+
+    With ``held`` covering them, only the log's epoch and head are read (one primary key row):
+    the caller serves the events from memory up to ``held.head`` (``from_memory``).
+    """
     current_epoch, current_seq = campaigns.campaign_epoch_and_seq(db, campaign_id)
 
     def snapshot(reason: str) -> Replay:
@@ -67,7 +92,14 @@ def plan_replay(db: Session, campaign_id: str, last_seq: int, epoch: str | None,
     missed = current_seq - last_seq
     if missed > limit:
         return snapshot(f"{missed} events missed; more than the replay limit ({limit})")
-    events = campaigns.events_since(db, campaign_id, last_seq, limit=missed) if missed else []
+    if (
+        held is not None
+        and held.epoch == current_epoch
+        and held.base <= last_seq <= held.head
+        and (held.head == current_seq if held.exact else held.head <= current_seq)
+    ):
+        return Replay(True, [], current_epoch, held.head, from_memory=True)
+    events = campaigns.logged_since(db, campaign_id, last_seq, limit=missed) if missed else []
     if len(events) != missed or (events and events[0].seq != last_seq + 1):
         return snapshot(f"events after seq {last_seq} are no longer retained")
     return Replay(True, events, current_epoch, current_seq)

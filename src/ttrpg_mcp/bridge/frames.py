@@ -36,6 +36,7 @@ __all__ = [
     "encode_body",
     "event_batches",
     "seat_ids",
+    "session_copies",
     "shared_frame",
 ]
 
@@ -123,6 +124,25 @@ def shared_frame(body: dict[str, Any], body_json: str, *, message_id: str, sessi
     frame._body_size = len(body)
     frame._text = None
     return frame
+
+
+def session_copies(
+    bodies: Iterable[tuple[dict[str, Any], str]], *, session_id: str, new_id: Callable[[], str]
+) -> list[SharedFrame]:
+    """One session's copies of many shared bodies (a replay), each with a fresh message id.
+
+    Like :func:`shared_frame` for each, with each copy's JSON made here: the session's part
+    is encoded once for all of them, so a copy costs its id's encoding and one concatenation.
+    """
+    session_part = ',"session_id":' + _dumps(session_id) + ","
+    copies: list[SharedFrame] = []
+    for body, body_json in bodies:
+        message_id = new_id()
+        copy = shared_frame(body, body_json, message_id=message_id, session_id=session_id)
+        if len(body_json) >= 3:  # else to_json encodes the whole copy
+            copy._text = '{"id":' + _dumps(message_id) + session_part + body_json[1:]
+        copies.append(copy)
+    return copies
 
 
 class BatchFrame(dict[str, Any]):

@@ -44,6 +44,7 @@ from ttrpg_mcp.bridge.backplane import Backplane, LocalBackplane, LoggedEvent
 from ttrpg_mcp.bridge.content_events import CONTENT_EVENTS, mask_content_event
 from ttrpg_mcp.bridge.errors import BridgeError
 from ttrpg_mcp.bridge.permissions import ROLES
+from ttrpg_mcp.bridge.recent_events import RecentEvent, RecentEvents
 from ttrpg_mcp.bridge.store.group_commit import GroupCommit
 from ttrpg_mcp.bridge.visibility import Viewer, can_see_roll, render_event
 
@@ -194,6 +195,8 @@ class CampaignRoom:
     following: bool = False
     floors: dict[BridgeSession, int] = field(default_factory=dict)
     progress: asyncio.Condition = field(default_factory=asyncio.Condition)
+    # The events the room delivered lately, gap-free: a resume that they cover is served from them.
+    recent: RecentEvents = field(default_factory=lambda: RecentEvents(0))
 
     def sessions(self) -> list[tuple[Participant, BridgeSession]]:
         return [(p, s) for p in self.participants.values() for s in list(p.sessions)]
@@ -239,7 +242,8 @@ class Rooms:
         """The campaign's room, made on first use."""
         room = self._rooms.get(campaign_id)
         if room is None:
-            room = self._rooms[campaign_id] = CampaignRoom(campaign_id)
+            recent = RecentEvents(self._settings.replay_limit)
+            room = self._rooms[campaign_id] = CampaignRoom(campaign_id, recent=recent)
         return room
 
     def room(self, campaign_id: str) -> CampaignRoom | None:
@@ -349,40 +353,119 @@ class Rooms:
         epoch: str | None,
         batch: bool,
     ) -> dict[str, Any]:
-        """Replay what a reconnecting session missed, or give it the whole table (caller holds the lock)."""
+        """Replay what a reconnecting session missed, or give it the whole table (caller holds the lock).
+
+        The missed events come from the room's memory when it holds them all (the log is then
+        asked only for its epoch and head), else from the log; either way the room's memory is
+        anchored again at the point the session continues from.
+        """
+        room = self._rooms[campaign_id]
         reason = None
         if last_seq is not None:
             limit = self._settings.replay_limit
+            held = self._held(room)
             plan = await self._store.run(
-                lambda db: events_log.plan_replay(db, campaign_id, last_seq, epoch, limit=limit),
+                lambda db: events_log.plan_replay(db, campaign_id, last_seq, epoch, limit=limit, held=held),
                 readonly=True,
             )
             if plan.recovered:
-                await self._replay(
-                    session,
-                    campaign_id,
-                    [
-                        self.event_message(event.type, event.payload, event.seq, campaign_id, viewer, session)
-                        for event in plan.events
-                    ],
-                    batch,
+                if not plan.from_memory:
+                    self._anchor(room, plan.epoch, plan.seq, plan.events)
+                recent = room.recent
+                if recent.covers(plan.epoch, last_seq) and recent.head == plan.seq:
+                    missed = recent.since(last_seq)
+                else:  # a shared room whose delivery is behind the log: from the log, unkept
+                    missed = [RecentEvent(event.seq, event.type, event.data) for event in plan.events]
+                messages = self._rendered(campaign_id, viewer, session, missed)
+                await self._replay(session, campaign_id, messages, batch)
+                log.info(
+                    "session_recovered",
+                    campaign_id=campaign_id,
+                    replayed=len(missed),
+                    from_memory=plan.from_memory,
                 )
-                log.info("session_recovered", campaign_id=campaign_id, replayed=len(plan.events))
                 return {
                     "campaign_id": campaign_id,
                     "role": viewer.role,
                     "epoch": plan.epoch,
                     "seq": plan.seq,
                     "recovered": True,
-                    "replayed": len(plan.events),
+                    "replayed": len(missed),
                 }
             reason = plan.reason
             log.info("session_not_recovered", campaign_id=campaign_id, reason=reason)
         snapshot = await self._store.run(lambda db: self._snapshot(db, campaign_id, viewer), readonly=True)
+        self._anchor(room, snapshot["epoch"], snapshot["seq"], [])
         await self._add_combat(snapshot, campaign_id, viewer)
         if reason is not None:
             snapshot["reason"] = reason
         return snapshot
+
+    def _held(self, room: CampaignRoom) -> events_log.Held | None:
+        """What the room's memory can serve a resume from, if anything (caller holds the lock).
+
+        On one node the room's lock covers every commit and its delivery, so the memory must
+        end at the log's head. With a shared backplane it ends where this node's follower is,
+        and serves a resume up to there: the follower brings the rest to the seated session.
+        """
+        recent = room.recent
+        if recent.epoch is None:
+            return None
+        if self.backplane.shared and (not room.following or recent.head != room.delivered):
+            return None
+        return events_log.Held(recent.epoch, recent.base, recent.head, exact=not self.backplane.shared)
+
+    def _anchor(self, room: CampaignRoom, epoch: str, seq: int, events: list[LoggedEvent]) -> None:
+        """Line the room's memory up with the log after a read of it (caller holds the lock).
+
+        ``seq`` is the log's head as read under the lock, ``events`` the run of events read up
+        to it. One node: that head is the room's too. Shared backplane: the room continues from
+        its follower's ``delivered`` (or from ``seq`` when its first seat starts the follower),
+        so only the events up to there are kept. Memory already anchored there keeps its events
+        unless the log's run reaches further back.
+        """
+        recent = room.recent
+        head = room.delivered if self.backplane.shared and room.following else seq
+        if recent.epoch == epoch and recent.head == head and (not events or events[0].seq > recent.base):
+            return
+        recent.reset(epoch, head, ((e.seq, e.type, e.data) for e in events if e.seq <= head))
+
+    def _rendered(
+        self, campaign_id: str, viewer: Viewer, session: BridgeSession, events: list[RecentEvent]
+    ) -> list[dict[str, Any]]:
+        """Each event as ``session`` may see it: rendered and encoded once per visibility class.
+
+        The rendering is kept on the event, so the next resume by a viewer of the same class
+        only splices its message id and session id in front of the JSON (see frames).
+        """
+        bodies = []
+        body_of = self._event_body
+        for event in events:
+            kind, data = event.type, event.data
+            key = None if seen_alike(kind, data) else view_class(kind, data, viewer)
+            render = functools.partial(body_of, kind, data, event.seq, campaign_id, viewer)
+            bodies.append(event.view(key, render))
+        copies = frames.session_copies(bodies, session_id=session.session_id, new_id=protocol.new_message_id)
+        return list(copies)
+
+    @classmethod
+    def _event_body(
+        cls, event_type: str, data: dict[str, Any], seq: int, campaign_id: str, viewer: Viewer
+    ) -> dict[str, Any]:
+        """An event's message as ``viewer`` sees it, less the per-seat ``id`` and ``session_id``."""
+        body = protocol.envelope(
+            event_type,
+            data=(
+                mask_content_event(event_type, data, viewer)
+                if event_type in CONTENT_EVENTS
+                else render_event(event_type, data, viewer)
+            ),
+            scope="campaign",
+            campaign_id=campaign_id,
+            seq=seq,
+        )
+        del body["id"]
+        return body
 
     @staticmethod
     async def _replay(
@@ -705,10 +788,9 @@ class Rooms:
         """The campaign's logged events after ``after_seq`` (at most ``limit``), from the store."""
         if limit <= 0:
             return []
-        records = await self._store.run(
-            lambda db: campaigns.events_since(db, campaign_id, after_seq, limit=limit), readonly=True
+        return await self._store.run(
+            lambda db: campaigns.logged_since(db, campaign_id, after_seq, limit=limit), readonly=True
         )
-        return [LoggedEvent(record.seq, record.type, record.payload) for record in records]
 
     async def reap(self, campaign_id: str, gone: list[dict[str, Any]]) -> None:
         """People whose every seat was on a node that died: they left the table."""
@@ -770,6 +852,7 @@ class Rooms:
         The envelope ids stay unique per message, as the protocol asks, but cost one fresh id
         per event, with the seat's number appended (see :func:`ttrpg_mcp.bridge.frames.seat_ids`).
         """
+        room.recent.append(seq, event_type, data)
         bodies: dict[object, tuple[dict[str, Any], str]] = {}
         alike = seen_alike(event_type, data)
         floors = room.floors
