@@ -4,6 +4,9 @@ Run after the benchmarks (``make bench`` does): ``tool_relay.png`` shows calls p
 1, 8, 32 and 128 calls in flight for each path; ``table_fanout.png`` shows delivery p99 against
 deliveries per second for the bridge, the bare relay and python-socketio rooms (one line per
 row of the JSON, so every row the bench writes is plotted). A missing JSON file is skipped.
+
+It also writes ``summary.md``: every benchmark's JSON in ``bench/results/`` as Markdown tables
+(one line per row and step, the numbers as measured), so one file holds a whole run's figures.
 """
 
 from __future__ import annotations
@@ -61,7 +64,44 @@ def table_fanout() -> None:
     figure.savefig(RESULTS / "table_fanout.png", dpi=120)
 
 
+def _lines(name: str, value: object) -> list[tuple[str, dict[str, object]]]:
+    """A row of a report as (label, scalar fields) lines: nested steps become lines of their own."""
+    if isinstance(value, list):
+        return [line for item in value for line in _lines(name, item)]
+    if not isinstance(value, dict):
+        return [(name, {"value": value})]
+    scalars = {key: item for key, item in value.items() if not isinstance(item, (dict, list))}
+    nested = [(f"{name} / {key}", item) for key, item in value.items() if isinstance(item, (dict, list))]
+    lines = [(name, scalars)] if scalars else []
+    for label, item in nested:
+        lines.extend(_lines(label, item))
+    return lines
+
+
+def summary() -> None:
+    """``summary.md``: each report's rows as a table, its scalar settings (machine, load) above it."""
+    parts = ["# Benchmark results", ""]
+    for source in sorted(RESULTS.glob("*.json")):
+        report = json.loads(source.read_text())
+        if not isinstance(report, dict):
+            continue
+        parts += [f"## {source.stem}", ""]
+        settings = {key: value for key, value in report.items() if key != "rows"}
+        parts += [f"- {key}: {json.dumps(value)}" for key, value in settings.items()] + [""]
+        lines = _lines("", report.get("rows", {}))
+        columns = list(dict.fromkeys(key for _, fields in lines for key in fields))
+        if lines and columns:
+            parts.append("| row | " + " | ".join(columns) + " |")
+            parts.append("| --- |" + " --- |" * len(columns))
+            for label, fields in lines:
+                cells = [str(fields.get(column, "")) for column in columns]
+                parts.append(f"| {label.strip(' /')} | " + " | ".join(cells) + " |")
+            parts.append("")
+    (RESULTS / "summary.md").write_text("\n".join(parts))
+
+
 if __name__ == "__main__":
     tool_relay()
     table_fanout()
-    print(f"wrote plots to {RESULTS}")
+    summary()
+    print(f"wrote plots and summary.md to {RESULTS}")
