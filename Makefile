@@ -111,7 +111,7 @@ web-test: web-deps
 e2e: install web
 	cd $(WEB) && $(NPM) run test:e2e
 
-## bench: latency, relay and fan-out side by side with peers, resume, connect, idle memory, change feed (bench/results/*.json, *.png)
+## bench: latency, relay and fan-out side by side with peers, resume, connect, idle memory, change feed (bench/results/*.json, *.png, summary.md)
 bench: install bench-client-if-possible
 	$(BIN)/python bench/stdio_latency.py
 	$(BIN)/python bench/bridge_latency.py
