@@ -867,15 +867,15 @@ class Rooms:
             shared = bodies.get(key)
             if shared is None:
                 viewer = participant.viewer_of(session)
-                body = self.event_message(event_type, data, seq, room.campaign_id, viewer, session)
-                del body["id"], body["session_id"]
+                body = self._event_body(event_type, data, seq, room.campaign_id, viewer)
                 shared = bodies[key] = (body, frames.encode_body(body))
             await session.send(
                 shared_frame(shared[0], shared[1], message_id=next(seat_ids), session_id=session.session_id)
             )
 
-    @staticmethod
+    @classmethod
     def event_message(
+        cls,
         event_type: str,
         data: dict[str, Any],
         seq: int,
@@ -883,18 +883,9 @@ class Rooms:
         viewer: Viewer,
         session: BridgeSession,
     ) -> dict[str, Any]:
-        return protocol.envelope(
-            event_type,
-            session_id=session.session_id,
-            data=(
-                mask_content_event(event_type, data, viewer)
-                if event_type in CONTENT_EVENTS
-                else render_event(event_type, data, viewer)
-            ),
-            scope="campaign",
-            campaign_id=campaign_id,
-            seq=seq,
-        )
+        """An event's message for one session: its body as ``viewer`` sees it, with ids of its own."""
+        body = cls._event_body(event_type, data, seq, campaign_id, viewer)
+        return {"id": protocol.new_message_id(), "session_id": session.session_id} | body
 
     async def send_to_user(self, user_id: str, message: dict[str, Any]) -> None:
         """A ``user``-scoped message: every session of one user, on this node."""
