@@ -51,7 +51,7 @@ from ttrpg_mcp.bridge.store.models import (
     User,
     utcnow,
 )
-from ttrpg_mcp.bridge.store.table_writes import table_writes
+from ttrpg_mcp.bridge.store.table_writes import table_writes, trim_rolls
 
 __all__ = [
     "DEFAULT_INVITE_TTL_SECONDS",
@@ -631,17 +631,7 @@ def add_roll(
     # One prepared INSERT ... RETURNING, not the ORM's unit of work: a table rolls many times a second.
     entry_id = db.execute(_INSERT_ROLL, values).scalar_one()
     entry = DiceLogEntry(id=entry_id, **values)  # not added: a view of the row just written
-    oldest_kept = db.scalar(
-        select(DiceLogEntry.id)
-        .where(DiceLogEntry.campaign_id == campaign_id)
-        .order_by(DiceLogEntry.id.desc())
-        .offset(ROLL_LOG_LIMIT - 1)
-        .limit(1)
-    )
-    if oldest_kept is not None:
-        db.execute(
-            delete(DiceLogEntry).where(DiceLogEntry.campaign_id == campaign_id, DiceLogEntry.id < oldest_kept)
-        )
+    trim_rolls(db, campaign_id, ROLL_LOG_LIMIT)
     return _roll_view(entry)
 
 

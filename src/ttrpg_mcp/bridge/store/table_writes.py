@@ -34,7 +34,7 @@ from ttrpg_mcp.bridge.store.models import (
     RequestReply,
 )
 
-__all__ = ["CampaignLog", "Mark", "TableWrites", "table_writes"]
+__all__ = ["CampaignLog", "Mark", "TableWrites", "table_writes", "trim_rolls"]
 
 _KEY = "ttrpg_table_writes"  # where a batch's writes hang on its session (Session.info)
 _EVENTS = cast("Table", CampaignEvent.__table__)
@@ -185,7 +185,7 @@ class TableWrites:
         if self.rolls:
             db.execute(_INSERT_ROLLS, self.rolls)
             for campaign_id in dict.fromkeys(row["campaign_id"] for row in self.rolls):
-                _trim_rolls(db, campaign_id, self.keep_rolls[campaign_id])
+                trim_rolls(db, campaign_id, self.keep_rolls[campaign_id])
         for campaign_id, log in self.logs.items():
             if log is not None and log.last_seq != log.stored_seq:
                 db.execute(update(Campaign).where(Campaign.id == campaign_id).values(last_seq=log.last_seq))
@@ -201,7 +201,7 @@ class TableWrites:
                 log.stored_seq = log.last_seq
 
 
-def _trim_rolls(db: Session, campaign_id: str, limit: int) -> None:
+def trim_rolls(db: Session, campaign_id: str, limit: int) -> None:
     """Keep the campaign's newest ``limit`` rolls."""
     oldest_kept = db.scalar(
         select(DiceLogEntry.id)
