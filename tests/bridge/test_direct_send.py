@@ -23,6 +23,7 @@ import uvicorn
 from bridge_process import RunningBridge, free_port, run_bridge
 from fastapi import FastAPI
 from tables import drain, party, places
+from waiting import eventually
 from websockets.asyncio.client import ClientConnection, connect
 
 from ttrpg_mcp.bridge.app import create_app
@@ -155,8 +156,11 @@ async def _plain_uvicorn(data_dir: Path, ws: Any) -> AsyncIterator[tuple[str, Fa
     )
     async with anyio.create_task_group() as group:
         group.start_soon(server.serve)
-        while not server.started:  # noqa: ASYNC110  # uvicorn offers no event to wait on
-            await anyio.sleep(0.02)
+
+        async def started() -> bool:  # uvicorn offers no event to wait on
+            return bool(server.started)
+
+        await eventually(started, "uvicorn serving")
         try:
             yield f"http://127.0.0.1:{port}", app, server
         finally:
