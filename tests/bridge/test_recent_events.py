@@ -22,7 +22,7 @@ import pytest
 from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import campaigns, frames
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
-from ttrpg_mcp.bridge.backplane import LoggedEvent
+from ttrpg_mcp.bridge.backplane import LocalBackplane, LoggedEvent
 from ttrpg_mcp.bridge.dispatch import BridgeSession
 from ttrpg_mcp.bridge.recent_events import RecentEvents
 from ttrpg_mcp.bridge.rooms import Rooms
@@ -277,39 +277,16 @@ class Hub:
             await rooms.deliver_shared(campaign_id, [event for event in events if event.seq not in drop])
 
 
-class SharedPlane:
-    """One node's end of the :class:`Hub`."""
+class SharedPlane(LocalBackplane):
+    """One node's end of the :class:`Hub`: a shared backplane whose publish is the hub's."""
+
+    shared = True
 
     def __init__(self, hub: Hub) -> None:
         self._hub = hub
 
-    @property
-    def shared(self) -> bool:
-        return True
-
-    async def start(self, deliver: Any, backfill: Any, reap: Any) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
     async def publish(self, campaign_id: str, epoch: str, events: list[LoggedEvent]) -> None:
         await self._hub.publish(campaign_id, events)
-
-    def follow(self, campaign_id: str, epoch: str, after_seq: int) -> None:
-        return None
-
-    def unfollow(self, campaign_id: str) -> None:
-        return None
-
-    async def set_presence(self, campaign_id: str, seat_id: str, view: dict[str, Any] | None) -> None:
-        return None
-
-    async def participants(self, campaign_id: str) -> list[dict[str, Any]] | None:
-        return None
-
-    def problem(self) -> str | None:
-        return None
 
 
 @pytest.mark.parametrize("gap", [False, True])
