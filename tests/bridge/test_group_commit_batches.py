@@ -17,10 +17,10 @@ from typing import Any
 
 import anyio
 import pytest
+from seeded_store import CAMPAIGN, seeded_store
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session
 
-from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import audit, campaigns, requests
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.errors import BridgeError
@@ -34,24 +34,17 @@ from ttrpg_mcp.bridge.store import (
     CampaignEvent,
     DiceLogEntry,
     RequestReply,
-    User,
 )
 
 pytestmark = pytest.mark.anyio
 
-CAMPAIGN = "camp_0123456789ab"
 ROLLS = 60  # more than the dice log keeps: the batch trims it
-_NOT_A_HASH = "not-an-argon2-hash"
 
 
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
-    store = BridgeStore(bridge_store_url(data_dir))
-    store.migrate()
-    with store.session() as db:
-        db.add(User(id="usr_gm", name="gm", name_key="gm", display_name="Gm", password_hash=_NOT_A_HASH))
-        db.flush()
-        campaigns.create_campaign(db, CAMPAIGN, "Ashes", "usr_gm")
+    """A migrated store where gm runs one campaign, alone."""
+    store = seeded_store(data_dir, players=())
     yield store
     store.close()
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import anyio
 import pytest
+from seeded_store import CAMPAIGN, seeded_store
 
-from pg_databases import bridge_store_url
 from ttrpg_mcp.bridge import campaigns, frames
 from ttrpg_mcp.bridge.auth.service import AuthenticatedUser
 from ttrpg_mcp.bridge.backplane import LocalBackplane, LoggedEvent
@@ -27,13 +27,11 @@ from ttrpg_mcp.bridge.dispatch import BridgeSession
 from ttrpg_mcp.bridge.recent_events import RecentEvents
 from ttrpg_mcp.bridge.rooms import Rooms
 from ttrpg_mcp.bridge.settings import load_settings
-from ttrpg_mcp.bridge.store import BridgeStore, User
+from ttrpg_mcp.bridge.store import BridgeStore
 
 pytestmark = pytest.mark.anyio
 
 TEST_TIMEOUT = 30.0
-CAMPAIGN = "camp_0123456789ab"
-_NOT_A_HASH = "not-an-argon2-hash"
 GM_ONLY = "the innkeeper is the lich"  # in the GM's blind roll: never in a player's copy
 
 # What the GM does while the player is away: public and secret rolls, a hidden combatant.
@@ -71,23 +69,7 @@ GM_CHANGES: list[tuple[str, dict[str, Any]]] = [
 @pytest.fixture
 def store(data_dir: Path) -> Iterator[BridgeStore]:
     """A migrated store where gm runs one campaign and ann plays in it."""
-    store = BridgeStore(bridge_store_url(data_dir))
-    store.migrate()
-    with store.session() as db:
-        for name in ("gm", "ann"):
-            db.add(
-                User(
-                    id=f"usr_{name}",
-                    name=name,
-                    name_key=name,
-                    display_name=name.title(),
-                    password_hash=_NOT_A_HASH,
-                )
-            )
-        db.flush()
-        campaigns.create_campaign(db, CAMPAIGN, "Ashes", "usr_gm")
-        invite = campaigns.create_invite(db, CAMPAIGN, "player", "usr_gm")
-        campaigns.join_with_code(db, invite.code, "usr_ann")
+    store = seeded_store(data_dir)
     yield store
     store.close()
 
